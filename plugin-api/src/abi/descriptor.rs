@@ -1,0 +1,70 @@
+use abi_stable::{std_types::RString, StableAbi};
+
+/// What a component can do, as bit flags. Unknown bits are ignored, so new
+/// capabilities can be added within a `0.y` series.
+#[repr(transparent)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities(pub u32);
+
+impl Capabilities {
+    /// No optional capability.
+    pub const NONE: Self = Self(0);
+    /// Needs the user to authorize in a browser first.
+    pub const INTERACTIVE: Self = Self(1);
+    /// Implements `refresh`.
+    pub const REFRESHABLE: Self = Self(1 << 1);
+    /// Implements `revoke`.
+    pub const REVOCABLE: Self = Self(1 << 2);
+    /// Uses the outgoing request (method, URL, body digest) to sign it.
+    pub const PER_REQUEST: Self = Self(1 << 3);
+
+    /// Every capability with its name, in display order.
+    pub const NAMED: [(Self, &'static str); 4] = [
+        (Self::INTERACTIVE, "interactive"),
+        (Self::REFRESHABLE, "refreshable"),
+        (Self::REVOCABLE, "revocable"),
+        (Self::PER_REQUEST, "per_request"),
+    ];
+
+    /// Whether all bits of `other` are set.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The union of two sets.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Names of the capabilities that are set.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMED
+            .iter()
+            .filter(|(flag, _)| self.contains(*flag))
+            .map(|(_, name)| *name)
+            .collect()
+    }
+}
+
+/// Describes one component a plugin offers.
+///
+/// Versioning: frozen within a `0.y` series.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct ComponentDescriptor {
+    /// `auth_provider` or `authenticator`; a string so the host can skip kinds
+    /// it does not know. Frozen within `0.y`.
+    pub component_type: RString,
+    /// The type name workflows use in `_type` (`api_key`). Frozen within `0.y`.
+    pub type_name: RString,
+    /// One-line description. Frozen within `0.y`.
+    pub description: RString,
+    /// JSON Schema (draft 2020-12) of the instance configuration; secret
+    /// fields carry `"writeOnly": true` and `"x-secret": true`. Frozen within `0.y`.
+    pub config_schema: RString,
+    /// An example configuration, as JSON, that validates against the schema.
+    /// Frozen within `0.y`.
+    pub example_config: RString,
+    /// What the component can do. Frozen within `0.y` (new bits allowed).
+    pub capabilities: Capabilities,
+}
