@@ -61,7 +61,11 @@ impl From<&Claims> for abi::Claims {
     fn from(c: &Claims) -> Self {
         abi::Claims {
             user_id: RString::from(c.user_id.as_str()),
-            scopes: c.scopes.iter().map(|s| RString::from(s.as_str())).collect::<RVec<_>>(),
+            scopes: c
+                .scopes
+                .iter()
+                .map(|s| RString::from(s.as_str()))
+                .collect::<RVec<_>>(),
             claims_json: RString::from(serde_json::Value::Object(c.claims.clone()).to_string()),
         }
     }

@@ -170,7 +170,10 @@ impl From<&AuthOutcome> for abi::AuthOutcome {
                 credentials,
                 expires_at,
             } => abi::AuthOutcome::Credentials {
-                credentials: credentials.iter().map(abi::Credential::from).collect::<RVec<_>>(),
+                credentials: credentials
+                    .iter()
+                    .map(abi::Credential::from)
+                    .collect::<RVec<_>>(),
                 expires_at: ropt(*expires_at, |v| v),
             },
             AuthOutcome::AuthorizationRequired { reason } => {

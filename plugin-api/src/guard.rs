@@ -110,15 +110,20 @@ mod tests {
     #[test]
     fn future_panic_becomes_error() {
         let fut = guard_future::<(), _>(SITE, || async { panic!("inside {}", 1) });
-        let err = futures_executor::block_on(fut).into_result().expect_err("error");
+        let err = futures_executor::block_on(fut)
+            .into_result()
+            .expect_err("error");
         assert_eq!(err.kind, ErrorKind::Panicked);
         assert!(err.message.contains("inside 1"), "{}", err.message);
     }
 
     #[test]
     fn panic_while_building_future_becomes_error() {
-        let fut = guard_future::<(), std::future::Ready<Result<(), Error>>>(SITE, || panic!("early"));
-        let err = futures_executor::block_on(fut).into_result().expect_err("error");
+        let fut =
+            guard_future::<(), std::future::Ready<Result<(), Error>>>(SITE, || panic!("early"));
+        let err = futures_executor::block_on(fut)
+            .into_result()
+            .expect_err("error");
         assert!(err.message.contains("early"));
     }
 }

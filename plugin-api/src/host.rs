@@ -201,8 +201,11 @@ impl Host {
             )
             .await;
             if let abi_stable::std_types::RResult::RErr(e) = result {
-                host.services
-                    .log(abi::LogLevel::Error, "panic".into(), e.message.as_str().into());
+                host.services.log(
+                    abi::LogLevel::Error,
+                    "panic".into(),
+                    e.message.as_str().into(),
+                );
             }
         };
         self.services.spawn(guarded.into_ffi());

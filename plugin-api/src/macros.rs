@@ -46,8 +46,8 @@ macro_rules! export_plugin {
         #[doc(hidden)]
         #[allow(unsafe_code, missing_docs, non_upper_case_globals)]
         pub mod __authhost_plugin_root {
-            use $crate::__private::abi_stable::{library, prefix_type::PrefixTypeTrait as _};
             use $crate::__private::abi_stable::std_types::{RResult, RStr, RVec};
+            use $crate::__private::abi_stable::{library, prefix_type::PrefixTypeTrait as _};
             use $crate::abi::{
                 AuthenticatorBox, ComponentDescriptor, HostServicesBox, PluginError, PluginMod,
                 PluginModRef, ProviderBox, RSecret,

@@ -187,4 +187,3 @@ pub(crate) fn create_provider<P: AuthProvider>(
 pub fn instantiate<P: AuthProvider>(config: serde_json::Value) -> Result<ProviderBox, Error> {
     create_provider::<P>("in-process", "test", &config.to_string())
 }
-

@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn schema_is_marked_secret() {
         let schema = schemars::schema_for!(Secret);
-        assert_eq!(schema.get("writeOnly"), Some(&serde_json::Value::Bool(true)));
+        assert_eq!(
+            schema.get("writeOnly"),
+            Some(&serde_json::Value::Bool(true))
+        );
         assert_eq!(schema.get("x-secret"), Some(&serde_json::Value::Bool(true)));
     }
 }

@@ -35,7 +35,11 @@ impl From<&TokenSet> for abi::TokenSet {
             refresh_token: ropt(t.refresh_token.as_ref(), rsecret),
             id_token: ropt(t.id_token.as_ref(), rsecret),
             expires_at: ropt(t.expires_at, |v| v),
-            scopes: t.scopes.iter().map(|s| RString::from(s.as_str())).collect::<RVec<_>>(),
+            scopes: t
+                .scopes
+                .iter()
+                .map(|s| RString::from(s.as_str()))
+                .collect::<RVec<_>>(),
             extra_json: RString::from(serde_json::Value::Object(t.extra.clone()).to_string()),
         }
     }

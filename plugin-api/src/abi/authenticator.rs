@@ -46,8 +46,10 @@ pub struct Claims {
 pub trait AuthenticatorInstance: Send + Sync + 'static {
     /// Checks an inbound credential; `Unauthenticated` when it is refused.
     #[sabi(last_prefix_field)]
-    fn authenticate(&self, credential: InboundCredential)
-        -> FfiFuture<RResult<Claims, PluginError>>;
+    fn authenticate(
+        &self,
+        credential: InboundCredential,
+    ) -> FfiFuture<RResult<Claims, PluginError>>;
 }
 
 /// An owned authenticator trait object.

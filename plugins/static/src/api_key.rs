@@ -20,17 +20,13 @@ pub struct ApiKeyConfig {
     pub api_key: Secret,
     /// Send the key in this header (default `X-API-Key` when neither `query`
     /// nor `cookie` is set).
-    #[serde(default)]
     pub header: Option<String>,
     /// A scheme written before the key in the header, such as `Bearer` or
     /// `Token` (`Authorization: Token <key>`). Header placement only.
-    #[serde(default)]
     pub prefix: Option<String>,
     /// Send the key as this query parameter instead (`?api_key=<key>`).
-    #[serde(default)]
     pub query: Option<String>,
     /// Send the key as this cookie instead (`Cookie: session=<key>`).
-    #[serde(default)]
     pub cookie: Option<String>,
 }
 
@@ -124,8 +120,8 @@ mod tests {
     #[test]
     fn header_name_is_used_as_given() {
         // NAT 1.9.0 sends a header with an empty name for `header: X-API-Key`.
-        let creds = credentials::<ApiKey>(json!({"api_key": "k1", "header": "X-API-Key"}))
-            .expect("valid");
+        let creds =
+            credentials::<ApiKey>(json!({"api_key": "k1", "header": "X-API-Key"})).expect("valid");
         match &creds[..] {
             [Credential::Header { name, value }] => {
                 assert_eq!(name, "X-API-Key");
@@ -172,16 +168,26 @@ mod tests {
 
     #[test]
     fn misuse_is_refused_without_echoing_the_key() {
-        let err = credentials::<ApiKey>(json!({"api_key": "sentinel-k", "query": "a", "cookie": "b"}))
-            .expect_err("two placements");
+        let err =
+            credentials::<ApiKey>(json!({"api_key": "sentinel-k", "query": "a", "cookie": "b"}))
+                .expect_err("two placements");
         assert!(err.message().contains("only one of"));
-        let err = credentials::<ApiKey>(json!({"api_key": "sentinel-k", "query": "a", "prefix": "Bearer"}))
-            .expect_err("prefix with query");
+        let err = credentials::<ApiKey>(
+            json!({"api_key": "sentinel-k", "query": "a", "prefix": "Bearer"}),
+        )
+        .expect_err("prefix with query");
         assert!(err.message().starts_with("prefix:"));
         let err = credentials::<ApiKey>(json!({"api_key": 123456})).expect_err("number");
-        assert_eq!(err.message(), "api_key: invalid type: integer, expected a string");
+        assert_eq!(
+            err.message(),
+            "api_key: invalid type: integer, expected a string"
+        );
         let err = credentials::<ApiKey>(json!({"api_key": "k", "heder": "X"})).expect_err("typo");
-        assert!(err.message().contains("unknown field `heder`"), "{}", err.message());
+        assert!(
+            err.message().contains("unknown field `heder`"),
+            "{}",
+            err.message()
+        );
         assert!(!err.message().contains("sentinel"));
     }
 }

@@ -51,7 +51,9 @@ impl AuthProvider for BearerToken {
         validate::header_name("header_name", &config.header_name)?;
         validate::plain_value("scheme", &config.scheme)?;
         if config.scheme.contains(' ') {
-            return Err(Error::config("scheme: must be a single word such as `Bearer`"));
+            return Err(Error::config(
+                "scheme: must be a single word such as `Bearer`",
+            ));
         }
         Ok(Self {
             outcome: AuthOutcome::credentials(vec![Credential::Bearer {
@@ -82,14 +84,18 @@ mod tests {
     #[test]
     fn defaults_and_options() {
         let creds = credentials::<BearerToken>(json!({"token": "t"})).expect("valid");
-        assert!(matches!(&creds[..], [Credential::Bearer { scheme, header_name, .. }]
-            if scheme == "Bearer" && header_name == "Authorization"));
+        assert!(
+            matches!(&creds[..], [Credential::Bearer { scheme, header_name, .. }]
+            if scheme == "Bearer" && header_name == "Authorization")
+        );
         let creds = credentials::<BearerToken>(
             json!({"token": "t", "scheme": "", "header_name": "X-Auth"}),
         )
         .expect("valid");
-        assert!(matches!(&creds[..], [Credential::Bearer { scheme, header_name, .. }]
-            if scheme.is_empty() && header_name == "X-Auth"));
+        assert!(
+            matches!(&creds[..], [Credential::Bearer { scheme, header_name, .. }]
+            if scheme.is_empty() && header_name == "X-Auth")
+        );
     }
 
     #[test]

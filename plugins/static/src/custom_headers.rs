@@ -68,8 +68,8 @@ mod tests {
 
     #[test]
     fn every_header_is_sent() {
-        let creds = credentials::<CustomHeaders>(json!({"headers": {"A": "1", "B": "2"}}))
-            .expect("valid");
+        let creds =
+            credentials::<CustomHeaders>(json!({"headers": {"A": "1", "B": "2"}})).expect("valid");
         let names: Vec<_> = creds
             .iter()
             .map(|c| match c {
@@ -83,8 +83,8 @@ mod tests {
     #[test]
     fn empty_map_and_bad_names_are_refused() {
         assert!(credentials::<CustomHeaders>(json!({"headers": {}})).is_err());
-        let err = credentials::<CustomHeaders>(json!({"headers": {"Bad Name": "v"}}))
-            .expect_err("space");
+        let err =
+            credentials::<CustomHeaders>(json!({"headers": {"Bad Name": "v"}})).expect_err("space");
         assert!(err.message().starts_with("headers.Bad Name:"));
     }
 }

@@ -26,7 +26,8 @@ pub struct HttpBasic {
 
 impl AuthProvider for HttpBasic {
     const NAME: &'static str = "http_basic";
-    const DESCRIPTION: &'static str = "HTTP Basic authentication: Authorization: Basic base64(username:password)";
+    const DESCRIPTION: &'static str =
+        "HTTP Basic authentication: Authorization: Basic base64(username:password)";
     type Config = HttpBasicConfig;
 
     fn example_config() -> serde_json::Value {

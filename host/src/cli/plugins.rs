@@ -1,0 +1,122 @@
+//! `authhost plugins verify`: load plugin files and report each one.
+
+use std::{io::Read, path::Path, process::ExitCode};
+
+use clap::Subcommand;
+use sha2::{Digest, Sha256};
+
+use super::Globals;
+use crate::plugin::{load_plugin, PluginRegistry, SearchPath, SearchSource};
+
+/// `plugins` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Load each plugin file and report what it offers or why it fails.
+    /// Exit code 1 when any file is bad.
+    Verify(VerifyArgs),
+}
+
+/// `plugins verify` arguments.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Files or folders to check; default: the plugin search path.
+    #[arg(value_name = "PATH")]
+    paths: Vec<std::path::PathBuf>,
+}
+
+impl PluginsCommand {
+    pub(crate) fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
+        match self {
+            Self::Verify(args) => verify(args, globals),
+        }
+    }
+}
+
+fn sha256_hex(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let search = if args.paths.is_empty() {
+        globals.search.clone()
+    } else {
+        let mut search = SearchPath::new();
+        for path in &args.paths {
+            search.push(path.clone(), SearchSource::CommandLine);
+        }
+        search
+    };
+    let candidates = search.candidates();
+    if candidates.is_empty() {
+        eprintln!(
+            "no plugin files found (looked for {}authhost_*{})",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    // Load every file into one registry so duplicate type names are caught,
+    // and report per file.
+    let mut registry = PluginRegistry::default();
+    let mut bad = 0usize;
+    for (path, _) in &candidates {
+        let loaded_before = registry.errors().len();
+        match load_plugin(path) {
+            Ok(plugin) => {
+                let summary = format!(
+                    "{} {} (plugin-api {}): {}",
+                    plugin.name,
+                    plugin.version,
+                    plugin.api_version,
+                    plugin
+                        .components
+                        .iter()
+                        .map(|c| format!("{} {}", c.component_type, c.type_name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                registry.add(plugin);
+                if registry.errors().len() == loaded_before {
+                    let digest = sha256_hex(path).unwrap_or_else(|e| format!("unreadable: {e}"));
+                    println!(
+                        "ok    {}\n      {summary}\n      sha256 {digest}",
+                        path.display()
+                    );
+                    continue;
+                }
+                bad += 1;
+                let e = &registry.errors()[registry.errors().len() - 1];
+                println!("FAIL  {e}");
+            }
+            Err(e) => {
+                bad += 1;
+                println!("FAIL  {e}");
+                if globals.verbose >= 2 {
+                    if let Some(detail) = e.detail() {
+                        println!("{detail}");
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "{} of {} plugin files ok",
+        candidates.len() - bad,
+        candidates.len()
+    );
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

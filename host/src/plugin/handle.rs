@@ -1,0 +1,229 @@
+//! Host-side handles to provider and authenticator instances: typed calls,
+//! a deadline on every call, and plugin failures turned into [`CallError`]s.
+
+use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use abi_stable::std_types::RResult;
+use authhost_plugin_api::{
+    abi::{self, AuthenticatorBox, PluginError, ProviderBox},
+    AuthContext, AuthOutcome, AuthorizationRequest, Claims, CodeExchange, Error, ErrorKind,
+    InboundCredential, TokenSet,
+};
+use futures_util::FutureExt;
+
+use super::CallError;
+
+/// Names of an instance, for errors and logs.
+#[derive(Debug)]
+struct Names {
+    plugin: String,
+    type_name: String,
+    instance: String,
+    timeout: Duration,
+}
+
+impl Names {
+    /// Awaits a call into the plugin with a deadline. A panic that escapes
+    /// the plugin's own guard (a plugin not built with the SDK) is caught
+    /// here too.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = RResult<T, PluginError>>,
+    ) -> Result<T, CallError> {
+        let guarded = AssertUnwindSafe(fut).catch_unwind();
+        let result = match tokio::time::timeout(self.timeout, guarded).await {
+            Err(_) => {
+                return Err(CallError::Timeout {
+                    instance: self.instance.clone(),
+                    type_name: self.type_name.clone(),
+                    plugin: self.plugin.clone(),
+                    operation,
+                    after: self.timeout,
+                })
+            }
+            Ok(Err(_panic)) => Err(Error::new(
+                ErrorKind::Panicked,
+                format!("plugin {} panicked in {operation}", self.plugin),
+            )),
+            Ok(Ok(result)) => result.into_result().map_err(Error::from),
+        };
+        result.map_err(|source| CallError::Plugin {
+            instance: self.instance.clone(),
+            type_name: self.type_name.clone(),
+            plugin: self.plugin.clone(),
+            operation,
+            source,
+        })
+    }
+}
+
+/// A configured provider instance.
+#[derive(Clone)]
+pub struct ProviderHandle {
+    inner: Arc<ProviderBox>,
+    names: Arc<Names>,
+}
+
+impl std::fmt::Debug for ProviderHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderHandle")
+            .field("instance", &self.names.instance)
+            .field("type_name", &self.names.type_name)
+            .field("plugin", &self.names.plugin)
+            .finish()
+    }
+}
+
+impl ProviderHandle {
+    pub(crate) fn new(
+        inner: ProviderBox,
+        plugin: &str,
+        type_name: &str,
+        instance: &str,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            names: Arc::new(Names {
+                plugin: plugin.to_owned(),
+                type_name: type_name.to_owned(),
+                instance: instance.to_owned(),
+                timeout,
+            }),
+        }
+    }
+
+    /// The instance name.
+    pub fn instance(&self) -> &str {
+        &self.names.instance
+    }
+
+    /// The provider type.
+    pub fn type_name(&self) -> &str {
+        &self.names.type_name
+    }
+
+    /// Credentials for one call.
+    ///
+    /// # Errors
+    ///
+    /// The plugin's error (a panic included) or a timeout.
+    pub async fn authenticate(&self, ctx: &AuthContext) -> Result<AuthOutcome, CallError> {
+        let fut = self.inner.authenticate(abi::AuthContext::from(ctx));
+        self.names
+            .call("authenticate", fut)
+            .await
+            .map(AuthOutcome::from)
+    }
+
+    /// The URL where the user authorizes.
+    ///
+    /// # Errors
+    ///
+    /// As [`authenticate`](Self::authenticate); `Unsupported` for static providers.
+    pub async fn authorization_url(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<String, CallError> {
+        let fut = self
+            .inner
+            .authorization_url(abi::AuthorizationRequest::from(request));
+        self.names
+            .call("authorization_url", fut)
+            .await
+            .map(|s| s.into_string())
+    }
+
+    /// Exchanges an authorization code.
+    ///
+    /// # Errors
+    ///
+    /// As [`authenticate`](Self::authenticate).
+    pub async fn exchange_code(&self, exchange: &CodeExchange) -> Result<TokenSet, CallError> {
+        let fut = self.inner.exchange_code(abi::CodeExchange::from(exchange));
+        self.names
+            .call("exchange_code", fut)
+            .await
+            .map(TokenSet::from)
+    }
+
+    /// Refreshes a token set.
+    ///
+    /// # Errors
+    ///
+    /// As [`authenticate`](Self::authenticate).
+    pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, CallError> {
+        let fut = self.inner.refresh(abi::TokenSet::from(tokens));
+        self.names.call("refresh", fut).await.map(TokenSet::from)
+    }
+
+    /// Revokes a token set at the server.
+    ///
+    /// # Errors
+    ///
+    /// As [`authenticate`](Self::authenticate).
+    pub async fn revoke(&self, tokens: &TokenSet) -> Result<(), CallError> {
+        let fut = self.inner.revoke(abi::TokenSet::from(tokens));
+        self.names.call("revoke", fut).await
+    }
+}
+
+/// A configured authenticator instance.
+#[derive(Clone)]
+pub struct AuthenticatorHandle {
+    inner: Arc<AuthenticatorBox>,
+    names: Arc<Names>,
+}
+
+impl std::fmt::Debug for AuthenticatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatorHandle")
+            .field("instance", &self.names.instance)
+            .field("type_name", &self.names.type_name)
+            .finish()
+    }
+}
+
+impl AuthenticatorHandle {
+    pub(crate) fn new(
+        inner: AuthenticatorBox,
+        plugin: &str,
+        type_name: &str,
+        instance: &str,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            names: Arc::new(Names {
+                plugin: plugin.to_owned(),
+                type_name: type_name.to_owned(),
+                instance: instance.to_owned(),
+                timeout,
+            }),
+        }
+    }
+
+    /// Checks an inbound credential.
+    ///
+    /// # Errors
+    ///
+    /// `Unauthenticated` when refused, the plugin's error, or a timeout.
+    pub async fn authenticate(&self, credential: InboundCredential) -> Result<Claims, CallError> {
+        let abi_credential = abi::InboundCredential {
+            scheme: credential.scheme.as_str().into(),
+            credential: abi::RSecret::from(&credential.credential),
+            headers: credential
+                .headers
+                .iter()
+                .map(|(name, value)| abi::HttpHeader {
+                    name: name.as_str().into(),
+                    value: abi::RSecret::from(value),
+                })
+                .collect(),
+            remote_addr: credential.remote_addr.as_deref().map(Into::into).into(),
+        };
+        let fut = self.inner.authenticate(abi_credential);
+        self.names.call("authenticate", fut).await.map(Claims::from)
+    }
+}

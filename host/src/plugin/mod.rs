@@ -1,0 +1,17 @@
+//! Plugins: where they are found, how they are loaded and checked, and the
+//! registry of the components they offer.
+
+mod discovery;
+mod error;
+mod handle;
+mod host_services;
+mod loader;
+mod permissions;
+mod registry;
+
+pub use discovery::{SearchPath, SearchSource};
+pub use error::{CallError, CreateError, LoadError};
+pub use handle::{AuthenticatorHandle, ProviderHandle};
+pub use host_services::HostServicesImpl;
+pub use loader::{load_plugin, LoadedPlugin};
+pub use registry::{Component, PluginRegistry};

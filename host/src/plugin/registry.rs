@@ -1,0 +1,232 @@
+//! [`PluginRegistry`]: every loaded plugin and the components they offer.
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+
+use abi_stable::std_types::{RStr, RString};
+use authhost_plugin_api::{
+    abi::{Capabilities, RSecret},
+    AUTHENTICATOR, AUTH_PROVIDER,
+};
+
+use super::{
+    load_plugin, AuthenticatorHandle, CreateError, LoadError, LoadedPlugin, ProviderHandle,
+    SearchPath,
+};
+
+/// One component type offered by a loaded plugin.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// `auth_provider` or `authenticator`.
+    pub component_type: String,
+    /// The type name (`api_key`).
+    pub type_name: String,
+    /// One-line description.
+    pub description: String,
+    /// The configuration JSON Schema.
+    pub config_schema: serde_json::Value,
+    /// An example configuration.
+    pub example_config: serde_json::Value,
+    /// What it can do.
+    pub capabilities: Capabilities,
+    /// The plugin's name.
+    pub plugin: String,
+    /// The plugin's version.
+    pub plugin_version: String,
+    /// The file the plugin was loaded from.
+    pub path: PathBuf,
+    plugin_index: usize,
+}
+
+/// The plugins loaded from a [`SearchPath`], the components they offer
+/// (sorted by component type, then name) and the files that failed.
+#[derive(Debug, Default)]
+pub struct PluginRegistry {
+    plugins: Vec<Arc<LoadedPlugin>>,
+    components: BTreeMap<(String, String), Component>,
+    errors: Vec<LoadError>,
+}
+
+impl PluginRegistry {
+    /// Loads every candidate of `search`. A bad file is recorded in
+    /// [`errors`](Self::errors) and the others still load.
+    pub fn load(search: &SearchPath) -> Self {
+        let mut registry = Self::default();
+        for (path, _source) in search.candidates() {
+            match load_plugin(&path) {
+                Ok(plugin) => registry.add(plugin),
+                Err(e) => {
+                    tracing::debug!(error = %e, "plugin not loaded");
+                    registry.errors.push(e);
+                }
+            }
+        }
+        registry.plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        registry
+    }
+
+    /// Adds a loaded plugin, refusing it whole if one of its type names is
+    /// already taken.
+    pub fn add(&mut self, plugin: LoadedPlugin) {
+        for c in &plugin.components {
+            let key = (c.component_type.to_string(), c.type_name.to_string());
+            if let Some(existing) = self.components.get(&key) {
+                self.errors.push(LoadError::DuplicateType {
+                    path: plugin.path.clone(),
+                    first: existing.path.clone(),
+                    component_type: key.0,
+                    type_name: key.1,
+                });
+                return;
+            }
+        }
+        let index = self.plugins.len();
+        for c in &plugin.components {
+            let parse = |text: &RString| {
+                serde_json::from_str(text.as_str()).unwrap_or(serde_json::Value::Null)
+            };
+            self.components.insert(
+                (c.component_type.to_string(), c.type_name.to_string()),
+                Component {
+                    component_type: c.component_type.to_string(),
+                    type_name: c.type_name.to_string(),
+                    description: c.description.to_string(),
+                    config_schema: parse(&c.config_schema),
+                    example_config: parse(&c.example_config),
+                    capabilities: c.capabilities,
+                    plugin: plugin.name.clone(),
+                    plugin_version: plugin.version.clone(),
+                    path: plugin.path.clone(),
+                    plugin_index: index,
+                },
+            );
+        }
+        self.plugins.push(Arc::new(plugin));
+    }
+
+    /// The loaded plugins, sorted by name.
+    pub fn plugins(&self) -> impl Iterator<Item = &LoadedPlugin> {
+        self.plugins.iter().map(|p| &**p)
+    }
+
+    /// Files that could not be loaded, in search order.
+    pub fn errors(&self) -> &[LoadError] {
+        &self.errors
+    }
+
+    /// All components, sorted by component type then name.
+    pub fn components(&self) -> impl Iterator<Item = &Component> {
+        self.components.values()
+    }
+
+    /// The component `type_name` of `component_type`.
+    pub fn component(&self, component_type: &str, type_name: &str) -> Option<&Component> {
+        self.components
+            .get(&(component_type.to_owned(), type_name.to_owned()))
+    }
+
+    /// Installed type names of `component_type` close to `wanted`, best first.
+    pub fn suggestions(&self, component_type: &str, wanted: &str) -> Vec<String> {
+        let mut scored: Vec<(f64, &str)> = self
+            .components
+            .keys()
+            .filter(|(kind, _)| kind == component_type)
+            .map(|(_, name)| (strsim::jaro_winkler(wanted, name), name.as_str()))
+            .filter(|(score, _)| *score >= 0.8)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored
+            .into_iter()
+            .take(3)
+            .map(|(_, n)| n.to_owned())
+            .collect()
+    }
+
+    fn lookup(
+        &self,
+        component_type: &'static str,
+        type_name: &str,
+    ) -> Result<&Component, CreateError> {
+        self.component(component_type, type_name)
+            .ok_or_else(|| CreateError::UnknownType {
+                component_type,
+                type_name: type_name.to_owned(),
+                suggestions: self.suggestions(component_type, type_name),
+            })
+    }
+
+    /// Creates the provider instance `instance_name` of `type_name` from its
+    /// configuration. Calls into plugins are bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`CreateError::UnknownType`] with suggestions, or the plugin's
+    /// refusal of the configuration (a panic in `create` included).
+    pub fn create_provider(
+        &self,
+        type_name: &str,
+        instance_name: &str,
+        config: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<ProviderHandle, CreateError> {
+        let component = self.lookup(AUTH_PROVIDER, type_name)?;
+        let plugin = &self.plugins[component.plugin_index];
+        let create = plugin.module.create_provider();
+        let result = create(
+            RStr::from_str(type_name),
+            RStr::from_str(instance_name),
+            RSecret::new(config.to_string()),
+        );
+        match result.into_result() {
+            Ok(instance) => Ok(ProviderHandle::new(
+                instance,
+                &plugin.name,
+                type_name,
+                instance_name,
+                timeout,
+            )),
+            Err(e) => Err(CreateError::Plugin {
+                instance: instance_name.to_owned(),
+                type_name: type_name.to_owned(),
+                plugin: plugin.name.clone(),
+                source: e.into(),
+            }),
+        }
+    }
+
+    /// Creates an authenticator instance, as [`create_provider`](Self::create_provider).
+    ///
+    /// # Errors
+    ///
+    /// As [`create_provider`](Self::create_provider).
+    pub fn create_authenticator(
+        &self,
+        type_name: &str,
+        instance_name: &str,
+        config: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<AuthenticatorHandle, CreateError> {
+        let component = self.lookup(AUTHENTICATOR, type_name)?;
+        let plugin = &self.plugins[component.plugin_index];
+        let create = plugin.module.create_authenticator();
+        let result = create(
+            RStr::from_str(type_name),
+            RStr::from_str(instance_name),
+            RSecret::new(config.to_string()),
+        );
+        match result.into_result() {
+            Ok(instance) => Ok(AuthenticatorHandle::new(
+                instance,
+                &plugin.name,
+                type_name,
+                instance_name,
+                timeout,
+            )),
+            Err(e) => Err(CreateError::Plugin {
+                instance: instance_name.to_owned(),
+                type_name: type_name.to_owned(),
+                plugin: plugin.name.clone(),
+                source: e.into(),
+            }),
+        }
+    }
+}
