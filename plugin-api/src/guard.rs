@@ -31,13 +31,18 @@ impl Site {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "non-string panic payload".to_owned());
-        Error::new(
-            ErrorKind::Panicked,
+        let message = if self.component.is_empty() {
+            format!(
+                "plugin {} panicked in {}: {detail}",
+                self.plugin, self.operation
+            )
+        } else {
             format!(
                 "plugin {} panicked in {} of `{}`: {detail}",
                 self.plugin, self.operation, self.component
-            ),
-        )
+            )
+        };
+        Error::new(ErrorKind::Panicked, message)
     }
 }
 

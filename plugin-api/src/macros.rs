@@ -44,6 +44,10 @@ macro_rules! export_plugin {
     };
     (init = $init:path) => {
         #[doc(hidden)]
+        const __AUTHHOST_INIT_HOOK: fn(&$crate::Host) -> ::core::result::Result<(), $crate::Error> =
+            $init;
+
+        #[doc(hidden)]
         #[allow(unsafe_code, missing_docs, non_upper_case_globals)]
         pub mod __authhost_plugin_root {
             use $crate::__private::abi_stable::std_types::{RResult, RStr, RVec};
@@ -56,7 +60,7 @@ macro_rules! export_plugin {
             const PLUGIN_NAME: &str = env!("CARGO_PKG_NAME");
 
             extern "C" fn init(host: HostServicesBox) -> RResult<(), PluginError> {
-                $crate::__private::entry::init(PLUGIN_NAME, host, $init)
+                $crate::__private::entry::init(PLUGIN_NAME, host, super::__AUTHHOST_INIT_HOOK)
             }
 
             extern "C" fn components() -> RResult<RVec<ComponentDescriptor>, PluginError> {

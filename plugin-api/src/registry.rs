@@ -140,7 +140,7 @@ pub mod entry {
     ) -> RResult<(), PluginError> {
         let site = Site {
             plugin,
-            component: plugin,
+            component: "",
             operation: "init",
         };
         guard_sync(site, || {

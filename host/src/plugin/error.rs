@@ -55,7 +55,7 @@ pub enum LoadError {
     },
     /// The version matches but the ABI layout does not.
     #[error(
-        "{}: built against an incompatible plugin-api (it declares {built_with}, this host has {host}); first mismatch: {first_mismatch}; rebuild the plugin against plugin-api {host} (run with -vv for the full layout report)",
+        "{}: built against an incompatible plugin-api: it declares version {built_with}, but its ABI layout differs from this host's (plugin-api {host}); first mismatch: {first_mismatch}; rebuild the plugin against plugin-api {host} (run with -vv for the full layout report)",
         path.display()
     )]
     IncompatibleLayout {

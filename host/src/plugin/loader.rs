@@ -70,28 +70,49 @@ fn compatible_range(host: &str) -> String {
     }
 }
 
-/// The first informative line of abi_stable's layout report.
+/// The first mismatch of abi_stable's layout report, on one line:
+/// `mismatched package: expected authhost-plugin-api, found other-crate`.
+///
+/// The report ends with blocks of the form `Error:<what>` / `Expected:` /
+/// `<value lines>` / `Found:` / `<value lines>`.
 fn first_mismatch(report: &str) -> String {
-    let lines: Vec<&str> = report
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    // The report lists, per mismatching type, an "Error:" header followed by
-    // the expected and found values; keep the first such group on one line.
-    if let Some(start) = lines.iter().position(|l| l.starts_with("Error:")) {
-        let group: Vec<&str> = lines[start..]
-            .iter()
-            .take_while(|l| !l.starts_with("----"))
-            .take(6)
-            .copied()
-            .collect();
-        return group.join(" ");
+    let clip = |text: String| -> String {
+        if text.chars().count() > 100 {
+            text.chars().take(97).collect::<String>() + "..."
+        } else {
+            text
+        }
+    };
+    let mut lines = report.lines().map(str::trim);
+    let Some(what) = lines.by_ref().find_map(|l| l.strip_prefix("Error:")) else {
+        return "the root module layout differs".to_owned();
+    };
+    let mut expected = Vec::new();
+    let mut found = Vec::new();
+    let mut in_found = None;
+    for line in lines {
+        match line {
+            "Expected:" => in_found = Some(false),
+            "Found:" => in_found = Some(true),
+            l if l.starts_with("Error:") => break,
+            "" if !found.is_empty() => break,
+            "" => {}
+            l => match in_found {
+                Some(true) => found.push(l),
+                Some(false) => expected.push(l),
+                None => {}
+            },
+        }
     }
-    lines
-        .first()
-        .map(|l| (*l).to_owned())
-        .unwrap_or_else(|| "layout differs".to_owned())
+    let what = what.trim();
+    if expected.is_empty() && found.is_empty() {
+        return clip(what.to_owned());
+    }
+    clip(format!(
+        "{what}: expected {}, found {}",
+        expected.join(" "),
+        found.join(" ")
+    ))
 }
 
 /// Loads the plugin at `path`, initialising it with host services that
@@ -255,6 +276,16 @@ mod tests {
         assert!(!compatible("1.0.0", "2.0.0"));
         assert!(!compatible("0.1.0", "garbage"));
         assert_eq!(compatible_range("0.1.3"), "0.1.x");
+    }
+
+    #[test]
+    fn first_mismatch_is_one_line() {
+        let report = "Compared <this>:\n    type:PluginMod\n\nError:mismatched package\nExpected:\n    authhost-plugin-api\nFound:\n    other\n\nError:second\n";
+        assert_eq!(
+            first_mismatch(report),
+            "mismatched package: expected authhost-plugin-api, found other"
+        );
+        assert_eq!(first_mismatch("garbage"), "the root module layout differs");
     }
 
     #[test]
