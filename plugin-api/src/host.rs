@@ -124,6 +124,12 @@ impl Host {
         HOST.get().cloned()
     }
 
+    /// A handle over `services` without installing it globally.
+    #[cfg(all(test, feature = "oauth2"))]
+    pub(crate) fn from_services(services: HostServicesBox) -> Host {
+        Host { services }
+    }
+
     /// Records the host's services; the first call wins.
     pub(crate) fn install(services: HostServicesBox) -> Host {
         HOST.get_or_init(|| Host { services }).clone()

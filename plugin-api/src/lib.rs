@@ -73,7 +73,7 @@
 //!
 //! - **The host owns all I/O.** Do not start a tokio runtime, open sockets or
 //!   call `std::thread::sleep` inside a plugin: use [`Host`] (`http`, `sleep`,
-//!   `now`, `spawn`). With the `oauth2` feature, [`OAuth2HttpClient`] lets the
+//!   `now`, `spawn`). With the `oauth2` feature, `OAuth2HttpClient` lets the
 //!   `oauth2` crate send through the host.
 //! - **Panics are caught.** Every entry point and every future runs inside
 //!   `catch_unwind`; a panic becomes an [`ErrorKind::Panicked`] error naming

@@ -151,7 +151,7 @@ pub enum CreateError {
         plugin: String,
         /// The plugin's error.
         #[source]
-        source: authhost_plugin_api::Error,
+        source: Box<authhost_plugin_api::Error>,
     },
 }
 
@@ -171,7 +171,7 @@ pub enum CallError {
         operation: &'static str,
         /// The plugin's error.
         #[source]
-        source: authhost_plugin_api::Error,
+        source: Box<authhost_plugin_api::Error>,
     },
     /// The plugin did not answer in time.
     #[error("{operation} of `{instance}` ({type_name}, plugin {plugin}) did not complete within {after:?}")]

@@ -53,7 +53,7 @@ impl Names {
             type_name: self.type_name.clone(),
             plugin: self.plugin.clone(),
             operation,
-            source,
+            source: Box::new(source),
         })
     }
 }

@@ -188,7 +188,7 @@ impl PluginRegistry {
                 instance: instance_name.to_owned(),
                 type_name: type_name.to_owned(),
                 plugin: plugin.name.clone(),
-                source: e.into(),
+                source: Box::new(e.into()),
             }),
         }
     }
@@ -225,7 +225,7 @@ impl PluginRegistry {
                 instance: instance_name.to_owned(),
                 type_name: type_name.to_owned(),
                 plugin: plugin.name.clone(),
-                source: e.into(),
+                source: Box::new(e.into()),
             }),
         }
     }

@@ -15,7 +15,7 @@ use crate::validate;
 #[serde(deny_unknown_fields)]
 pub struct CustomHeadersConfig {
     /// Header name → value.
-    #[schemars(length(min = 1))]
+    #[schemars(extend("minProperties" = 1))]
     pub headers: BTreeMap<String, Secret>,
 }
 
