@@ -1,6 +1,6 @@
 //! Inputs to provider operations: who the call is for and what it is.
 
-use abi_stable::std_types::RString;
+use abi_stable::std_types::{RBox, RString};
 
 use crate::{
     abi,
@@ -44,7 +44,7 @@ impl From<&AuthContext> for abi::AuthContext {
     fn from(c: &AuthContext) -> Self {
         abi::AuthContext {
             user_id: RString::from(c.user_id.as_str()),
-            tokens: ropt(c.tokens.as_ref(), abi::TokenSet::from),
+            tokens: ropt(c.tokens.as_ref(), |t| RBox::new(abi::TokenSet::from(t))),
             request: ropt(c.request.as_ref(), |r| abi::OutgoingRequest {
                 method: RString::from(r.method.as_str()),
                 url: RString::from(r.url.as_str()),
@@ -58,7 +58,7 @@ impl From<abi::AuthContext> for AuthContext {
     fn from(c: abi::AuthContext) -> Self {
         AuthContext {
             user_id: string(c.user_id),
-            tokens: opt(c.tokens, TokenSet::from),
+            tokens: opt(c.tokens, |t| TokenSet::from(RBox::into_inner(t))),
             request: opt(c.request, |r| OutgoingRequest {
                 method: string(r.method),
                 url: string(r.url),

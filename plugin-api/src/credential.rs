@@ -72,33 +72,34 @@ impl Credential {
     }
 }
 
-impl From<&Credential> for abi::Credential {
-    fn from(c: &Credential) -> Self {
+impl From<Credential> for abi::Credential {
+    /// Moves the strings (no copy); secrets are copied into their ABI wrapper.
+    fn from(c: Credential) -> Self {
         match c {
             Credential::Header { name, value } => abi::Credential::Header {
-                name: RString::from(name.as_str()),
-                value: rsecret(value),
+                name: RString::from(name),
+                value: rsecret(&value),
             },
             Credential::Query { name, value } => abi::Credential::Query {
-                name: RString::from(name.as_str()),
-                value: rsecret(value),
+                name: RString::from(name),
+                value: rsecret(&value),
             },
             Credential::Cookie { name, value } => abi::Credential::Cookie {
-                name: RString::from(name.as_str()),
-                value: rsecret(value),
+                name: RString::from(name),
+                value: rsecret(&value),
             },
             Credential::Bearer {
                 token,
                 scheme,
                 header_name,
             } => abi::Credential::Bearer {
-                token: rsecret(token),
-                scheme: RString::from(scheme.as_str()),
-                header_name: RString::from(header_name.as_str()),
+                token: rsecret(&token),
+                scheme: RString::from(scheme),
+                header_name: RString::from(header_name),
             },
             Credential::Basic { username, password } => abi::Credential::Basic {
-                username: RString::from(username.as_str()),
-                password: rsecret(password),
+                username: RString::from(username),
+                password: rsecret(&password),
             },
         }
     }
@@ -163,22 +164,22 @@ impl AuthOutcome {
     }
 }
 
-impl From<&AuthOutcome> for abi::AuthOutcome {
-    fn from(o: &AuthOutcome) -> Self {
+impl From<AuthOutcome> for abi::AuthOutcome {
+    fn from(o: AuthOutcome) -> Self {
         match o {
             AuthOutcome::Credentials {
                 credentials,
                 expires_at,
             } => abi::AuthOutcome::Credentials {
                 credentials: credentials
-                    .iter()
+                    .into_iter()
                     .map(abi::Credential::from)
                     .collect::<RVec<_>>(),
-                expires_at: ropt(*expires_at, |v| v),
+                expires_at: ropt(expires_at, |v| v),
             },
             AuthOutcome::AuthorizationRequired { reason } => {
                 abi::AuthOutcome::AuthorizationRequired {
-                    reason: RString::from(reason.as_str()),
+                    reason: RString::from(reason),
                 }
             }
         }

@@ -62,11 +62,7 @@ where
     F: Future<Output = Result<T, Error>> + Send + 'static,
 {
     match catch_unwind(AssertUnwindSafe(make)) {
-        Ok(fut) => Guarded {
-            fut: Box::pin(fut),
-            site,
-        }
-        .into_ffi(),
+        Ok(fut) => Guarded { fut, site }.into_ffi(),
         Err(payload) => {
             let err = site.panicked(&*payload);
             async move { RResult::RErr(PluginError::from(err)) }.into_ffi()
@@ -75,7 +71,7 @@ where
 }
 
 struct Guarded<F> {
-    fut: Pin<Box<F>>,
+    fut: F,
     site: Site,
 }
 
@@ -85,9 +81,13 @@ where
 {
     type Output = RResult<T, PluginError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let site = self.site;
-        match catch_unwind(AssertUnwindSafe(|| self.fut.as_mut().poll(cx))) {
+        // SAFETY: structural pinning of `fut`: it is never moved out of
+        // `Guarded`, and `Guarded` has no `Drop` or `Unpin` impl of its own.
+        #[allow(unsafe_code)]
+        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.fut) };
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(PluginError::from).into()),
             Err(payload) => Poll::Ready(RResult::RErr(PluginError::from(site.panicked(&*payload)))),

@@ -90,6 +90,8 @@
 
 pub mod abi;
 mod authenticator;
+#[doc = include_str!("../../docs/plugin-authors.md")]
+pub mod guide {}
 mod config;
 mod context;
 mod convert;

@@ -115,7 +115,7 @@ impl<P: AuthProvider> abi::ProviderInstance for ProviderAdapter<P> {
         let inner = self.inner.clone();
         guard_future(self.site("authenticate"), move || async move {
             let outcome = inner.authenticate(AuthContext::from(ctx)).await?;
-            Ok(abi::AuthOutcome::from(&outcome))
+            Ok(abi::AuthOutcome::from(outcome))
         })
     }
 

@@ -29,10 +29,20 @@ impl Names {
     async fn call<T>(
         &self,
         operation: &'static str,
-        fut: impl Future<Output = RResult<T, PluginError>>,
+        fut: impl Future<Output = RResult<T, PluginError>> + Unpin,
     ) -> Result<T, CallError> {
-        let guarded = AssertUnwindSafe(fut).catch_unwind();
-        let result = match tokio::time::timeout(self.timeout, guarded).await {
+        let mut guarded = AssertUnwindSafe(fut).catch_unwind();
+        // Most calls (static credentials, cache hits inside a plugin) are
+        // ready at once: poll first and only arm the deadline when pending.
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut guarded).poll(cx))
+        })
+        .await;
+        let outcome = match first {
+            std::task::Poll::Ready(ready) => Ok(ready),
+            std::task::Poll::Pending => tokio::time::timeout(self.timeout, guarded).await,
+        };
+        let result = match outcome {
             Err(_) => {
                 return Err(CallError::Timeout {
                     instance: self.instance.clone(),

@@ -29,8 +29,9 @@ pub struct OutgoingRequest {
 pub struct AuthContext {
     /// The end user the call is made for. Frozen within `0.y`.
     pub user_id: RString,
-    /// The user's stored token set, if the host has one. Frozen within `0.y`.
-    pub tokens: ROption<TokenSet>,
+    /// The user's stored token set, if the host has one; boxed to keep the
+    /// context small for static providers. Frozen within `0.y`.
+    pub tokens: ROption<RBox<TokenSet>>,
     /// The outgoing request, when the host knows it. Frozen within `0.y`.
     pub request: ROption<OutgoingRequest>,
 }
