@@ -5,6 +5,14 @@ mod support;
 
 use support::{authhost, run, PluginDir};
 
+/// The `name` of each row of `info components --format json` output.
+fn names(json: &str) -> Vec<String> {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(json).expect("json");
+    rows.iter()
+        .map(|r| r["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
 #[test]
 fn components_table_lists_the_static_providers() {
     let out = run(authhost(), &["info", "components", "-t", "auth_provider"]);
@@ -151,11 +159,7 @@ fn plugin_path_from_the_environment() {
         ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(names(&out.stdout), ["request_signature"]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("json");
-    let names: Vec<&str> = rows
-        .iter()
-        .map(|r| r["name"].as_str().expect("name"))
-        .collect();
-    assert_eq!(names, ["request_signature"]);
     assert_eq!(rows[0]["capabilities"], serde_json::json!(["per_request"]));
 }

@@ -13,16 +13,30 @@ use futures_util::FutureExt;
 
 use super::CallError;
 
-/// Names of an instance, for errors and logs.
+/// Names of an instance, for errors and logs, and its call deadline.
 #[derive(Debug)]
-struct Names {
+pub(crate) struct InstanceNames {
     plugin: String,
     type_name: String,
     instance: String,
     timeout: Duration,
 }
 
-impl Names {
+impl InstanceNames {
+    pub(crate) fn new(
+        plugin: &str,
+        type_name: &str,
+        instance: &str,
+        timeout: Duration,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            plugin: plugin.to_owned(),
+            type_name: type_name.to_owned(),
+            instance: instance.to_owned(),
+            timeout,
+        })
+    }
+
     /// Awaits a call into the plugin with a deadline. A panic that escapes
     /// the plugin's own guard (a plugin not built with the SDK) is caught
     /// here too.
@@ -72,35 +86,20 @@ impl Names {
 #[derive(Clone)]
 pub struct ProviderHandle {
     inner: Arc<ProviderBox>,
-    names: Arc<Names>,
+    names: Arc<InstanceNames>,
 }
 
 impl std::fmt::Debug for ProviderHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderHandle")
-            .field("instance", &self.names.instance)
-            .field("type_name", &self.names.type_name)
-            .field("plugin", &self.names.plugin)
-            .finish()
+        f.debug_tuple("ProviderHandle").field(&self.names).finish()
     }
 }
 
 impl ProviderHandle {
-    pub(crate) fn new(
-        inner: ProviderBox,
-        plugin: &str,
-        type_name: &str,
-        instance: &str,
-        timeout: Duration,
-    ) -> Self {
+    pub(crate) fn new(inner: ProviderBox, names: Arc<InstanceNames>) -> Self {
         Self {
             inner: Arc::new(inner),
-            names: Arc::new(Names {
-                plugin: plugin.to_owned(),
-                type_name: type_name.to_owned(),
-                instance: instance.to_owned(),
-                timeout,
-            }),
+            names,
         }
     }
 
@@ -183,34 +182,22 @@ impl ProviderHandle {
 #[derive(Clone)]
 pub struct AuthenticatorHandle {
     inner: Arc<AuthenticatorBox>,
-    names: Arc<Names>,
+    names: Arc<InstanceNames>,
 }
 
 impl std::fmt::Debug for AuthenticatorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthenticatorHandle")
-            .field("instance", &self.names.instance)
-            .field("type_name", &self.names.type_name)
+        f.debug_tuple("AuthenticatorHandle")
+            .field(&self.names)
             .finish()
     }
 }
 
 impl AuthenticatorHandle {
-    pub(crate) fn new(
-        inner: AuthenticatorBox,
-        plugin: &str,
-        type_name: &str,
-        instance: &str,
-        timeout: Duration,
-    ) -> Self {
+    pub(crate) fn new(inner: AuthenticatorBox, names: Arc<InstanceNames>) -> Self {
         Self {
             inner: Arc::new(inner),
-            names: Arc::new(Names {
-                plugin: plugin.to_owned(),
-                type_name: type_name.to_owned(),
-                instance: instance.to_owned(),
-                timeout,
-            }),
+            names,
         }
     }
 

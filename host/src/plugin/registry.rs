@@ -2,15 +2,15 @@
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
-use abi_stable::std_types::{RStr, RString};
+use abi_stable::std_types::{RResult, RStr, RString};
 use authhost_plugin_api::{
-    abi::{Capabilities, RSecret},
+    abi::{Capabilities, PluginError, RSecret},
     AUTHENTICATOR, AUTH_PROVIDER,
 };
 
 use super::{
-    load_plugin, AuthenticatorHandle, CreateError, LoadError, LoadedPlugin, ProviderHandle,
-    SearchPath,
+    handle::InstanceNames, load_plugin, AuthenticatorHandle, CreateError, LoadError, LoadedPlugin,
+    ProviderHandle, SearchPath,
 };
 
 /// One component type offered by a loaded plugin.
@@ -140,22 +140,48 @@ impl PluginRegistry {
             .map(|(_, n)| n.to_owned())
             .collect()
     }
+}
 
-    fn lookup(
+/// A plugin's `create_provider` / `create_authenticator` entry point.
+type CreateFn<B> = extern "C" fn(RStr<'_>, RStr<'_>, RSecret) -> RResult<B, PluginError>;
+
+impl PluginRegistry {
+    /// Finds the plugin offering `type_name` and calls its create entry
+    /// point (chosen by `entry`) with the JSON configuration.
+    fn instantiate<B>(
         &self,
         component_type: &'static str,
         type_name: &str,
-    ) -> Result<&Component, CreateError> {
-        self.component(component_type, type_name)
-            .ok_or_else(|| CreateError::UnknownType {
-                component_type,
+        instance_name: &str,
+        config: &serde_json::Value,
+        entry: impl FnOnce(&LoadedPlugin) -> CreateFn<B>,
+    ) -> Result<(B, &LoadedPlugin), CreateError> {
+        let component =
+            self.component(component_type, type_name)
+                .ok_or_else(|| CreateError::UnknownType {
+                    component_type,
+                    type_name: type_name.to_owned(),
+                    suggestions: self.suggestions(component_type, type_name),
+                })?;
+        let plugin = &self.plugins[component.plugin_index];
+        let result = entry(plugin)(
+            RStr::from_str(type_name),
+            RStr::from_str(instance_name),
+            RSecret::new(config.to_string()),
+        );
+        match result.into_result() {
+            Ok(instance) => Ok((instance, plugin)),
+            Err(e) => Err(CreateError::Plugin {
+                instance: instance_name.to_owned(),
                 type_name: type_name.to_owned(),
-                suggestions: self.suggestions(component_type, type_name),
-            })
+                plugin: plugin.name.clone(),
+                source: Box::new(e.into()),
+            }),
+        }
     }
 
     /// Creates the provider instance `instance_name` of `type_name` from its
-    /// configuration. Calls into plugins are bounded by `timeout`.
+    /// configuration. Calls into the instance are bounded by `timeout`.
     ///
     /// # Errors
     ///
@@ -168,29 +194,14 @@ impl PluginRegistry {
         config: &serde_json::Value,
         timeout: Duration,
     ) -> Result<ProviderHandle, CreateError> {
-        let component = self.lookup(AUTH_PROVIDER, type_name)?;
-        let plugin = &self.plugins[component.plugin_index];
-        let create = plugin.module.create_provider();
-        let result = create(
-            RStr::from_str(type_name),
-            RStr::from_str(instance_name),
-            RSecret::new(config.to_string()),
-        );
-        match result.into_result() {
-            Ok(instance) => Ok(ProviderHandle::new(
-                instance,
-                &plugin.name,
-                type_name,
-                instance_name,
-                timeout,
-            )),
-            Err(e) => Err(CreateError::Plugin {
-                instance: instance_name.to_owned(),
-                type_name: type_name.to_owned(),
-                plugin: plugin.name.clone(),
-                source: Box::new(e.into()),
-            }),
-        }
+        let (instance, plugin) =
+            self.instantiate(AUTH_PROVIDER, type_name, instance_name, config, |p| {
+                p.module.create_provider()
+            })?;
+        Ok(ProviderHandle::new(
+            instance,
+            InstanceNames::new(&plugin.name, type_name, instance_name, timeout),
+        ))
     }
 
     /// Creates an authenticator instance, as [`create_provider`](Self::create_provider).
@@ -205,28 +216,13 @@ impl PluginRegistry {
         config: &serde_json::Value,
         timeout: Duration,
     ) -> Result<AuthenticatorHandle, CreateError> {
-        let component = self.lookup(AUTHENTICATOR, type_name)?;
-        let plugin = &self.plugins[component.plugin_index];
-        let create = plugin.module.create_authenticator();
-        let result = create(
-            RStr::from_str(type_name),
-            RStr::from_str(instance_name),
-            RSecret::new(config.to_string()),
-        );
-        match result.into_result() {
-            Ok(instance) => Ok(AuthenticatorHandle::new(
-                instance,
-                &plugin.name,
-                type_name,
-                instance_name,
-                timeout,
-            )),
-            Err(e) => Err(CreateError::Plugin {
-                instance: instance_name.to_owned(),
-                type_name: type_name.to_owned(),
-                plugin: plugin.name.clone(),
-                source: Box::new(e.into()),
-            }),
-        }
+        let (instance, plugin) =
+            self.instantiate(AUTHENTICATOR, type_name, instance_name, config, |p| {
+                p.module.create_authenticator()
+            })?;
+        Ok(AuthenticatorHandle::new(
+            instance,
+            InstanceNames::new(&plugin.name, type_name, instance_name, timeout),
+        ))
     }
 }
