@@ -25,7 +25,13 @@ fn bench(c: &mut Criterion) {
     let ctx = AuthContext::for_user("alice");
 
     let mut registry = PluginRegistry::default();
-    registry.add(load_plugin(&support::release_library("authhost_static")).expect("load"));
+    registry.add(
+        load_plugin(
+            &support::release_library("authhost_static"),
+            &Default::default(),
+        )
+        .expect("load"),
+    );
     let handle = registry
         .create_provider("api_key", "bench", &config, Duration::from_secs(5))
         .expect("create");

@@ -34,7 +34,7 @@ fn main() {
         .iter()
         .map(|file| {
             let start = Instant::now();
-            let plugin = load_plugin(file).expect("load");
+            let plugin = load_plugin(file, &Default::default()).expect("load");
             let elapsed = start.elapsed();
             assert_eq!(plugin.components.len(), 4);
             elapsed

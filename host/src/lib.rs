@@ -9,8 +9,15 @@
 //! - [`cli`]: the `authhost` command line.
 
 pub mod cli;
+pub mod credentials;
+pub mod egress;
+pub mod invoke;
 pub mod logging;
+pub mod outbound;
 pub mod plugin;
+pub mod suggest;
+pub mod tools;
+pub mod workflow;
 
 /// `authhost --version`: the host's version and the plugin-api it loads.
 pub fn version_line() -> String {

@@ -169,7 +169,7 @@ pub fn capture_logs() -> &'static LogCapture {
 pub fn registry_of(files: &[&Path]) -> authhost::plugin::PluginRegistry {
     let mut registry = authhost::plugin::PluginRegistry::default();
     for file in files {
-        let plugin = authhost::plugin::load_plugin(file)
+        let plugin = authhost::plugin::load_plugin(file, &Default::default())
             .unwrap_or_else(|e| panic!("loading {}: {e}", file.display()));
         registry.add(plugin);
     }

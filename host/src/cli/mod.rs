@@ -1,8 +1,11 @@
 //! The `authhost` command line: global options and one module per command.
 
+mod call;
 mod info;
 mod output;
 mod plugins;
+mod schema;
+mod validate;
 
 use std::{path::PathBuf, process::ExitCode, sync::LazyLock};
 
@@ -43,6 +46,12 @@ pub enum Command {
     /// Check plugin files.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Check a workflow file and report every problem with its place.
+    Validate(validate::ValidateArgs),
+    /// Print the JSON Schema of workflow files for the installed plugins.
+    Schema(schema::SchemaArgs),
+    /// Call a workflow tool with its provider's credentials.
+    Call(call::CallArgs),
 }
 
 /// What every command gets: the global options.
@@ -50,9 +59,16 @@ pub enum Command {
 pub(crate) struct Globals {
     pub(crate) verbose: u8,
     pub(crate) search: SearchPath,
+    pub(crate) plugin_paths: Vec<PathBuf>,
+    pub(crate) default_plugins: bool,
 }
 
 impl Globals {
+    /// Options to load a workflow with this process's environment.
+    pub(crate) fn load_options(&self) -> crate::workflow::LoadOptions {
+        crate::workflow::LoadOptions::from_process(self.plugin_paths.clone(), self.default_plugins)
+    }
+
     /// Loads every plugin on the search path.
     pub(crate) fn registry(&self) -> PluginRegistry {
         PluginRegistry::load(&self.search)
@@ -70,9 +86,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let globals = Globals {
         verbose: cli.verbose,
         search: SearchPath::standard(&cli.plugin_paths, !cli.no_default_plugins),
+        plugin_paths: cli.plugin_paths,
+        default_plugins: !cli.no_default_plugins,
     };
     match cli.command {
         Command::Info(cmd) => cmd.run(&globals),
         Command::Plugins(cmd) => cmd.run(&globals),
+        Command::Validate(args) => validate::run(args, &globals),
+        Command::Schema(args) => schema::run(args, &globals),
+        Command::Call(args) => call::run(args, &globals),
     }
 }

@@ -15,6 +15,15 @@ pub(crate) enum ListFormat {
     Json,
 }
 
+/// Output format of commands that report rather than list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReportFormat {
+    /// Lines for people.
+    Text,
+    /// JSON for programs.
+    Json,
+}
+
 /// Writes rows as aligned columns under a header.
 pub(crate) fn write_table(
     out: &mut impl Write,

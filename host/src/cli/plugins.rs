@@ -1,12 +1,14 @@
 //! `authhost plugins verify`: load plugin files and report each one.
 
-use std::{io::Read, path::Path, process::ExitCode};
+use std::{process::ExitCode, sync::Arc};
 
 use clap::Subcommand;
-use sha2::{Digest, Sha256};
 
 use super::Globals;
-use crate::plugin::{load_plugin, PluginRegistry, SearchPath, SearchSource};
+use crate::{
+    outbound::Outbound,
+    plugin::{load_plugin, sha256_file, PluginRegistry, SearchPath, SearchSource},
+};
 
 /// `plugins` subcommands.
 #[derive(Debug, Subcommand)]
@@ -32,20 +34,6 @@ impl PluginsCommand {
     }
 }
 
-fn sha256_hex(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
 fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let search = if args.paths.is_empty() {
         globals.search.clone()
@@ -67,11 +55,12 @@ fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     }
     // Load every file into one registry so duplicate type names are caught,
     // and report per file.
+    let outbound = Arc::new(Outbound::default());
     let mut registry = PluginRegistry::default();
     let mut bad = 0usize;
     for (path, _) in &candidates {
         let loaded_before = registry.errors().len();
-        match load_plugin(path) {
+        match load_plugin(path, &outbound) {
             Ok(plugin) => {
                 let summary = format!(
                     "{} {} (plugin-api {}): {}",
@@ -87,7 +76,7 @@ fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
                 );
                 registry.add(plugin);
                 if registry.errors().len() == loaded_before {
-                    let digest = sha256_hex(path).unwrap_or_else(|e| format!("unreadable: {e}"));
+                    let digest = sha256_file(path).unwrap_or_else(|e| format!("unreadable: {e}"));
                     println!(
                         "ok    {}\n      {summary}\n      sha256 {digest}",
                         path.display()

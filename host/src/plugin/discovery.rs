@@ -57,14 +57,34 @@ impl SearchPath {
     /// executable's folder, its `plugins` subfolder and
     /// `$XDG_DATA_HOME/authhost/plugins`.
     pub fn standard(cli: &[PathBuf], defaults: bool) -> Self {
+        Self::build(
+            cli,
+            env::var_os("AUTHHOST_PLUGIN_PATH").as_deref(),
+            &[],
+            defaults,
+        )
+    }
+
+    /// The search path of a workflow: `cli` paths, then `env_value` (the
+    /// value of `AUTHHOST_PLUGIN_PATH`), then the workflow's `plugins.paths`,
+    /// then the defaults unless `defaults` is false.
+    pub fn build(
+        cli: &[PathBuf],
+        env_value: Option<&std::ffi::OsStr>,
+        workflow: &[PathBuf],
+        defaults: bool,
+    ) -> Self {
         let mut search = Self::new();
         for path in cli {
             search.push(path.clone(), SearchSource::CommandLine);
         }
-        if let Some(value) = env::var_os("AUTHHOST_PLUGIN_PATH") {
-            for path in env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(value) = env_value {
+            for path in env::split_paths(value).filter(|p| !p.as_os_str().is_empty()) {
                 search.push(path, SearchSource::Environment);
             }
+        }
+        for path in workflow {
+            search.push(path.clone(), SearchSource::Workflow);
         }
         if defaults {
             if let Some(dir) = env::current_exe()

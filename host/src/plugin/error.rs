@@ -22,6 +22,18 @@ pub enum LoadError {
         /// Why, and how to fix it.
         reason: String,
     },
+    /// The file's digest differs from its pin.
+    #[error("{}: refused to load: its SHA-256 is {actual}, but the workflow pins {expected}", path.display())]
+    PinMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Index of the pin in `plugins.pins`.
+        pin: usize,
+        /// The pinned digest.
+        expected: String,
+        /// The file's digest.
+        actual: String,
+    },
     /// The dynamic loader could not open the file.
     #[error("{}: not a loadable shared library ({reason})", path.display())]
     NotALibrary {

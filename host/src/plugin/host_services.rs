@@ -2,7 +2,7 @@
 //! tasks. One instance per plugin, so log lines carry the plugin's name.
 
 use std::{
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -20,8 +20,7 @@ use authhost_plugin_api::{
 };
 use tracing::level_filters::LevelFilter;
 
-/// Default timeout of a plugin's HTTP request.
-const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::outbound::{loggable_url, Outbound, OutboundError};
 
 /// Largest response body handed to a plugin.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -30,7 +29,7 @@ const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Clone)]
 pub struct HostServicesImpl {
     plugin: Arc<str>,
-    client: Arc<OnceLock<reqwest::Client>>,
+    outbound: Arc<Outbound>,
 }
 
 impl std::fmt::Debug for HostServicesImpl {
@@ -42,34 +41,18 @@ impl std::fmt::Debug for HostServicesImpl {
 }
 
 impl HostServicesImpl {
-    /// Services for the plugin `plugin` (its name goes in log lines).
-    pub fn new(plugin: &str) -> Self {
+    /// Services for the plugin `plugin` (its name goes in log lines); its
+    /// HTTP requests go through `outbound`.
+    pub fn new(plugin: &str, outbound: Arc<Outbound>) -> Self {
         Self {
             plugin: Arc::from(plugin),
-            client: Arc::new(OnceLock::new()),
+            outbound,
         }
     }
 
     /// The ABI trait object handed to the plugin's `init`.
     pub fn into_abi(self) -> HostServicesBox {
         HostServices_TO::from_ptr(RArc::new(self), TD_Opaque)
-    }
-
-    fn client(&self) -> Result<&reqwest::Client, PluginError> {
-        if let Some(client) = self.client.get() {
-            return Ok(client);
-        }
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| {
-                plugin_error(
-                    ErrorKind::Internal,
-                    format!("cannot build HTTP client: {e}"),
-                )
-            })?;
-        Ok(self.client.get_or_init(|| client))
     }
 }
 
@@ -81,35 +64,29 @@ fn plugin_error(kind: ErrorKind, message: String) -> PluginError {
     }
 }
 
-async fn send(client: reqwest::Client, request: HttpRequest) -> Result<HttpResponse, PluginError> {
+async fn send(outbound: Arc<Outbound>, request: HttpRequest) -> Result<HttpResponse, PluginError> {
     let url = reqwest::Url::parse(request.url.as_str()).map_err(|e| {
         plugin_error(
             ErrorKind::InvalidRequest,
             format!("invalid request URL: {e}"),
         )
     })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(plugin_error(
-            ErrorKind::InvalidRequest,
-            format!(
-                "refused {} URL: only http and https are allowed",
-                url.scheme()
-            ),
-        ));
-    }
+    let loggable = loggable_url(&url);
+    outbound
+        .check_url(&url)
+        .map_err(|e| plugin_error(ErrorKind::InvalidRequest, e.to_string()))?;
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| plugin_error(ErrorKind::InvalidRequest, "invalid HTTP method".to_owned()))?;
     let timeout = match request.timeout_ms {
-        0 => DEFAULT_HTTP_TIMEOUT,
+        0 => outbound.request_timeout(),
         ms => Duration::from_millis(ms),
     };
-    // The URL is logged without its query: it may hold secrets.
-    let loggable = format!(
-        "{}://{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.path()
-    );
+    let client = outbound.client().map_err(|e| {
+        plugin_error(
+            ErrorKind::Internal,
+            format!("cannot build HTTP client: {e}"),
+        )
+    })?;
     let mut builder = client.request(method, url).timeout(timeout);
     for header in request.headers.iter() {
         builder = builder.header(header.name.as_str(), header.value.expose());
@@ -119,16 +96,13 @@ async fn send(client: reqwest::Client, request: HttpRequest) -> Result<HttpRespo
         .send()
         .await
         .map_err(|e| {
-            let what = if e.is_timeout() {
-                "timed out"
-            } else {
-                "failed"
+            let error = OutboundError::from_reqwest(&loggable, timeout, &e);
+            tracing::debug!(url = %loggable, %error, "plugin HTTP request failed");
+            let kind = match error {
+                OutboundError::Egress(_) => ErrorKind::InvalidRequest,
+                _ => ErrorKind::Transport,
             };
-            tracing::debug!(url = %loggable, "plugin HTTP request {what}");
-            plugin_error(
-                ErrorKind::Transport,
-                format!("HTTP request to {loggable} {what}"),
-            )
+            plugin_error(kind, error.to_string())
         })?;
     let status = response.status().as_u16();
     let headers: RVec<HttpHeader> = response
@@ -163,14 +137,8 @@ async fn send(client: reqwest::Client, request: HttpRequest) -> Result<HttpRespo
 
 impl abi::HostServices for HostServicesImpl {
     fn http(&self, request: HttpRequest) -> FfiFuture<RResult<HttpResponse, PluginError>> {
-        let client = self.client().cloned();
-        async move {
-            match client {
-                Ok(client) => send(client, request).await.into(),
-                Err(e) => RResult::RErr(e),
-            }
-        }
-        .into_ffi()
+        let outbound = self.outbound.clone();
+        async move { send(outbound, request).await.into() }.into_ffi()
     }
 
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {

@@ -6,7 +6,10 @@
 //! type, so every later file would silently return the first plugin.
 //! Libraries are never unloaded.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use authhost_plugin_api::abi::{
@@ -14,6 +17,7 @@ use authhost_plugin_api::abi::{
 };
 
 use super::{permissions::insecure_reason, HostServicesImpl, LoadError};
+use crate::outbound::Outbound;
 
 /// A loaded, initialised plugin.
 #[derive(Clone)]
@@ -116,14 +120,14 @@ fn first_mismatch(report: &str) -> String {
 }
 
 /// Loads the plugin at `path`, initialising it with host services that
-/// carry its name.
+/// carry its name and send its HTTP requests through `outbound`.
 ///
 /// # Errors
 ///
 /// A [`LoadError`] naming the file: missing, insecure permissions, not a
 /// library, not an authhost plugin, incompatible plugin-api (version or
 /// layout), or a failing `init`/`components`.
-pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
+pub fn load_plugin(path: &Path, outbound: &Arc<Outbound>) -> Result<LoadedPlugin, LoadError> {
     let path = path.to_path_buf();
     if !path.exists() {
         return Err(LoadError::Missing { path });
@@ -199,7 +203,7 @@ pub fn load_plugin(path: &Path) -> Result<LoadedPlugin, LoadError> {
         })?;
 
     let name = module.plugin_name().as_str().to_owned();
-    let services = HostServicesImpl::new(&name).into_abi();
+    let services = HostServicesImpl::new(&name, outbound.clone()).into_abi();
     if let Err(e) = (module.init())(services).into_result() {
         return Err(LoadError::PluginFailed {
             path,

@@ -7,6 +7,7 @@ mod handle;
 mod host_services;
 mod loader;
 mod permissions;
+mod pins;
 mod registry;
 
 pub use discovery::{SearchPath, SearchSource};
@@ -14,4 +15,5 @@ pub use error::{CallError, CreateError, LoadError};
 pub use handle::{AuthenticatorHandle, ProviderHandle};
 pub use host_services::HostServicesImpl;
 pub use loader::{load_plugin, LoadedPlugin};
+pub use pins::{sha256_file, Pin};
 pub use registry::{Component, PluginRegistry};

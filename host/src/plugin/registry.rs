@@ -2,6 +2,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
+use crate::outbound::Outbound;
 use abi_stable::std_types::{RResult, RStr, RString};
 use authhost_plugin_api::{
     abi::{Capabilities, PluginError, RSecret},
@@ -9,8 +10,8 @@ use authhost_plugin_api::{
 };
 
 use super::{
-    handle::InstanceNames, load_plugin, AuthenticatorHandle, CreateError, LoadError, LoadedPlugin,
-    ProviderHandle, SearchPath,
+    handle::InstanceNames, load_plugin, sha256_file, AuthenticatorHandle, CreateError, LoadError,
+    LoadedPlugin, Pin, ProviderHandle, SearchPath,
 };
 
 /// One component type offered by a loaded plugin.
@@ -44,15 +45,35 @@ pub struct PluginRegistry {
     plugins: Vec<Arc<LoadedPlugin>>,
     components: BTreeMap<(String, String), Component>,
     errors: Vec<LoadError>,
+    matched_pins: Vec<usize>,
 }
 
 impl PluginRegistry {
-    /// Loads every candidate of `search`. A bad file is recorded in
-    /// [`errors`](Self::errors) and the others still load.
+    /// Loads every candidate of `search` with default host services. A bad
+    /// file is recorded in [`errors`](Self::errors) and the others still load.
     pub fn load(search: &SearchPath) -> Self {
+        Self::load_with(search, &Arc::new(Outbound::default()), &[])
+    }
+
+    /// Loads every candidate of `search`; plugins send HTTP through
+    /// `outbound`; a file matching a pin loads only if its digest matches.
+    pub fn load_with(search: &SearchPath, outbound: &Arc<Outbound>, pins: &[Pin]) -> Self {
         let mut registry = Self::default();
         for (path, _source) in search.candidates() {
-            match load_plugin(&path) {
+            if let Some((index, pin)) = pins.iter().enumerate().find(|(_, p)| p.matches(&path)) {
+                registry.matched_pins.push(index);
+                let actual = sha256_file(&path).unwrap_or_default();
+                if actual != pin.sha256 {
+                    registry.errors.push(LoadError::PinMismatch {
+                        path,
+                        pin: index,
+                        expected: pin.sha256.clone(),
+                        actual,
+                    });
+                    continue;
+                }
+            }
+            match load_plugin(&path, outbound) {
                 Ok(plugin) => registry.add(plugin),
                 Err(e) => {
                     tracing::debug!(error = %e, "plugin not loaded");
@@ -108,6 +129,11 @@ impl PluginRegistry {
         self.plugins.iter().map(|p| &**p)
     }
 
+    /// Indexes of the pins that matched a file.
+    pub fn matched_pins(&self) -> &[usize] {
+        &self.matched_pins
+    }
+
     /// Files that could not be loaded, in search order.
     pub fn errors(&self) -> &[LoadError] {
         &self.errors
@@ -126,18 +152,15 @@ impl PluginRegistry {
 
     /// Installed type names of `component_type` close to `wanted`, best first.
     pub fn suggestions(&self, component_type: &str, wanted: &str) -> Vec<String> {
-        let mut scored: Vec<(f64, &str)> = self
+        let names = self
             .components
             .keys()
             .filter(|(kind, _)| kind == component_type)
-            .map(|(_, name)| (strsim::jaro_winkler(wanted, name), name.as_str()))
-            .filter(|(score, _)| *score >= 0.8)
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        scored
+            .map(|(_, name)| name.as_str());
+        crate::suggest::close_matches(wanted, names)
             .into_iter()
             .take(3)
-            .map(|(_, n)| n.to_owned())
+            .map(str::to_owned)
             .collect()
     }
 }

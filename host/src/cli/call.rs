@@ -1,0 +1,120 @@
+//! `authhost call TOOL --config FILE`: one tool call with the bound
+//! provider's credentials, from the command line.
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::{output::ReportFormat, Globals};
+use crate::{invoke::Invoker, tools::Args, workflow};
+
+/// `call` arguments.
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    /// The tool to call.
+    #[arg(value_name = "TOOL")]
+    tool: String,
+    /// The workflow file.
+    #[arg(short, long, value_name = "FILE")]
+    config: PathBuf,
+    /// The end user the call is made for.
+    #[arg(short, long, value_name = "ID", default_value = "default")]
+    user: String,
+    /// An argument for the tool's placeholders (repeatable).
+    #[arg(short, long = "arg", value_name = "NAME=VALUE")]
+    args: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
+}
+
+#[derive(Serialize)]
+struct JsonResponse {
+    status: u16,
+    headers: Option<serde_json::Map<String, serde_json::Value>>,
+    body: serde_json::Value,
+}
+
+fn parse_args(raw: &[String]) -> anyhow::Result<Args> {
+    let mut args = Args::new();
+    for item in raw {
+        let Some((name, value)) = item.split_once('=') else {
+            bail!("--arg `{item}`: expected NAME=VALUE");
+        };
+        if args.insert(name.to_owned(), value.to_owned()).is_some() {
+            bail!("--arg `{name}` is given twice");
+        }
+    }
+    Ok(args)
+}
+
+pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+    let call_args = parse_args(&args.args)?;
+    let mut options = globals.load_options();
+    options.create_instances = false;
+    let loaded = workflow::load(&args.config, &options);
+    let Some(workflow) = loaded.workflow else {
+        for d in &loaded.diagnostics {
+            eprintln!("{d}");
+        }
+        bail!(
+            "{} is not valid; `authhost validate` shows the same report",
+            args.config.display()
+        );
+    };
+    for d in &loaded.diagnostics {
+        eprintln!("{d}");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut invoker = Invoker::new(&workflow);
+    let response = runtime
+        .block_on(invoker.call(&args.tool, &args.user, &call_args))
+        .with_context(|| format!("calling `{}`", args.tool))?;
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        ReportFormat::Json => {
+            let body = serde_json::from_slice(&response.body).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&response.body).into_owned())
+            });
+            let headers = (globals.verbose > 0).then(|| {
+                response
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect()
+            });
+            let json = JsonResponse {
+                status: response.status.as_u16(),
+                headers,
+                body,
+            };
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+        }
+        ReportFormat::Text => {
+            eprintln!("{} {}", response.status, response.url);
+            if globals.verbose > 0 {
+                for (name, value) in &response.headers {
+                    eprintln!("{name}: {value}");
+                }
+            }
+            out.write_all(&response.body)?;
+            if !response.body.ends_with(b"\n") && !response.body.is_empty() {
+                writeln!(out)?;
+            }
+        }
+    }
+    Ok(
+        if response.status.is_client_error() || response.status.is_server_error() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}

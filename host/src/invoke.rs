@@ -1,0 +1,273 @@
+//! Calling a tool: build its request from the arguments, get the bound
+//! provider's credentials for the user, apply them, send the request through
+//! the outbound client. Used by `authhost call` (and the server later).
+
+use std::{collections::HashMap, time::Duration};
+
+use authhost_plugin_api::{AuthContext, AuthOutcome, OutgoingRequest};
+use http::{header::LOCATION, Method, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    credentials::{apply, ApplyError, PreparedRequest},
+    outbound::{loggable_url, Outbound, OutboundError},
+    plugin::{CallError, CreateError, ProviderHandle},
+    tools::{Args, ToolError},
+    workflow::Workflow,
+};
+
+/// Most redirects followed (same origin only).
+const MAX_REDIRECTS: usize = 5;
+
+/// The upstream's answer.
+#[derive(Debug, Clone)]
+pub struct CallResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+    /// Response body.
+    pub body: Vec<u8>,
+    /// The final URL, without its query.
+    pub url: String,
+}
+
+/// Why a tool call did not get an upstream response.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// No such tool.
+    #[error("no tool named `{name}`{}", match suggestion { Some(s) => format!("; did you mean `{s}`?"), None => String::new() })]
+    UnknownTool {
+        /// The name asked for.
+        name: String,
+        /// The closest tool name.
+        suggestion: Option<String>,
+    },
+    /// The arguments do not fit the tool.
+    #[error("tool `{tool}`: {source}")]
+    Arguments {
+        /// The tool.
+        tool: String,
+        /// What is wrong.
+        #[source]
+        source: ToolError,
+    },
+    /// The provider instance could not be created.
+    #[error(transparent)]
+    Provider(#[from] CreateError),
+    /// The provider failed or timed out.
+    #[error(transparent)]
+    Authenticate(#[from] CallError),
+    /// The user must authorize the provider first.
+    #[error("provider `{provider}` needs user `{user}` to authorize first: {reason}")]
+    AuthorizationRequired {
+        /// The provider instance.
+        provider: String,
+        /// The user.
+        user: String,
+        /// The provider's reason.
+        reason: String,
+    },
+    /// The credentials could not be put in the request.
+    #[error("provider `{provider}`: {source}")]
+    Apply {
+        /// The provider instance.
+        provider: String,
+        /// What could not be applied.
+        #[source]
+        source: ApplyError,
+    },
+    /// The request was refused by policy or failed in transit.
+    #[error(transparent)]
+    Outbound(#[from] OutboundError),
+}
+
+/// Provider instances of a workflow, created once.
+#[derive(Debug)]
+pub struct Invoker<'w> {
+    workflow: &'w Workflow,
+    providers: HashMap<String, ProviderHandle>,
+}
+
+impl<'w> Invoker<'w> {
+    /// An invoker over `workflow`; provider instances are created on first use.
+    pub fn new(workflow: &'w Workflow) -> Self {
+        Self {
+            workflow,
+            providers: HashMap::new(),
+        }
+    }
+
+    /// The provider instance `name`, created on first use.
+    ///
+    /// # Errors
+    ///
+    /// The plugin's refusal of the configuration.
+    pub fn provider(&mut self, name: &str) -> Result<ProviderHandle, CreateError> {
+        if let Some(p) = self.providers.get(name) {
+            return Ok(p.clone());
+        }
+        let handle = self.workflow.provider(name)?;
+        self.providers.insert(name.to_owned(), handle.clone());
+        Ok(handle)
+    }
+
+    /// Builds `tool`'s request for `user` with `args`, credentials applied.
+    ///
+    /// # Errors
+    ///
+    /// Unknown tool, bad arguments, provider failures, "authorization
+    /// required", or credentials that cannot be applied.
+    pub async fn prepare(
+        &mut self,
+        tool: &str,
+        user: &str,
+        args: &Args,
+    ) -> Result<PreparedRequest, InvokeError> {
+        let Some(entry) = self.workflow.tools.get(tool) else {
+            return Err(InvokeError::UnknownTool {
+                name: tool.to_owned(),
+                suggestion: crate::suggest::closest(
+                    tool,
+                    self.workflow.tools.keys().map(String::as_str),
+                )
+                .map(str::to_owned),
+            });
+        };
+        let mut request = entry
+            .tool
+            .prepare(args)
+            .map_err(|source| InvokeError::Arguments {
+                tool: tool.to_owned(),
+                source,
+            })?;
+        let Some(provider_name) = entry.tool.auth_provider() else {
+            return Ok(request);
+        };
+        let provider = self.provider(provider_name)?;
+        let ctx = AuthContext {
+            user_id: user.to_owned(),
+            tokens: None,
+            request: Some(OutgoingRequest {
+                method: request.method.to_string(),
+                url: request.url.to_string(),
+                body_sha256: request
+                    .body
+                    .as_ref()
+                    .map(|b| hex::encode(Sha256::digest(b))),
+            }),
+        };
+        match provider.authenticate(&ctx).await? {
+            AuthOutcome::Credentials { credentials, .. } => {
+                apply(&mut request, &credentials).map_err(|source| InvokeError::Apply {
+                    provider: provider_name.to_owned(),
+                    source,
+                })?;
+                Ok(request)
+            }
+            AuthOutcome::AuthorizationRequired { reason } => {
+                Err(InvokeError::AuthorizationRequired {
+                    provider: provider_name.to_owned(),
+                    user: user.to_owned(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Prepares and sends `tool`'s request.
+    ///
+    /// # Errors
+    ///
+    /// As [`prepare`](Self::prepare), plus egress refusals and transport failures.
+    pub async fn call(
+        &mut self,
+        tool: &str,
+        user: &str,
+        args: &Args,
+    ) -> Result<CallResponse, InvokeError> {
+        let request = self.prepare(tool, user, args).await?;
+        Ok(send(&self.workflow.outbound, request).await?)
+    }
+}
+
+/// Sends a prepared request. Redirects are followed only within the same
+/// origin (scheme, host, port), so credentials never follow a redirect to
+/// another host; a cross-origin redirect is returned as the response.
+///
+/// # Errors
+///
+/// [`OutboundError`] for policy refusals, timeouts and transport failures.
+pub async fn send(
+    outbound: &Outbound,
+    mut request: PreparedRequest,
+) -> Result<CallResponse, OutboundError> {
+    let client = outbound
+        .client()
+        .map_err(|e| OutboundError::Transport("(client)".to_owned(), e.to_string()))?;
+    let timeout: Duration = request
+        .timeout
+        .unwrap_or_else(|| outbound.request_timeout());
+    for _ in 0..=MAX_REDIRECTS {
+        outbound.check_url(&request.url)?;
+        let destination = loggable_url(&request.url);
+        let mut builder = client
+            .request(request.method.clone(), request.url.clone())
+            .headers(request.headers.clone())
+            .timeout(timeout);
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let started = std::time::Instant::now();
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| OutboundError::from_reqwest(&destination, timeout, &e))?;
+        let status = response.status();
+        tracing::debug!(url = %destination, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "tool request");
+        let next = status
+            .is_redirection()
+            .then(|| response.headers().get(LOCATION))
+            .flatten()
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| request.url.join(l).ok())
+            .filter(|next| next.origin() == request.url.origin());
+        if let Some(next) = next {
+            if matches!(status, StatusCode::SEE_OTHER)
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                    && request.method == Method::POST)
+            {
+                request.method = Method::GET;
+                request.body = None;
+                request.headers.remove(http::header::CONTENT_TYPE);
+            }
+            request.url = next;
+            continue;
+        }
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| OutboundError::from_reqwest(&destination, timeout, &e))?
+            .to_vec();
+        return Ok(CallResponse {
+            status,
+            headers,
+            body,
+            url: destination,
+        });
+    }
+    Err(OutboundError::Transport(
+        loggable_url(&request.url),
+        format!("more than {MAX_REDIRECTS} redirects"),
+    ))
+}

@@ -1,0 +1,142 @@
+//! The `general` and `plugins` sections of a workflow.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::duration::DurationSpec;
+
+fn default_bind() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+/// The HTTP server (`authhost serve`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// The URL users' browsers reach the server at (for redirects).
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+            public_url: None,
+        }
+    }
+}
+
+/// The token store (per-user OAuth tokens).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://path` (default: a file in the data folder) or `postgres://…`.
+    pub url: Option<String>,
+    /// A file holding the store's encryption key.
+    pub key_file: Option<String>,
+}
+
+/// Where outbound calls (tools, token endpoints) may go. Link-local and
+/// cloud metadata addresses are blocked unless listed in `allow`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Hosts (`api.github.com`, `*.example.com`), addresses or CIDR ranges
+    /// always allowed, even when a block rule matches.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Hosts, addresses or CIDR ranges refused, on top of the built-in list.
+    #[serde(default)]
+    pub block: Vec<String>,
+    /// When true, only destinations matching `allow` may be reached.
+    #[serde(default)]
+    pub allow_only: bool,
+}
+
+fn default_plugin_call() -> DurationSpec {
+    DurationSpec(Duration::from_secs(10))
+}
+
+fn default_http() -> DurationSpec {
+    DurationSpec(Duration::from_secs(30))
+}
+
+fn default_connect() -> DurationSpec {
+    DurationSpec(Duration::from_secs(10))
+}
+
+/// Timeouts.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Longest a call into a plugin may take.
+    #[serde(default = "default_plugin_call")]
+    pub plugin_call: DurationSpec,
+    /// Longest an outbound HTTP request may take, unless a tool sets its own.
+    #[serde(default = "default_http")]
+    pub http: DurationSpec,
+    /// Longest connecting to a server may take.
+    #[serde(default = "default_connect")]
+    pub connect: DurationSpec,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        Self {
+            plugin_call: default_plugin_call(),
+            http: default_http(),
+            connect: default_connect(),
+        }
+    }
+}
+
+/// Settings that apply to the whole workflow.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneralConfig {
+    /// The HTTP server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The token store.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// How callers of the server authenticate (`type: none | jwt | plugin`);
+    /// checked by `authhost serve`.
+    pub inbound_auth: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Outbound network policy.
+    #[serde(default)]
+    pub egress: EgressConfig,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+}
+
+/// A plugin file that must have a given SHA-256 digest.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginPin {
+    /// A path (relative to the workflow file) or a bare file name
+    /// (`libauthhost_static.so`, matched wherever it is found).
+    pub file: String,
+    /// The expected SHA-256, lowercase hex (`authhost plugins verify` prints it).
+    #[schemars(regex(pattern = "^[0-9a-f]{64}$"))]
+    pub sha256: String,
+}
+
+/// Where plugins come from, and which ones are pinned.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Plugin files or folders, relative to the workflow file, searched
+    /// before the default locations.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Plugins refused unless their digest matches.
+    #[serde(default)]
+    pub pins: Vec<PluginPin>,
+}

@@ -1,0 +1,654 @@
+//! Workflow files: YAML naming provider instances and tools, `${VAR}`
+//! secrets, `AUTHHOST_…` overrides, and validation that reports every
+//! problem at once with its place.
+//!
+//! Loading runs in one direction: read (size and text checks) → YAML tree
+//! with positions → `${VAR}` → environment overrides → sections checked
+//! against their JSON Schemas (the plugins' schemas for `authentication`,
+//! the tool types' for `tools`) → references → provider instances created.
+
+mod compose;
+mod diagnostic;
+mod duration;
+mod env;
+mod general;
+mod node;
+mod schema_check;
+mod yaml;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use authhost_plugin_api::AUTH_PROVIDER;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+pub use compose::workflow_schema;
+pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
+pub use duration::{parse_duration, DurationSpec};
+pub use general::{
+    EgressConfig, GeneralConfig, PluginPin, PluginsConfig, ServerConfig, StoreConfig,
+    TimeoutsConfig,
+};
+pub use node::{dotted, pointer_segment, Node, Origin, Pos, Value};
+
+use crate::{
+    egress::EgressPolicy,
+    outbound::{Outbound, OutboundTimeouts},
+    plugin::{LoadError, Pin, PluginRegistry, ProviderHandle, SearchPath},
+    tools::{Tool, ToolTypes},
+};
+
+/// Largest workflow file accepted.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A provider instance of the workflow (`authentication.<name>`).
+#[derive(Debug, Clone)]
+pub struct ProviderEntry {
+    /// Its type (`api_key`).
+    pub type_name: String,
+    /// Its configuration, `_type` removed, `${VAR}` substituted.
+    pub config: serde_json::Value,
+}
+
+/// A tool of the workflow (`tools.<name>`).
+#[derive(Debug)]
+pub struct ToolEntry {
+    /// Its type (`http`).
+    pub type_name: String,
+    /// The configured tool.
+    pub tool: Box<dyn Tool>,
+}
+
+/// A loaded, valid workflow.
+#[derive(Debug)]
+pub struct Workflow {
+    /// The file.
+    pub path: PathBuf,
+    /// `general`.
+    pub general: GeneralConfig,
+    /// `plugins`.
+    pub plugins: PluginsConfig,
+    /// `authentication`, by instance name.
+    pub providers: BTreeMap<String, ProviderEntry>,
+    /// `tools`, by name.
+    pub tools: BTreeMap<String, ToolEntry>,
+    /// The plugins it loaded.
+    pub registry: PluginRegistry,
+    /// The outbound client with the workflow's egress policy and timeouts.
+    pub outbound: Arc<Outbound>,
+}
+
+impl Workflow {
+    /// Creates the provider instance `name`.
+    ///
+    /// # Errors
+    ///
+    /// The plugin's refusal (validation normally catches it first).
+    pub fn provider(&self, name: &str) -> Result<ProviderHandle, crate::plugin::CreateError> {
+        let entry = &self.providers[name];
+        self.registry.create_provider(
+            &entry.type_name,
+            name,
+            &entry.config,
+            self.general.timeouts.plugin_call.0,
+        )
+    }
+}
+
+/// How to load a workflow.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--plugin-path` values.
+    pub plugin_paths: Vec<PathBuf>,
+    /// Search the default plugin locations too.
+    pub default_plugins: bool,
+    /// The environment (`${VAR}` values and `AUTHHOST_…` overrides).
+    pub env: Vec<(String, String)>,
+    /// Create every provider instance, so plugins check their configuration.
+    pub create_instances: bool,
+}
+
+impl LoadOptions {
+    /// Options with this process's environment.
+    pub fn from_process(plugin_paths: Vec<PathBuf>, default_plugins: bool) -> Self {
+        Self {
+            plugin_paths,
+            default_plugins,
+            env: std::env::vars().collect(),
+            create_instances: true,
+        }
+    }
+}
+
+/// The result of loading: the workflow when there is no error, and every
+/// diagnostic (warnings included), in file order.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The workflow, if valid.
+    pub workflow: Option<Workflow>,
+    /// Every problem found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Instance and tool names: they appear in URLs and logs.
+fn valid_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if meta.is_dir() {
+        return Err("is a folder, not a workflow file".to_owned());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is {} bytes; workflow files are limited to {MAX_FILE_BYTES} bytes (1 MiB)",
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.contains(&0) {
+        return Err("is a binary file (it contains NUL bytes), not YAML".to_owned());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Checks a section against `T`'s schema and reads it; `None` when absent
+/// or invalid (problems are in `diags`).
+fn section<T: DeserializeOwned + JsonSchema + Default>(
+    root: &mut Node,
+    name: &str,
+    diags: &mut Diagnostics,
+) -> T {
+    let Some(node) = root.get_mut(name) else {
+        return T::default();
+    };
+    if node.value == Value::Null {
+        return T::default();
+    }
+    let schema = authhost_plugin_api::config_schema::<T>();
+    env::coerce_overrides(node, &schema, &schema);
+    let Ok(validator) = jsonschema::validator_for(&schema) else {
+        return T::default();
+    };
+    if !schema_check::check(node, &format!("/{name}"), &validator, &schema, diags) {
+        return T::default();
+    }
+    match authhost_plugin_api::parse_config::<T>(&node.to_json().to_string()) {
+        Ok(value) => value,
+        Err(e) => {
+            diags.error(Location::of(node), name, e.message().to_owned());
+            T::default()
+        }
+    }
+}
+
+/// Compiled schemas, by component or tool type.
+#[derive(Default)]
+struct Validators {
+    compiled: HashMap<String, Option<jsonschema::Validator>>,
+}
+
+impl Validators {
+    fn get(&mut self, key: &str, schema: &serde_json::Value) -> Option<&jsonschema::Validator> {
+        self.compiled
+            .entry(key.to_owned())
+            .or_insert_with(|| jsonschema::validator_for(schema).ok())
+            .as_ref()
+    }
+}
+
+/// Loads and validates the workflow at `path`.
+pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
+    let mut diags = Diagnostics::new(path);
+    let failed = |diags: Diagnostics| Loaded {
+        workflow: None,
+        diagnostics: diags.sorted(),
+    };
+
+    let text = match read_text(path) {
+        Ok(text) => text,
+        Err(message) => {
+            diags.error(Location::Whole, "", message);
+            return failed(diags);
+        }
+    };
+    let mut root = match yaml::parse(&text) {
+        Ok(root) => root,
+        Err(e) => {
+            diags.error(Location::at(e.pos), "", e.message);
+            return failed(diags);
+        }
+    };
+    match root.value {
+        Value::Map(_) => {}
+        Value::Null => {
+            diags
+                .error(Location::Whole, "", "the file is empty")
+                .hint("a workflow has the sections general, plugins, authentication and tools; see docs/workflow-authors.md");
+            return failed(diags);
+        }
+        _ => {
+            diags.error(
+                Location::at(root.pos),
+                "",
+                format!("expected a mapping of sections (general, plugins, authentication, tools), found {}", root.kind()),
+            );
+            return failed(diags);
+        }
+    }
+
+    let vars: HashMap<&str, &str> = options
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+    env::interpolate(&mut root, "", &lookup, &mut diags);
+    env::apply_overrides(&mut root, &options.env, &mut diags);
+
+    for (key, _) in root.as_map().into_iter().flatten() {
+        if !env::SECTIONS.contains(&key.name.as_str()) {
+            diags
+                .error(
+                    Location::at(key.pos),
+                    &key.name,
+                    format!("unknown section `{}`", key.name),
+                )
+                .did_you_mean(&key.name, env::SECTIONS)
+                .hint_or(format!("the sections are {}", env::SECTIONS.join(", ")));
+        }
+    }
+
+    let general: GeneralConfig = section(&mut root, "general", &mut diags);
+    let plugins: PluginsConfig = section(&mut root, "plugins", &mut diags);
+
+    let (policy, bad_rules) = EgressPolicy::new(
+        &general.egress.allow,
+        &general.egress.block,
+        general.egress.allow_only,
+    );
+    for (is_allow, index) in bad_rules {
+        let pointer = format!(
+            "/general/egress/{}/{index}",
+            if is_allow { "allow" } else { "block" }
+        );
+        let (_, node) = root.locate(&pointer);
+        diags.error(
+            Location::of(node),
+            &dotted(&pointer),
+            "is not a host name, an IP address or a CIDR range",
+        );
+    }
+    let outbound = Arc::new(Outbound::new(
+        policy,
+        OutboundTimeouts {
+            request: general.timeouts.http.0,
+            connect: general.timeouts.connect.0,
+        },
+    ));
+
+    let base = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let workflow_paths: Vec<PathBuf> = plugins.paths.iter().map(|p| base.join(p)).collect();
+    let env_plugin_path = vars.get("AUTHHOST_PLUGIN_PATH").map(std::ffi::OsStr::new);
+    let search = SearchPath::build(
+        &options.plugin_paths,
+        env_plugin_path,
+        &workflow_paths,
+        options.default_plugins,
+    );
+    let pins: Vec<Pin> = plugins
+        .pins
+        .iter()
+        .map(|p| Pin::new(&p.file, &p.sha256, &base))
+        .collect();
+    let registry = PluginRegistry::load_with(&search, &outbound, &pins);
+    for error in registry.errors() {
+        match error {
+            LoadError::PinMismatch { pin, .. } => {
+                let pointer = format!("/plugins/pins/{pin}/sha256");
+                let (_, node) = root.locate(&pointer);
+                diags.error(Location::of(node), &dotted(&pointer), error.to_string());
+            }
+            other => {
+                diags.warning(Location::Whole, "plugins", other.to_string());
+            }
+        }
+    }
+    for (index, pin) in plugins.pins.iter().enumerate() {
+        if !registry.matched_pins().contains(&index) {
+            let pointer = format!("/plugins/pins/{index}/file");
+            let (_, node) = root.locate(&pointer);
+            diags
+                .error(
+                    Location::of(node),
+                    &dotted(&pointer),
+                    format!(
+                        "pinned plugin `{}` is not on the plugin search path",
+                        pin.file
+                    ),
+                )
+                .hint("`authhost -v info components` shows where plugins are looked for");
+        }
+    }
+
+    let mut validators = Validators::default();
+    let providers = load_providers(&root, &registry, &mut validators, &mut diags);
+    let provider_names: Vec<String> = root
+        .get("authentication")
+        .and_then(Node::as_map)
+        .map(|m| m.iter().map(|(k, _)| k.name.clone()).collect())
+        .unwrap_or_default();
+    let tools = load_tools(
+        &root,
+        &ToolTypes::builtin(),
+        &provider_names,
+        &outbound,
+        &mut validators,
+        &mut diags,
+    );
+
+    if options.create_instances && !diags.has_errors() {
+        for (name, entry) in &providers {
+            if let Err(e) = registry.create_provider(
+                &entry.type_name,
+                name,
+                &entry.config,
+                general.timeouts.plugin_call.0,
+            ) {
+                let pointer = format!("/authentication/{}", pointer_segment(name));
+                let (_, node) = root.locate(&pointer);
+                let message = match &e {
+                    crate::plugin::CreateError::Plugin { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                diags.error(Location::at(node.pos), &dotted(&pointer), message);
+            }
+        }
+    }
+
+    if diags.has_errors() {
+        return failed(diags);
+    }
+    Loaded {
+        workflow: Some(Workflow {
+            path: path.to_path_buf(),
+            general,
+            plugins,
+            providers,
+            tools,
+            registry,
+            outbound,
+        }),
+        diagnostics: diags.sorted(),
+    }
+}
+
+/// `_type` of an entry, or a diagnostic.
+fn entry_type<'a>(
+    node: &'a Node,
+    pointer: &str,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'a str> {
+    if !matches!(node.value, Value::Map(_)) {
+        diags.error(
+            Location::of(node),
+            &dotted(pointer),
+            format!(
+                "expected a mapping with `_type` and the {what}'s settings, found {}",
+                node.kind()
+            ),
+        );
+        return None;
+    }
+    let Some(type_node) = node.get("_type") else {
+        diags.error(Location::at(node.pos), &dotted(pointer), "missing `_type`");
+        return None;
+    };
+    match type_node.as_str() {
+        Some(t) => Some(t),
+        None => {
+            diags.error(
+                Location::of(type_node),
+                &dotted(&format!("{pointer}/_type")),
+                format!("expected a string, found {}", type_node.kind()),
+            );
+            None
+        }
+    }
+}
+
+fn load_providers(
+    root: &Node,
+    registry: &PluginRegistry,
+    validators: &mut Validators,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, ProviderEntry> {
+    let mut providers = BTreeMap::new();
+    let Some(section) = root.get("authentication") else {
+        return providers;
+    };
+    let Some(entries) = section.as_map() else {
+        if section.value != Value::Null {
+            diags.error(
+                Location::of(section),
+                "authentication",
+                format!(
+                    "expected a mapping of provider names to settings, found {}",
+                    section.kind()
+                ),
+            );
+        }
+        return providers;
+    };
+    let installed: Vec<&str> = registry
+        .components()
+        .filter(|c| c.component_type == AUTH_PROVIDER)
+        .map(|c| c.type_name.as_str())
+        .collect();
+    for (key, node) in entries {
+        let pointer = format!("/authentication/{}", pointer_segment(&key.name));
+        if !valid_name(&key.name) {
+            diags.error(
+                Location::at(key.pos),
+                &dotted(&pointer),
+                "names are letters, digits, `_`, `-` and `.`, starting with a letter or digit",
+            );
+            continue;
+        }
+        let Some(type_name) = entry_type(node, &pointer, "provider", diags) else {
+            continue;
+        };
+        let Some(component) = registry.component(AUTH_PROVIDER, type_name) else {
+            let type_node = node.get("_type").unwrap_or(node);
+            let failed = registry.errors().len();
+            let d = diags.error(
+                Location::of(type_node),
+                &dotted(&format!("{pointer}/_type")),
+                format!("unknown provider type `{type_name}`"),
+            );
+            d.did_you_mean(type_name, installed.iter().copied());
+            if d.hint.is_none() {
+                let mut hint = format!(
+                    "installed provider types: {}",
+                    if installed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        installed.join(", ")
+                    }
+                );
+                if failed > 0 {
+                    hint.push_str(&format!(
+                        " ({failed} plugin file(s) failed to load; see the warnings)"
+                    ));
+                }
+                d.hint(hint);
+            }
+            continue;
+        };
+        let mut config = node.without("_type");
+        env::coerce_overrides(
+            &mut config,
+            &component.config_schema,
+            &component.config_schema,
+        );
+        let Some(validator) =
+            validators.get(&format!("provider:{type_name}"), &component.config_schema)
+        else {
+            diags.error(
+                Location::of(node),
+                &dotted(&pointer),
+                format!(
+                    "plugin {} publishes an invalid schema for `{type_name}`",
+                    component.plugin
+                ),
+            );
+            continue;
+        };
+        if schema_check::check(
+            &config,
+            &pointer,
+            validator,
+            &component.config_schema,
+            diags,
+        ) {
+            providers.insert(
+                key.name.clone(),
+                ProviderEntry {
+                    type_name: type_name.to_owned(),
+                    config: config.to_json(),
+                },
+            );
+        }
+    }
+    providers
+}
+
+fn load_tools(
+    root: &Node,
+    tool_types: &ToolTypes,
+    provider_names: &[String],
+    outbound: &Outbound,
+    validators: &mut Validators,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, ToolEntry> {
+    let mut tools = BTreeMap::new();
+    let Some(section) = root.get("tools") else {
+        return tools;
+    };
+    let Some(entries) = section.as_map() else {
+        if section.value != Value::Null {
+            diags.error(
+                Location::of(section),
+                "tools",
+                format!(
+                    "expected a mapping of tool names to settings, found {}",
+                    section.kind()
+                ),
+            );
+        }
+        return tools;
+    };
+    for (key, node) in entries {
+        let pointer = format!("/tools/{}", pointer_segment(&key.name));
+        if !valid_name(&key.name) {
+            diags.error(
+                Location::at(key.pos),
+                &dotted(&pointer),
+                "names are letters, digits, `_`, `-` and `.`, starting with a letter or digit",
+            );
+            continue;
+        }
+        let Some(type_name) = entry_type(node, &pointer, "tool", diags) else {
+            continue;
+        };
+        let Some(tool_type) = tool_types.get(type_name) else {
+            let type_node = node.get("_type").unwrap_or(node);
+            diags
+                .error(
+                    Location::of(type_node),
+                    &dotted(&format!("{pointer}/_type")),
+                    format!("unknown tool type `{type_name}`"),
+                )
+                .did_you_mean(type_name, tool_types.names())
+                .hint_or(format!("tool types: {}", tool_types.names().join(", ")));
+            continue;
+        };
+        let mut config = node.without("_type");
+        let schema = tool_type.config_schema();
+        env::coerce_overrides(&mut config, &schema, &schema);
+        let Some(validator) = validators.get(&format!("tool:{type_name}"), &schema) else {
+            continue;
+        };
+        let mut valid = schema_check::check(&config, &pointer, validator, &schema, diags);
+        if let Some(provider_node) = config.get("auth_provider") {
+            if let Some(name) = provider_node.as_str() {
+                if !provider_names.iter().any(|p| p == name) {
+                    valid = false;
+                    diags
+                        .error(
+                            Location::of(provider_node),
+                            &dotted(&format!("{pointer}/auth_provider")),
+                            format!("unknown auth_provider `{name}`"),
+                        )
+                        .did_you_mean(name, provider_names.iter().map(String::as_str))
+                        .hint_or(if provider_names.is_empty() {
+                            "define it in the `authentication` section".to_owned()
+                        } else {
+                            format!("defined providers: {}", provider_names.join(", "))
+                        });
+                }
+            }
+        }
+        if !valid {
+            continue;
+        }
+        match tool_type.build(&key.name, &config.to_json(), outbound) {
+            Ok(tool) => {
+                tools.insert(
+                    key.name.clone(),
+                    ToolEntry {
+                        type_name: type_name.to_owned(),
+                        tool,
+                    },
+                );
+            }
+            Err(problems) => {
+                for (sub, message) in problems {
+                    let (_, at) = config.locate(&sub);
+                    diags.error(
+                        Location::of(at),
+                        &dotted(&format!("{pointer}{sub}")),
+                        message,
+                    );
+                }
+            }
+        }
+    }
+    tools
+}
