@@ -3,6 +3,8 @@
 //! workspace build produced.
 #![allow(dead_code)]
 
+pub mod echo;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},

@@ -50,6 +50,28 @@ fn property_names(schema: Option<&serde_json::Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The allowed values when a schema is a `oneOf`/`anyOf` of constants (as
+/// schemars writes documented enums).
+fn constants(schema: Option<&serde_json::Value>, root: &serde_json::Value) -> Option<Vec<String>> {
+    let schema = schema?;
+    let variants = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))?
+        .as_array()?;
+    let mut out = Vec::new();
+    for variant in variants {
+        let variant = resolve(variant, root);
+        if let Some(c) = variant.get("const") {
+            out.push(short_json(c));
+        } else if let Some(e) = variant.get("enum").and_then(|e| e.as_array()) {
+            out.extend(e.iter().map(short_json));
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 fn expected_types(kind: &TypeKind) -> String {
     let names: Vec<String> = match kind {
         TypeKind::Single(t) => vec![t.to_string()],
@@ -230,7 +252,14 @@ pub fn check(
                 diags.error(location, &path, "has duplicate entries");
             }
             ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => {
-                diags.error(location, &path, "does not match any of the allowed forms");
+                match constants(schema_at(schema, &pointer), schema) {
+                    Some(options) => diags.error(
+                        location,
+                        &path,
+                        format!("expected one of {}", options.join(", ")),
+                    ),
+                    None => diags.error(location, &path, "does not match any of the allowed forms"),
+                };
             }
             ValidationErrorKind::OneOfMultipleValid { .. } => {
                 diags.error(

@@ -117,7 +117,11 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                 line: e.marker().line(),
                 column: e.marker().col() + 1,
             },
-            message: format!("invalid YAML: {}", e.info()),
+            message: if e.info().contains("recursion limit") {
+                format!("nesting is too deep (more than {MAX_DEPTH} levels)")
+            } else {
+                format!("invalid YAML: {}", e.info())
+            },
         })?;
         let at = pos(&span);
         let complete: Option<(Node, usize)> = match event {
@@ -146,7 +150,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(YamlError {
                         pos: at,
-                        message: format!("nesting is deeper than {MAX_DEPTH} levels"),
+                        message: format!("nesting is too deep (more than {MAX_DEPTH} levels)"),
                     });
                 }
                 stack.push(Frame::Seq(Vec::new(), at, anchor));
@@ -156,7 +160,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(YamlError {
                         pos: at,
-                        message: format!("nesting is deeper than {MAX_DEPTH} levels"),
+                        message: format!("nesting is too deep (more than {MAX_DEPTH} levels)"),
                     });
                 }
                 stack.push(Frame::Map(Vec::new(), at, anchor, None));

@@ -1,0 +1,106 @@
+//! A real HTTP API on 127.0.0.1 for the tests: it echoes what it received
+//! (method, path, query, headers, body) as JSON and records every hit.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::any,
+    Json, Router,
+};
+
+/// A running echo server.
+pub struct EchoServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The port.
+    pub port: u16,
+    hits: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl EchoServer {
+    /// Every request received so far, as echoed.
+    pub fn hits(&self) -> Vec<serde_json::Value> {
+        self.hits.lock().expect("lock").clone()
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    hits: Arc<Mutex<Vec<serde_json::Value>>>,
+    port: u16,
+}
+
+async fn echo(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let headers_json: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+            )
+        })
+        .collect();
+    let record = serde_json::json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": uri.query().unwrap_or(""),
+        "headers": headers_json,
+        "body": String::from_utf8_lossy(&body),
+    });
+    state.hits.lock().expect("lock").push(record.clone());
+    match uri.path() {
+        "/redirect/same" => (StatusCode::FOUND, [("location", "/after-same")]).into_response(),
+        "/redirect/cross" => (
+            StatusCode::FOUND,
+            [(
+                "location",
+                format!("http://localhost:{}/after-cross", state.port),
+            )],
+        )
+            .into_response(),
+        "/status/500" => (StatusCode::INTERNAL_SERVER_ERROR, Json(record)).into_response(),
+        _ => Json(record).into_response(),
+    }
+}
+
+/// Starts a server on a free port of 127.0.0.1, in a background thread that
+/// lives as long as the test process.
+pub fn start() -> EchoServer {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let hits = Arc::new(Mutex::new(Vec::new()));
+    let state = AppState {
+        hits: hits.clone(),
+        port: addr.port(),
+    };
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = Router::new().fallback(any(echo)).with_state(state);
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    EchoServer {
+        base: format!("http://127.0.0.1:{}", addr.port()),
+        port: addr.port(),
+        hits,
+    }
+}

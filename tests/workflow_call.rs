@@ -1,0 +1,370 @@
+//! `authhost call` through the built binary against a real HTTP API on
+//! 127.0.0.1: each static credential kind arrives as it should.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::{authhost, echo, run};
+
+/// Writes a workflow into a temporary folder and returns its path.
+fn workflow(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("workflow.yaml");
+    std::fs::write(&path, yaml).expect("write");
+    (dir, path)
+}
+
+/// Calls `tool` and returns what the echo server received.
+fn call_echo(yaml: &str, tool: &str, extra: &[&str]) -> serde_json::Value {
+    let (_dir, path) = workflow(yaml);
+    let path = path.display().to_string();
+    let mut args = vec!["call", tool, "--config", &path, "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = run(authhost(), &args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let response: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(response["status"], 200, "{response}");
+    response["body"].clone()
+}
+
+fn one_tool(server: &echo::EchoServer, provider: &str, path: &str) -> String {
+    format!(
+        "authentication:\n  p:\n{provider}\ntools:\n  t:\n    _type: http\n    url: {}{path}\n    auth_provider: p\n",
+        server.base
+    )
+}
+
+#[test]
+fn api_key_in_a_header_with_the_configured_name() {
+    let server = echo::start();
+    let got = call_echo(
+        &one_tool(
+            &server,
+            "    _type: api_key\n    api_key: key-1\n    header: X-API-Key",
+            "/h",
+        ),
+        "t",
+        &[],
+    );
+    assert_eq!(got["headers"]["x-api-key"], "key-1");
+}
+
+#[test]
+fn api_key_with_a_scheme_query_and_cookie() {
+    let server = echo::start();
+    let got = call_echo(
+        &one_tool(
+            &server,
+            "    _type: api_key\n    api_key: key-2\n    header: Authorization\n    prefix: Token",
+            "/h",
+        ),
+        "t",
+        &[],
+    );
+    assert_eq!(got["headers"]["authorization"], "Token key-2");
+
+    let got = call_echo(
+        &one_tool(
+            &server,
+            "    _type: api_key\n    api_key: k&3\n    query: appid",
+            "/q?x=1",
+        ),
+        "t",
+        &[],
+    );
+    assert_eq!(got["query"], "x=1&appid=k%263");
+
+    let got = call_echo(
+        &one_tool(
+            &server,
+            "    _type: api_key\n    api_key: key-4\n    cookie: sid",
+            "/c",
+        ),
+        "t",
+        &[],
+    );
+    assert_eq!(got["headers"]["cookie"], "sid=key-4");
+}
+
+#[test]
+fn http_basic() {
+    let server = echo::start();
+    let got = call_echo(
+        &one_tool(
+            &server,
+            "    _type: http_basic\n    username: alice\n    password: s3cret",
+            "/b",
+        ),
+        "t",
+        &[],
+    );
+    // base64("alice:s3cret")
+    assert_eq!(got["headers"]["authorization"], "Basic YWxpY2U6czNjcmV0");
+}
+
+#[test]
+fn bearer_token_default_and_custom() {
+    let server = echo::start();
+    let got = call_echo(
+        &one_tool(&server, "    _type: bearer_token\n    token: tok-5", "/t"),
+        "t",
+        &[],
+    );
+    assert_eq!(got["headers"]["authorization"], "Bearer tok-5");
+    let got = call_echo(
+        &one_tool(&server, "    _type: bearer_token\n    token: tok-6\n    scheme: ''\n    header_name: X-Auth-Token", "/t"),
+        "t",
+        &[],
+    );
+    assert_eq!(got["headers"]["x-auth-token"], "tok-6");
+}
+
+#[test]
+fn custom_headers() {
+    let server = echo::start();
+    let got = call_echo(
+        &one_tool(
+            &server,
+            "    _type: custom_headers\n    headers:\n      X-Tenant: acme\n      X-Key: k7",
+            "/x",
+        ),
+        "t",
+        &[],
+    );
+    assert_eq!(got["headers"]["x-tenant"], "acme");
+    assert_eq!(got["headers"]["x-key"], "k7");
+}
+
+#[test]
+fn arguments_fill_placeholders_and_errors_name_them() {
+    let server = echo::start();
+    let yaml = format!(
+        "tools:\n  t:\n    _type: http\n    method: POST\n    url: {}/repos/{{owner}}/issues\n    query:\n      label: \"{{label}}\"\n    body:\n      title: \"{{title}}\"\n",
+        server.base
+    );
+    let got = call_echo(
+        &yaml,
+        "t",
+        &[
+            "--arg",
+            "owner=a b/c",
+            "--arg",
+            "label=x&y",
+            "--arg",
+            "title=Hello",
+        ],
+    );
+    assert_eq!(got["method"], "POST");
+    assert_eq!(got["path"], "/repos/a%20b%2Fc/issues");
+    assert_eq!(got["query"], "label=x%26y");
+    assert_eq!(got["body"], "{\"title\":\"Hello\"}");
+
+    let (_dir, path) = workflow(&yaml);
+    let out = run(
+        authhost(),
+        &[
+            "call",
+            "t",
+            "--config",
+            &path.display().to_string(),
+            "--arg",
+            "owner=o",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("calling `t`: tool `t`: missing argument `label`"),
+        "{}",
+        out.stderr
+    );
+    let out = run(
+        authhost(),
+        &["call", "tt", "--config", &path.display().to_string()],
+    );
+    assert!(
+        out.stderr.contains("no tool named `tt`; did you mean `t`?"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn environment_override_stays_a_string() {
+    let server = echo::start();
+    let yaml = one_tool(
+        &server,
+        "    _type: bearer_token\n    token: from-file",
+        "/o",
+    );
+    let (_dir, path) = workflow(&yaml);
+    let mut cmd = authhost();
+    cmd.env("AUTHHOST_AUTHENTICATION__P__TOKEN", "123456");
+    let out = run(
+        cmd,
+        &[
+            "call",
+            "t",
+            "--config",
+            &path.display().to_string(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let response: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        response["body"]["headers"]["authorization"],
+        "Bearer 123456"
+    );
+}
+
+#[test]
+fn redirects_keep_credentials_on_the_same_origin_only() {
+    let server = echo::start();
+    let got = call_echo(
+        &one_tool(
+            &server,
+            "    _type: api_key\n    api_key: k8",
+            "/redirect/same",
+        ),
+        "t",
+        &[],
+    );
+    assert_eq!(got["path"], "/after-same");
+    assert_eq!(got["headers"]["x-api-key"], "k8");
+
+    let (_dir, path) = workflow(&one_tool(
+        &server,
+        "    _type: api_key\n    api_key: k9",
+        "/redirect/cross",
+    ));
+    let out = run(
+        authhost(),
+        &["call", "t", "--config", &path.display().to_string()],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stderr.starts_with("302 Found"), "{}", out.stderr);
+    assert!(
+        server.hits().iter().all(|h| h["path"] != "/after-cross"),
+        "credentials followed a cross-origin redirect"
+    );
+}
+
+#[test]
+fn egress_policy_checks_resolved_addresses() {
+    let server = echo::start();
+    let yaml = format!(
+        "general:\n  egress:\n    block: [127.0.0.0/8]\ntools:\n  t:\n    _type: http\n    url: http://localhost:{}/x\n",
+        server.port
+    );
+    let (_dir, path) = workflow(&yaml);
+    let out = run(
+        authhost(),
+        &["call", "t", "--config", &path.display().to_string()],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("is blocked by the egress policy (matches blocked 127.0.0.0/8)"),
+        "{}",
+        out.stderr
+    );
+    assert!(server.hits().is_empty());
+}
+
+#[test]
+fn upstream_errors_set_the_exit_code_and_show_the_body() {
+    let server = echo::start();
+    let (_dir, path) = workflow(&one_tool(
+        &server,
+        "    _type: api_key\n    api_key: k",
+        "/status/500",
+    ));
+    let out = run(
+        authhost(),
+        &["-v", "call", "t", "--config", &path.display().to_string()],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("500 Internal Server Error"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("content-type: application/json"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("\"path\":\"/status/500\""));
+}
+
+#[test]
+fn the_static_example_calls_every_tool() {
+    let server = echo::start();
+    let example =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/static-providers.yaml");
+    let example = example.display().to_string();
+    let cases = [
+        (
+            "current_weather",
+            vec!["--arg", "city=Paris"],
+            "query",
+            "q=Paris&units=metric&appid=w-key",
+        ),
+        ("list_repos", vec![], "authorization", "Bearer gh-token"),
+        (
+            "monthly_report",
+            vec!["--arg", "month=2026-10"],
+            "authorization",
+            "Basic c3ZjLXJlcG9ydHM6cmVwb3J0cy1wdw==",
+        ),
+        (
+            "create_ticket",
+            vec!["--arg", "title=Printer"],
+            "authorization",
+            "Bearer internal-token",
+        ),
+        ("tenant_usage", vec![], "x-tenant-key", "tenant-key"),
+    ];
+    for (tool, extra, field, expected) in cases {
+        let mut cmd = authhost();
+        for (k, v) in [
+            ("WEATHER_API_KEY", "w-key"),
+            ("GITHUB_TOKEN", "gh-token"),
+            ("REPORTS_PASSWORD", "reports-pw"),
+            ("INTERNAL_API_TOKEN", "internal-token"),
+            ("TENANT_KEY", "tenant-key"),
+        ] {
+            cmd.env(k, v);
+        }
+        for base in [
+            "WEATHER_API_BASE",
+            "GITHUB_API_BASE",
+            "REPORTS_BASE",
+            "INTERNAL_API_BASE",
+            "TENANT_API_BASE",
+        ] {
+            cmd.env(base, &server.base);
+        }
+        let mut args = vec![
+            "call",
+            tool,
+            "--config",
+            example.as_str(),
+            "--format",
+            "json",
+        ];
+        args.extend(extra.iter().copied());
+        let out = run(cmd, &args);
+        assert_eq!(out.code, 0, "{tool}: {}", out.all());
+        let body: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+        let got = if field == "query" {
+            body["body"]["query"].clone()
+        } else {
+            body["body"]["headers"][field].clone()
+        };
+        assert_eq!(got, expected, "{tool}");
+    }
+}
