@@ -271,7 +271,7 @@ mod tests {
         assert!(parse(&deep)
             .expect_err("deep")
             .message
-            .contains("deeper than 64"));
+            .contains("nesting is too deep"));
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8 {
             let prev = if i == 0 {
