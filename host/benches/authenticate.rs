@@ -4,9 +4,6 @@
 //!
 //! Run: `cargo build --release --workspace && cargo bench -p authhost --bench authenticate`
 
-use std::time::Duration;
-
-use authhost::plugin::{load_plugin, PluginRegistry};
 use authhost_plugin_api::{AuthContext, AuthProvider, CreateContext};
 use authhost_static::{ApiKey, ApiKeyConfig};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -16,25 +13,10 @@ use futures_util::FutureExt;
 mod support;
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
-    let _guard = runtime.enter();
     let config = serde_json::json!({"api_key": "bench-key", "header": "X-API-Key"});
+    let (runtime, handle) = support::api_key_provider(config.clone());
+    let _guard = runtime.enter();
     let ctx = AuthContext::for_user("alice");
-
-    let mut registry = PluginRegistry::default();
-    registry.add(
-        load_plugin(
-            &support::release_library("authhost_static"),
-            &Default::default(),
-        )
-        .expect("load"),
-    );
-    let handle = registry
-        .create_provider("api_key", "bench", &config, Duration::from_secs(5))
-        .expect("create");
     c.bench_function("authenticate/api_key/across_abi", |b| {
         b.iter(|| {
             handle

@@ -5,12 +5,9 @@
 //!
 //! Run: `cargo build --release --workspace && cargo bench -p authhost --bench request_building`
 
-use std::time::Duration;
-
 use authhost::{
     credentials::apply,
     outbound::Outbound,
-    plugin::{load_plugin, PluginRegistry},
     tools::{Args, HttpToolType, ToolType},
 };
 use authhost_plugin_api::{AuthContext, AuthOutcome, Credential, Secret};
@@ -53,27 +50,9 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
+    let (runtime, provider) =
+        support::api_key_provider(serde_json::json!({"api_key": "key-123", "header": "X-API-Key"}));
     let _guard = runtime.enter();
-    let mut registry = PluginRegistry::default();
-    registry.add(
-        load_plugin(
-            &support::release_library("authhost_static"),
-            &Default::default(),
-        )
-        .expect("load"),
-    );
-    let provider = registry
-        .create_provider(
-            "api_key",
-            "github",
-            &serde_json::json!({"api_key": "key-123", "header": "X-API-Key"}),
-            Duration::from_secs(5),
-        )
-        .expect("provider");
     let ctx = AuthContext::for_user("alice");
     c.bench_function("request/prepare_authenticate_apply", |b| {
         b.iter(|| {

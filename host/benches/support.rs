@@ -1,4 +1,5 @@
 //! Finds the release build's plugin libraries for the benchmarks.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -18,4 +19,29 @@ pub fn release_library(name: &str) -> PathBuf {
         file.display()
     );
     file
+}
+
+/// A current-thread runtime (entered by the caller) and an `api_key`
+/// instance of the release build's static plugin, as the host creates it.
+pub fn api_key_provider(
+    config: serde_json::Value,
+) -> (tokio::runtime::Runtime, authhost::plugin::ProviderHandle) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let mut registry = authhost::plugin::PluginRegistry::default();
+    registry.add(
+        authhost::plugin::load_plugin(&release_library("authhost_static"), &Default::default())
+            .expect("load"),
+    );
+    let provider = registry
+        .create_provider(
+            "api_key",
+            "bench",
+            &config,
+            std::time::Duration::from_secs(5),
+        )
+        .expect("create");
+    (runtime, provider)
 }

@@ -240,7 +240,7 @@ pub fn coerce_overrides(
     schema: &serde_json::Value,
     root_schema: &serde_json::Value,
 ) {
-    let schema = resolve_ref(schema, root_schema);
+    let schema = super::schema_check::resolve(schema, root_schema);
     match &mut node.value {
         Value::String(text) if matches!(node.origin, Origin::Environment(_)) => {
             let types = allowed_types(schema);
@@ -292,20 +292,6 @@ pub fn coerce_overrides(
             }
         }
         _ => {}
-    }
-}
-
-fn resolve_ref<'a>(
-    schema: &'a serde_json::Value,
-    root: &'a serde_json::Value,
-) -> &'a serde_json::Value {
-    match schema
-        .get("$ref")
-        .and_then(|r| r.as_str())
-        .and_then(|r| r.strip_prefix('#'))
-    {
-        Some(pointer) => root.pointer(pointer).unwrap_or(schema),
-        None => schema,
     }
 }
 

@@ -408,6 +408,42 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
     }
 }
 
+/// The entries of a named-entries section (`authentication`, `tools`);
+/// `None` when absent, empty or not a mapping (reported).
+fn section_entries<'a>(
+    root: &'a Node,
+    name: &str,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'a Vec<(node::Key, Node)>> {
+    let section = root.get(name)?;
+    let entries = section.as_map();
+    if entries.is_none() && section.value != Value::Null {
+        diags.error(
+            Location::of(section),
+            name,
+            format!(
+                "expected a mapping of {what} names to settings, found {}",
+                section.kind()
+            ),
+        );
+    }
+    entries
+}
+
+/// Whether an entry name is usable; reports it when not.
+fn check_name(key: &node::Key, pointer: &str, diags: &mut Diagnostics) -> bool {
+    if valid_name(&key.name) {
+        return true;
+    }
+    diags.error(
+        Location::at(key.pos),
+        &dotted(pointer),
+        "names are letters, digits, `_`, `-` and `.`, starting with a letter or digit",
+    );
+    false
+}
+
 /// `_type` of an entry, or a diagnostic.
 fn entry_type<'a>(
     node: &'a Node,
@@ -450,20 +486,7 @@ fn load_providers(
     diags: &mut Diagnostics,
 ) -> BTreeMap<String, ProviderEntry> {
     let mut providers = BTreeMap::new();
-    let Some(section) = root.get("authentication") else {
-        return providers;
-    };
-    let Some(entries) = section.as_map() else {
-        if section.value != Value::Null {
-            diags.error(
-                Location::of(section),
-                "authentication",
-                format!(
-                    "expected a mapping of provider names to settings, found {}",
-                    section.kind()
-                ),
-            );
-        }
+    let Some(entries) = section_entries(root, "authentication", "provider", diags) else {
         return providers;
     };
     let installed: Vec<&str> = registry
@@ -473,12 +496,7 @@ fn load_providers(
         .collect();
     for (key, node) in entries {
         let pointer = format!("/authentication/{}", pointer_segment(&key.name));
-        if !valid_name(&key.name) {
-            diags.error(
-                Location::at(key.pos),
-                &dotted(&pointer),
-                "names are letters, digits, `_`, `-` and `.`, starting with a letter or digit",
-            );
+        if !check_name(key, &pointer, diags) {
             continue;
         }
         let Some(type_name) = entry_type(node, &pointer, "provider", diags) else {
@@ -558,30 +576,12 @@ fn load_tools(
     diags: &mut Diagnostics,
 ) -> BTreeMap<String, ToolEntry> {
     let mut tools = BTreeMap::new();
-    let Some(section) = root.get("tools") else {
-        return tools;
-    };
-    let Some(entries) = section.as_map() else {
-        if section.value != Value::Null {
-            diags.error(
-                Location::of(section),
-                "tools",
-                format!(
-                    "expected a mapping of tool names to settings, found {}",
-                    section.kind()
-                ),
-            );
-        }
+    let Some(entries) = section_entries(root, "tools", "tool", diags) else {
         return tools;
     };
     for (key, node) in entries {
         let pointer = format!("/tools/{}", pointer_segment(&key.name));
-        if !valid_name(&key.name) {
-            diags.error(
-                Location::at(key.pos),
-                &dotted(&pointer),
-                "names are letters, digits, `_`, `-` and `.`, starting with a letter or digit",
-            );
+        if !check_name(key, &pointer, diags) {
             continue;
         }
         let Some(type_name) = entry_type(node, &pointer, "tool", diags) else {

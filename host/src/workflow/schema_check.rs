@@ -8,7 +8,8 @@ use super::{
     node::{dotted, pointer_segment, Node},
 };
 
-fn resolve<'a>(
+/// Follows a local `$ref` (`#/$defs/X`) to the schema it names.
+pub(super) fn resolve<'a>(
     schema: &'a serde_json::Value,
     root: &'a serde_json::Value,
 ) -> &'a serde_json::Value {
