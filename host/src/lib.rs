@@ -15,6 +15,7 @@ pub mod invoke;
 pub mod logging;
 pub mod outbound;
 pub mod plugin;
+pub mod store;
 pub mod suggest;
 pub mod tools;
 pub mod workflow;

@@ -178,3 +178,40 @@ pub fn registry_of(files: &[&Path]) -> authhost::plugin::PluginRegistry {
     assert!(registry.errors().is_empty(), "{:?}", registry.errors());
     registry
 }
+
+/// The Postgres URL for tests, from `AUTHHOST_TEST_POSTGRES_URL`. `None`
+/// (skip) when unset; with `CI=true` a set-but-unreachable server fails the
+/// test instead of skipping it.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("AUTHHOST_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let reachable = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| Some((u.host_str()?.to_owned(), u.port().unwrap_or(5432))))
+        .and_then(|(h, p)| std::net::TcpStream::connect((h.as_str(), p)).ok())
+        .is_some();
+    if !reachable {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("AUTHHOST_TEST_POSTGRES_URL={url} is set but Postgres is unreachable");
+        }
+        eprintln!("skipping: Postgres at {url} is unreachable");
+        return None;
+    }
+    Some(url)
+}
+
+/// A name no other test run uses (for rows in a shared Postgres).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -151,7 +151,7 @@ impl SearchPath {
 }
 
 /// `$XDG_DATA_HOME`, or `$HOME/.local/share`.
-pub(crate) fn data_dir() -> Option<PathBuf> {
+pub fn data_dir() -> Option<PathBuf> {
     env::var_os("XDG_DATA_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

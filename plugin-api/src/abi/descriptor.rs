@@ -18,12 +18,17 @@ impl Capabilities {
     /// Uses the outgoing request (method, URL, body digest) to sign it.
     pub const PER_REQUEST: Self = Self(1 << 3);
 
+    /// The same credentials serve every user (client credentials): the
+    /// host caches one outcome per instance instead of one per user.
+    pub const SHARED: Self = Self(1 << 4);
+
     /// Every capability with its name, in display order.
-    pub const NAMED: [(Self, &'static str); 4] = [
+    pub const NAMED: [(Self, &'static str); 5] = [
         (Self::INTERACTIVE, "interactive"),
         (Self::REFRESHABLE, "refreshable"),
         (Self::REVOCABLE, "revocable"),
         (Self::PER_REQUEST, "per_request"),
+        (Self::SHARED, "shared"),
     ];
 
     /// Whether all bits of `other` are set.

@@ -1,0 +1,711 @@
+//! The token store: one encrypted row per (provider instance, user), in
+//! SQLite (embedded default, WAL) or Postgres (several replicas), with the
+//! same migrations. Rows carry a `version` for compare-and-swap, the id of
+//! the key that sealed them, and the last refresh error. Authorization
+//! states live here too, so any replica can finish a flow, once.
+
+mod keys;
+mod migrations;
+mod token_row;
+
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::RwLock,
+    time::Duration,
+};
+
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    AnyPool, Row,
+};
+
+pub use keys::{random_bytes, KeyError, KeyRing, KeySource, OpenError, Sealed};
+pub use token_row::{StoredTokens, TokenRow};
+
+use authhost_plugin_api::TokenSet;
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Store failures. Messages never hold a token.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("token store: {0}")]
+    Database(String),
+    /// A row does not decrypt (moved from another row, altered, or its key is gone).
+    #[error("the stored tokens of user `{user}` for `{provider}` {reason}; they are not used (run `authhost tokens revoke` and log in again)")]
+    Undecryptable {
+        /// The provider instance.
+        provider: String,
+        /// The user.
+        user: String,
+        /// Why.
+        reason: OpenError,
+    },
+    /// Keys.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The URL is not a store URL.
+    #[error("general.store.url: {0}")]
+    Url(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn aad(provider: &str, user: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(provider.len() + user.len() + 1);
+    aad.extend_from_slice(provider.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(user.as_bytes());
+    aad
+}
+
+/// A pending authorization, as taken back by the callback.
+#[derive(Debug)]
+pub struct PendingState {
+    /// The provider instance that started it.
+    pub provider: String,
+    /// The user who started it.
+    pub user: String,
+    /// The PKCE verifier.
+    pub pkce_verifier: Option<authhost_plugin_api::Secret>,
+    /// When it stops being accepted.
+    pub expires_at: i64,
+    /// Where to send the browser afterwards (server only).
+    pub return_to: Option<String>,
+}
+
+/// The token store.
+#[derive(Debug)]
+pub struct TokenStore {
+    pool: AnyPool,
+    backend: Backend,
+    keys: RwLock<KeyRing>,
+    location: String,
+}
+
+/// Options for [`TokenStore::open`].
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// `general.store.url`; `None` for the default SQLite file.
+    pub url: Option<String>,
+    /// `general.store.key_file`.
+    pub key_file: Option<PathBuf>,
+    /// The value of `AUTHHOST_MASTER_KEY`.
+    pub master_key: Option<String>,
+}
+
+/// The default SQLite file: `$XDG_DATA_HOME/authhost/authhost.db`.
+pub fn default_sqlite_path() -> PathBuf {
+    crate::plugin::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("authhost")
+        .join("authhost.db")
+}
+
+impl TokenStore {
+    /// Opens (creating if needed) the store and runs migrations. Returns a
+    /// notice to show the operator when a key file was created.
+    ///
+    /// # Errors
+    ///
+    /// Bad URL, unreachable database, missing key for Postgres, bad keys.
+    pub async fn open(options: &StoreOptions) -> Result<(Self, Option<String>), StoreError> {
+        sqlx::any::install_default_drivers();
+        let (url, backend, sqlite_path) = match options.url.as_deref() {
+            None => {
+                let path = default_sqlite_path();
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Backend::Sqlite,
+                    Some(path),
+                )
+            }
+            Some(u) if u.starts_with("sqlite:") => {
+                let path = u
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or_default();
+                if path.is_empty() || path == ":memory:" {
+                    return Err(StoreError::Url("use a file path (sqlite:///var/lib/authhost/tokens.db): a memory database does not survive restarts".to_owned()));
+                }
+                (
+                    format!("sqlite://{path}?mode=rwc"),
+                    Backend::Sqlite,
+                    Some(PathBuf::from(path)),
+                )
+            }
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                (u.to_owned(), Backend::Postgres, None)
+            }
+            Some(_) => {
+                return Err(StoreError::Url(
+                    "expected sqlite://PATH or postgres://…".to_owned(),
+                ))
+            }
+        };
+        if let Some(dir) = sqlite_path.as_deref().and_then(Path::parent) {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Url(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+        }
+
+        let mut notice = None;
+        let keys = match (&options.master_key, &options.key_file) {
+            (Some(value), _) => KeyRing::from_env_value(value)?,
+            (None, Some(file)) if file.exists() => KeyRing::from_file(file)?,
+            (None, Some(file)) => {
+                let ring = KeyRing::create_file(file)?;
+                notice = Some(format!("created the token store key file {} (mode 0600); back it up: without it stored tokens cannot be read", file.display()));
+                ring
+            }
+            (None, None) => match &sqlite_path {
+                None => {
+                    return Err(StoreError::Keys(KeyError::Missing(
+                        "a Postgres token store needs an encryption key: set AUTHHOST_MASTER_KEY (base64 of 32 bytes) or general.store.key_file".to_owned(),
+                    )))
+                }
+                Some(db) => {
+                    let file = db.with_extension("key");
+                    if file.exists() {
+                        KeyRing::from_file(&file)?
+                    } else {
+                        let ring = KeyRing::create_file(&file)?;
+                        notice = Some(format!(
+                            "created the token store key file {} (mode 0600) beside {}; back it up: without it stored tokens cannot be read",
+                            file.display(),
+                            db.display()
+                        ));
+                        ring
+                    }
+                }
+            },
+        };
+
+        let connect =
+            AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Url(e.to_string()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA busy_timeout = 30000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        migrations::run(&pool).await?;
+        let location = sqlite_path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| redact_url(&url));
+        Ok((
+            Self {
+                pool,
+                backend,
+                keys: RwLock::new(keys),
+                location,
+            },
+            notice,
+        ))
+    }
+
+    /// Which database.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The database file or URL (password removed).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The key ring (a copy).
+    pub fn keys(&self) -> KeyRing {
+        self.keys
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Seals tokens for a row.
+    fn seal(&self, provider: &str, user: &str, tokens: &TokenSet) -> Sealed {
+        let plaintext = token_row::serialize(tokens);
+        self.keys().seal(plaintext.as_bytes(), &aad(provider, user))
+    }
+
+    /// Opens a row's tokens; reloads the key file once if the row was sealed
+    /// with a key this process has not seen (another replica rotated).
+    fn unseal(&self, provider: &str, user: &str, sealed: &Sealed) -> Result<TokenSet, StoreError> {
+        let aad = aad(provider, user);
+        let mut result = self.keys().open(sealed, &aad);
+        if let Err(OpenError::UnknownKey(_)) = result {
+            if let KeySource::File(path) = self.keys().source().clone() {
+                if let Ok(fresh) = KeyRing::from_file(&path) {
+                    result = fresh.open(sealed, &aad);
+                    if let Ok(mut keys) = self.keys.write() {
+                        *keys = fresh;
+                    }
+                }
+            }
+        }
+        let plaintext = result.map_err(|reason| StoreError::Undecryptable {
+            provider: provider.to_owned(),
+            user: user.to_owned(),
+            reason,
+        })?;
+        token_row::deserialize(&plaintext).ok_or_else(|| StoreError::Undecryptable {
+            provider: provider.to_owned(),
+            user: user.to_owned(),
+            reason: OpenError::Tampered,
+        })
+    }
+
+    /// Reads and decrypts the tokens of (provider, user).
+    ///
+    /// # Errors
+    ///
+    /// Database failure, or [`StoreError::Undecryptable`].
+    pub async fn get(
+        &self,
+        provider: &str,
+        user: &str,
+    ) -> Result<Option<StoredTokens>, StoreError> {
+        let row = sqlx::query(token_row::SELECT_ONE)
+            .bind(provider)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        self.decode(row.as_ref(), provider, user)
+    }
+
+    fn decode(
+        &self,
+        row: Option<&sqlx::any::AnyRow>,
+        provider: &str,
+        user: &str,
+    ) -> Result<Option<StoredTokens>, StoreError> {
+        let Some(row) = row else { return Ok(None) };
+        let meta = TokenRow::from_row(row)?;
+        let sealed = Sealed {
+            key_id: row.try_get("key_id")?,
+            nonce: row.try_get("nonce")?,
+            ciphertext: row.try_get("ciphertext")?,
+        };
+        let tokens = self.unseal(provider, user, &sealed)?;
+        Ok(Some(StoredTokens { meta, tokens }))
+    }
+
+    /// Stores tokens for (provider, user). With `expected_version`, only if
+    /// the row still has that version (compare-and-swap); returns the new
+    /// version, or `None` when the swap lost.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn put(
+        &self,
+        provider: &str,
+        user: &str,
+        tokens: &TokenSet,
+        expected_version: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        self.put_on(&mut conn, provider, user, tokens, expected_version)
+            .await
+    }
+
+    async fn put_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        provider: &str,
+        user: &str,
+        tokens: &TokenSet,
+        expected_version: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        let sealed = self.seal(provider, user, tokens);
+        let now = now();
+        let scopes = tokens.scopes.join(" ");
+        match expected_version {
+            Some(version) => {
+                let done = sqlx::query(token_row::UPDATE_CAS)
+                    .bind(version + 1)
+                    .bind(&sealed.key_id)
+                    .bind(&sealed.nonce)
+                    .bind(&sealed.ciphertext)
+                    .bind(tokens.expires_at)
+                    .bind(&scopes)
+                    .bind(now)
+                    .bind(provider)
+                    .bind(user)
+                    .bind(version)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok((done.rows_affected() == 1).then_some(version + 1))
+            }
+            None => {
+                let row = sqlx::query(token_row::UPSERT)
+                    .bind(provider)
+                    .bind(user)
+                    .bind(&sealed.key_id)
+                    .bind(&sealed.nonce)
+                    .bind(&sealed.ciphertext)
+                    .bind(tokens.expires_at)
+                    .bind(&scopes)
+                    .bind(now)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(Some(row.try_get("version")?))
+            }
+        }
+    }
+
+    /// Deletes the row of (provider, user); whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn delete(&self, provider: &str, user: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM authhost_tokens WHERE provider = $1 AND user_id = $2")
+            .bind(provider)
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Row metadata (never tokens), filtered, sorted by provider then user.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn list(
+        &self,
+        provider: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<Vec<TokenRow>, StoreError> {
+        let rows = sqlx::query(token_row::SELECT_META)
+            .bind(provider.unwrap_or(""))
+            .bind(user.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(TokenRow::from_row).collect()
+    }
+
+    /// Records why the last refresh of a row failed (no secret in `error`).
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn record_error(
+        &self,
+        provider: &str,
+        user: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE authhost_tokens SET last_error = $1, updated_at = $2 WHERE provider = $3 AND user_id = $4")
+            .bind(error)
+            .bind(now())
+            .bind(provider)
+            .bind(user)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes the cross-process refresh lock of (provider, user): a
+    /// transaction holding a Postgres advisory lock, or SQLite's write lock
+    /// (`BEGIN IMMEDIATE`). Released by [`RefreshLock::release`], or rolled
+    /// back if dropped.
+    ///
+    /// # Errors
+    ///
+    /// Database failure or lock timeout.
+    pub async fn lock(&self, provider: &str, user: &str) -> Result<RefreshLock<'_>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS l")
+                    .bind(format!("authhost:{provider}\0{user}"))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        Ok(RefreshLock {
+            store: self,
+            tx,
+            provider: provider.to_owned(),
+            user: user.to_owned(),
+        })
+    }
+
+    /// Saves a pending authorization (state id → provider, user, sealed
+    /// PKCE verifier, expiry).
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn put_state(&self, id: &str, state: &PendingState) -> Result<(), StoreError> {
+        let verifier = state
+            .pkce_verifier
+            .as_ref()
+            .map(|v| v.expose().to_owned())
+            .unwrap_or_default();
+        let sealed = self.keys().seal(verifier.as_bytes(), &aad("state", id));
+        sqlx::query("INSERT INTO authhost_states (id, provider, user_id, key_id, nonce, ciphertext, return_to, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(id)
+            .bind(&state.provider)
+            .bind(&state.user)
+            .bind(&sealed.key_id)
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .bind(state.return_to.as_deref())
+            .bind(state.expires_at)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        // Expired states are of no use to anyone.
+        sqlx::query("DELETE FROM authhost_states WHERE expires_at < $1")
+            .bind(now() - 3600)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes a pending authorization atomically: the first caller gets it,
+    /// every later one `None`.
+    ///
+    /// # Errors
+    ///
+    /// Database failure, or a state row that does not decrypt.
+    pub async fn take_state(&self, id: &str) -> Result<Option<PendingState>, StoreError> {
+        let row = sqlx::query("DELETE FROM authhost_states WHERE id = $1 RETURNING provider, user_id, key_id, nonce, ciphertext, return_to, expires_at")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed = Sealed {
+            key_id: row.try_get("key_id")?,
+            nonce: row.try_get("nonce")?,
+            ciphertext: row.try_get("ciphertext")?,
+        };
+        let provider: String = row.try_get("provider")?;
+        let user: String = row.try_get("user_id")?;
+        let verifier = self
+            .keys()
+            .open(&sealed, &aad("state", id))
+            .map_err(|reason| StoreError::Undecryptable {
+                provider: provider.clone(),
+                user: user.clone(),
+                reason,
+            })?;
+        let verifier = String::from_utf8(verifier).unwrap_or_default();
+        Ok(Some(PendingState {
+            provider,
+            user,
+            pkce_verifier: (!verifier.is_empty())
+                .then(|| authhost_plugin_api::Secret::new(verifier)),
+            expires_at: row.try_get("expires_at")?,
+            return_to: row.try_get("return_to")?,
+        }))
+    }
+
+    /// Adds a new current key to the key file and re-encrypts every row
+    /// with it (compare-and-swap per row, so concurrent refreshes win);
+    /// then retires keys no row uses. Returns (new key id, rows
+    /// re-encrypted, retired key ids).
+    ///
+    /// # Errors
+    ///
+    /// Keys from the environment, file or database failures.
+    pub async fn rotate_keys(&self) -> Result<(String, usize, Vec<String>), StoreError> {
+        let mut ring = self.keys();
+        let new_id = ring.add_key_to_file()?;
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = ring.clone();
+        }
+        let mut rewritten = 0;
+        loop {
+            let rows = sqlx::query(
+                "SELECT provider, user_id FROM authhost_tokens WHERE key_id <> $1 LIMIT 500",
+            )
+            .bind(&new_id)
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for row in rows {
+                let provider: String = row.try_get("provider")?;
+                let user: String = row.try_get("user_id")?;
+                match self.get(&provider, &user).await {
+                    Ok(Some(stored)) => {
+                        if self
+                            .put(&provider, &user, &stored.tokens, Some(stored.meta.version))
+                            .await?
+                            .is_some()
+                        {
+                            rewritten += 1;
+                            progressed = true;
+                        }
+                    }
+                    Ok(None) => progressed = true,
+                    Err(StoreError::Undecryptable { .. }) => {
+                        tracing::warn!(%provider, %user, "row does not decrypt; left as is");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let in_use: Vec<String> = sqlx::query("SELECT DISTINCT key_id FROM authhost_tokens")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get::<String, _>("key_id").ok())
+            .collect();
+        let retired = ring.retire_keys_except(&in_use)?;
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = ring;
+        }
+        Ok((new_id, rewritten, retired))
+    }
+
+    /// The pool, for tests and benchmarks that need raw SQL.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// The cross-process refresh lock of one (provider, user); see
+/// [`TokenStore::lock`].
+#[derive(Debug)]
+pub struct RefreshLock<'s> {
+    store: &'s TokenStore,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    provider: String,
+    user: String,
+}
+
+impl RefreshLock<'_> {
+    /// Re-reads the row under the lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenStore::get`].
+    pub async fn get(&mut self) -> Result<Option<StoredTokens>, StoreError> {
+        let row = sqlx::query(token_row::SELECT_ONE)
+            .bind(&self.provider)
+            .bind(&self.user)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        self.store.decode(row.as_ref(), &self.provider, &self.user)
+    }
+
+    /// Writes new tokens with compare-and-swap on `version`.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn put(
+        &mut self,
+        tokens: &TokenSet,
+        version: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let (provider, user) = (self.provider.clone(), self.user.clone());
+        self.store
+            .put_on(&mut self.tx, &provider, &user, tokens, Some(version))
+            .await
+    }
+
+    /// Deletes the row (a dead grant).
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn delete(&mut self) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM authhost_tokens WHERE provider = $1 AND user_id = $2")
+            .bind(&self.provider)
+            .bind(&self.user)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the last refresh error.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn record_error(&mut self, error: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE authhost_tokens SET last_error = $1, updated_at = $2 WHERE provider = $3 AND user_id = $4")
+            .bind(error)
+            .bind(now())
+            .bind(&self.provider)
+            .bind(&self.user)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Commits and releases the lock.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn release(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "postgres".to_owned(),
+    }
+}

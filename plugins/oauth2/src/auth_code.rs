@@ -1,0 +1,324 @@
+//! `oauth2_auth_code_flow`: per-user tokens from the authorization code
+//! flow (RFC 6749 §4.1) with PKCE S256 (RFC 7636) by default, refresh, and
+//! revocation (RFC 7009). The host keeps the state, the PKCE verifier and
+//! the tokens; this provider talks to the authorization server.
+
+use std::collections::BTreeMap;
+
+use authhost_plugin_api::{
+    AuthContext, AuthOutcome, AuthProvider, AuthorizationRequest, Capabilities, CodeExchange,
+    CreateContext, Credential, Error, ErrorKind, Host, OAuth2HttpClient, Secret, TokenSet,
+};
+use oauth2::{
+    basic::BasicClient, AccessToken, AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RevocationUrl, StandardRevocableToken, TokenUrl,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use url::Url;
+
+use crate::{
+    common::{self, TokenEndpointAuthMethod},
+    discovery::Discovery,
+};
+
+fn default_true() -> bool {
+    true
+}
+
+/// OAuth2 authorization code flow with PKCE, per user.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthCodeConfig {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret; leave it out for a public client (PKCE required).
+    pub client_secret: Option<Secret>,
+    /// The authorization endpoint (discovered from `issuer` when absent).
+    pub authorization_url: Option<String>,
+    /// The token endpoint (discovered from `issuer` when absent).
+    pub token_url: Option<String>,
+    /// The revocation endpoint (RFC 7009), if the server has one.
+    pub revocation_url: Option<String>,
+    /// The issuer identifier: its metadata (RFC 8414 / OpenID discovery)
+    /// fills in missing endpoints, and `iss` on redirects must match it.
+    pub issuer: Option<String>,
+    /// An explicit metadata URL, instead of deriving it from `issuer`.
+    pub discovery_url: Option<String>,
+    /// Where the authorization server sends the browser back; must match
+    /// the client's registration exactly.
+    pub redirect_uri: String,
+    /// Scopes to request.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// PKCE with S256. On by default; turning it off must be explicit.
+    #[serde(default = "default_true")]
+    pub use_pkce: bool,
+    /// Extra parameters of the authorization URL (`prompt`, `access_type`, …).
+    #[serde(default)]
+    pub authorization_kwargs: BTreeMap<String, String>,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// Lifetime assumed, in seconds, when the server sends no `expires_in`.
+    #[serde(default = "common::default_fallback_lifetime")]
+    pub fallback_token_lifetime: u64,
+}
+
+/// The `oauth2_auth_code_flow` provider.
+#[derive(Debug)]
+pub struct AuthCodeFlow {
+    config: AuthCodeConfig,
+    redirect: RedirectUrl,
+    discovery: Discovery,
+    host: Option<Host>,
+}
+
+const RESERVED_AUTH_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+impl AuthCodeFlow {
+    fn http(&self) -> Result<OAuth2HttpClient, Error> {
+        Ok(OAuth2HttpClient::new(
+            common::require_host(&self.host)?.clone(),
+        ))
+    }
+
+    fn client(
+        &self,
+        token: &Url,
+    ) -> BasicClient<
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    > {
+        let mut client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
+            .set_redirect_uri(self.redirect.clone())
+            .set_token_uri(TokenUrl::from_url(token.clone()))
+            .set_auth_type(self.config.token_endpoint_auth_method.auth_type());
+        if let Some(secret) = &self.config.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+        }
+        client
+    }
+
+    fn now(&self) -> i64 {
+        common::now_secs(self.host.as_ref())
+    }
+}
+
+impl AuthProvider for AuthCodeFlow {
+    const NAME: &'static str = "oauth2_auth_code_flow";
+    const DESCRIPTION: &'static str =
+        "OAuth2 authorization code flow with PKCE: per-user tokens, stored encrypted, refreshed and revocable";
+    const CAPABILITIES: Capabilities = Capabilities::INTERACTIVE
+        .union(Capabilities::REFRESHABLE)
+        .union(Capabilities::REVOCABLE);
+    type Config = AuthCodeConfig;
+
+    fn example_config() -> serde_json::Value {
+        serde_json::json!({
+            "client_id": "${GITHUB_CLIENT_ID}",
+            "client_secret": "${GITHUB_CLIENT_SECRET}",
+            "authorization_url": "https://github.com/login/oauth/authorize",
+            "token_url": "https://github.com/login/oauth/access_token",
+            "redirect_uri": "http://127.0.0.1:8080/auth/callback",
+            "scopes": ["repo"],
+            "use_pkce": true
+        })
+    }
+
+    fn create(config: AuthCodeConfig, ctx: &CreateContext) -> Result<Self, Error> {
+        let redirect_url = common::check_url("redirect_uri", &config.redirect_uri)?;
+        if redirect_url.fragment().is_some() {
+            return Err(Error::config(
+                "redirect_uri: must not have a fragment (RFC 6749 §3.1.2)",
+            ));
+        }
+        let public = config
+            .client_secret
+            .as_ref()
+            .is_none_or(|s| s.expose().is_empty());
+        if public && !config.use_pkce {
+            return Err(Error::config(
+                "use_pkce: a public client (no client_secret) must use PKCE",
+            ));
+        }
+        if public
+            && config.token_endpoint_auth_method != TokenEndpointAuthMethod::None
+            && config.client_secret.is_some()
+        {
+            return Err(Error::config("client_secret: must not be empty"));
+        }
+        common::check_extra_params(
+            "authorization_kwargs",
+            &config.authorization_kwargs,
+            RESERVED_AUTH_PARAMS,
+        )?;
+        let optional_url = |key: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| common::check_url(key, v))
+                .transpose()
+        };
+        let discovery = Discovery::new(
+            optional_url("authorization_url", &config.authorization_url)?,
+            optional_url("token_url", &config.token_url)?,
+            optional_url("revocation_url", &config.revocation_url)?,
+            config.issuer.clone(),
+            optional_url("discovery_url", &config.discovery_url)?,
+        )?;
+        Ok(Self {
+            redirect: RedirectUrl::from_url(redirect_url),
+            discovery,
+            host: ctx.host.clone(),
+            config,
+        })
+    }
+
+    async fn authenticate(&self, ctx: AuthContext) -> Result<AuthOutcome, Error> {
+        match ctx.tokens {
+            Some(tokens) => Ok(AuthOutcome::Credentials {
+                credentials: vec![Credential::bearer(tokens.access_token)],
+                expires_at: tokens.expires_at,
+            }),
+            None => Ok(AuthOutcome::AuthorizationRequired {
+                reason: "the user has not authorized this provider yet".to_owned(),
+            }),
+        }
+    }
+
+    async fn authorization_url(&self, request: AuthorizationRequest) -> Result<String, Error> {
+        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
+        let mut url = endpoints.authorization;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &self.config.client_id)
+                .append_pair("redirect_uri", self.redirect.as_str())
+                .append_pair("state", request.state.expose());
+            if !self.config.scopes.is_empty() {
+                query.append_pair("scope", &self.config.scopes.join(" "));
+            }
+            if self.config.use_pkce {
+                let challenge = request
+                    .pkce_challenge
+                    .as_deref()
+                    .ok_or_else(|| Error::internal("the host did not provide a PKCE challenge"))?;
+                query
+                    .append_pair("code_challenge", challenge)
+                    .append_pair("code_challenge_method", "S256");
+            }
+            for (name, value) in &self.config.authorization_kwargs {
+                query.append_pair(name, value);
+            }
+        }
+        Ok(url.into())
+    }
+
+    async fn exchange_code(&self, exchange: CodeExchange) -> Result<TokenSet, Error> {
+        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
+        match (&exchange.issuer, &endpoints.issuer) {
+            (Some(got), Some(expected)) if got.trim_end_matches('/') != expected.trim_end_matches('/') => {
+                return Err(Error::new(
+                    ErrorKind::InvalidRequest,
+                    "the `iss` of the redirect does not match the configured issuer (RFC 9207); possible mix-up attack",
+                ))
+            }
+            (None, Some(_)) if endpoints.iss_parameter_supported => {
+                return Err(Error::new(
+                    ErrorKind::InvalidRequest,
+                    "the authorization server sends `iss` on redirects, but this redirect has none (RFC 9207)",
+                ))
+            }
+            _ => {}
+        }
+        let client = self.client(&endpoints.token);
+        let mut request =
+            client.exchange_code(AuthorizationCode::new(exchange.code.expose().to_owned()));
+        if let Some(verifier) = &exchange.pkce_verifier {
+            request =
+                request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()));
+        } else if self.config.use_pkce {
+            return Err(Error::internal(
+                "the host did not provide the PKCE verifier",
+            ));
+        }
+        let http = common::TokenHttp(self.http()?);
+        let response = request
+            .request_async(&http)
+            .await
+            .map_err(|e| common::token_error("the code exchange", e))?;
+        Ok(common::token_set(
+            &response,
+            self.now(),
+            self.config.fallback_token_lifetime,
+            &self.config.scopes,
+            None,
+        ))
+    }
+
+    async fn refresh(&self, tokens: TokenSet) -> Result<TokenSet, Error> {
+        let Some(refresh) = &tokens.refresh_token else {
+            return Err(Error::new(
+                ErrorKind::InvalidGrant,
+                "there is no refresh token; the user must authorize again",
+            ));
+        };
+        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
+        let client = self.client(&endpoints.token);
+        let refresh_token = RefreshToken::new(refresh.expose().to_owned());
+        let http = common::TokenHttp(self.http()?);
+        let response = client
+            .exchange_refresh_token(&refresh_token)
+            .request_async(&http)
+            .await
+            .map_err(|e| common::token_error("the refresh", e))?;
+        let mut new = common::token_set(
+            &response,
+            self.now(),
+            self.config.fallback_token_lifetime,
+            &tokens.scopes,
+            Some(refresh),
+        );
+        if new.scopes.is_empty() {
+            new.scopes = tokens.scopes;
+        }
+        Ok(new)
+    }
+
+    async fn revoke(&self, tokens: TokenSet) -> Result<(), Error> {
+        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
+        let Some(revocation) = endpoints.revocation else {
+            return Err(Error::unsupported("revocation (no revocation_url)"));
+        };
+        let client = self
+            .client(&endpoints.token)
+            .set_revocation_url(RevocationUrl::from_url(revocation));
+        let token = match &tokens.refresh_token {
+            Some(r) => {
+                StandardRevocableToken::RefreshToken(RefreshToken::new(r.expose().to_owned()))
+            }
+            None => StandardRevocableToken::AccessToken(AccessToken::new(
+                tokens.access_token.expose().to_owned(),
+            )),
+        };
+        let http = common::TokenHttp(self.http()?);
+        client
+            .revoke_token(token)
+            .map_err(|_| Error::internal("revocation URL is not usable"))?
+            .request_async(&http)
+            .await
+            .map_err(|e| common::token_error("the revocation", e))
+    }
+}

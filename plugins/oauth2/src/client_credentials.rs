@@ -1,0 +1,138 @@
+//! `oauth2_client_credentials`: a token for the service itself (RFC 6749
+//! §4.4), shared by every user. The host caches it and asks again at about
+//! 90% of its lifetime.
+
+use std::collections::BTreeMap;
+
+use authhost_plugin_api::{
+    AuthContext, AuthOutcome, AuthProvider, Capabilities, CreateContext, Credential, Error, Host,
+    OAuth2HttpClient, Secret,
+};
+use oauth2::{basic::BasicClient, ClientId, ClientSecret, Scope, TokenUrl};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::common::{self, TokenEndpointAuthMethod};
+
+/// OAuth2 client credentials grant.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentialsConfig {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: Secret,
+    /// The token endpoint.
+    pub token_url: String,
+    /// Scopes to request.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `audience` parameter (Auth0, Okta and others).
+    pub audience: Option<String>,
+    /// `resource` indicator (RFC 8707).
+    pub resource: Option<String>,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// Extra parameters of the token request.
+    #[serde(default)]
+    pub extra_params: BTreeMap<String, String>,
+    /// Lifetime assumed, in seconds, when the server sends no `expires_in`.
+    #[serde(default = "common::default_fallback_lifetime")]
+    pub fallback_token_lifetime: u64,
+}
+
+/// The `oauth2_client_credentials` provider.
+#[derive(Debug)]
+pub struct ClientCredentials {
+    config: ClientCredentialsConfig,
+    token_url: TokenUrl,
+    host: Option<Host>,
+}
+
+impl AuthProvider for ClientCredentials {
+    const NAME: &'static str = "oauth2_client_credentials";
+    const DESCRIPTION: &'static str =
+        "OAuth2 client credentials: one service token shared by all users, renewed before expiry";
+    const CAPABILITIES: Capabilities = Capabilities::SHARED;
+    type Config = ClientCredentialsConfig;
+
+    fn example_config() -> serde_json::Value {
+        serde_json::json!({
+            "client_id": "reporting-service",
+            "client_secret": "${REPORTING_CLIENT_SECRET}",
+            "token_url": "https://auth.example.com/oauth/token",
+            "scopes": ["reports:read"],
+            "audience": "https://api.example.com"
+        })
+    }
+
+    fn create(config: ClientCredentialsConfig, ctx: &CreateContext) -> Result<Self, Error> {
+        let url = common::check_url("token_url", &config.token_url)?;
+        if config.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
+            return Err(Error::config(
+                "token_endpoint_auth_method: `none` cannot be used with client credentials; use client_secret_basic or client_secret_post",
+            ));
+        }
+        if config.client_secret.expose().is_empty() {
+            return Err(Error::config("client_secret: must not be empty"));
+        }
+        common::check_extra_params(
+            "extra_params",
+            &config.extra_params,
+            &[
+                "grant_type",
+                "client_id",
+                "client_secret",
+                "scope",
+                "audience",
+                "resource",
+            ],
+        )?;
+        Ok(Self {
+            token_url: TokenUrl::from_url(url),
+            host: ctx.host.clone(),
+            config,
+        })
+    }
+
+    async fn authenticate(&self, _: AuthContext) -> Result<AuthOutcome, Error> {
+        let host = common::require_host(&self.host)?;
+        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
+            .set_client_secret(ClientSecret::new(
+                self.config.client_secret.expose().to_owned(),
+            ))
+            .set_token_uri(self.token_url.clone())
+            .set_auth_type(self.config.token_endpoint_auth_method.auth_type());
+        let mut request = client.exchange_client_credentials();
+        for scope in &self.config.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if let Some(audience) = &self.config.audience {
+            request = request.add_extra_param("audience", audience.clone());
+        }
+        if let Some(resource) = &self.config.resource {
+            request = request.add_extra_param("resource", resource.clone());
+        }
+        for (name, value) in &self.config.extra_params {
+            request = request.add_extra_param(name.clone(), value.clone());
+        }
+        let http = common::TokenHttp(OAuth2HttpClient::new(host.clone()));
+        let response = request
+            .request_async(&http)
+            .await
+            .map_err(|e| common::token_error("the client credentials request", e))?;
+        let tokens = common::token_set(
+            &response,
+            common::now_secs(Some(host)),
+            self.config.fallback_token_lifetime,
+            &self.config.scopes,
+            None,
+        );
+        tracing::debug!(expires_at = ?tokens.expires_at, "client credentials token obtained");
+        Ok(AuthOutcome::Credentials {
+            credentials: vec![Credential::bearer(tokens.access_token)],
+            expires_at: tokens.expires_at,
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! What both providers share: client authentication at the token endpoint,
+//! sending through the host, mapping token responses and errors.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use authhost_plugin_api::{Error, ErrorKind, Host, OAuth2HttpClient, Secret, TokenSet};
+use std::{future::Future, pin::Pin};
+
+use oauth2::{
+    basic::BasicTokenResponse, AsyncHttpClient, AuthType, ErrorResponseType, RequestTokenError,
+    StandardErrorResponse, TokenResponse,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// HTTP Basic with client id and secret (RFC 6749 §2.3.1).
+    #[default]
+    ClientSecretBasic,
+    /// Client id and secret in the form body.
+    ClientSecretPost,
+    /// A public client: only the client id is sent (PKCE is required).
+    None,
+}
+
+impl TokenEndpointAuthMethod {
+    pub(crate) fn auth_type(self) -> AuthType {
+        match self {
+            Self::ClientSecretBasic => AuthType::BasicAuth,
+            Self::ClientSecretPost | Self::None => AuthType::RequestBody,
+        }
+    }
+}
+
+pub(crate) fn default_fallback_lifetime() -> u64 {
+    3600
+}
+
+/// Checks an absolute http(s) URL in the configuration.
+pub(crate) fn check_url(key: &str, value: &str) -> Result<url::Url, Error> {
+    let url = url::Url::parse(value)
+        .map_err(|e| Error::config(format!("{key}: is not a valid URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::config(format!(
+            "{key}: must be an http or https URL"
+        )));
+    }
+    Ok(url)
+}
+
+/// Extra token-request parameters may not replace the protocol's own.
+pub(crate) fn check_extra_params(
+    key: &str,
+    params: &BTreeMap<String, String>,
+    reserved: &[&str],
+) -> Result<(), Error> {
+    if let Some(name) = params.keys().find(|k| reserved.contains(&k.as_str())) {
+        return Err(Error::config(format!(
+            "{key}.{name}: is set by authhost and cannot be overridden"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn now_secs(host: Option<&Host>) -> i64 {
+    host.map(Host::now)
+        .unwrap_or_else(SystemTime::now)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64
+}
+
+/// The host's HTTP, with 5xx answers turned into `Upstream` errors before
+/// the `oauth2` crate tries to parse them (their bodies are not OAuth).
+#[derive(Debug, Clone)]
+pub(crate) struct TokenHttp(pub(crate) OAuth2HttpClient);
+
+impl<'c> AsyncHttpClient<'c> for TokenHttp {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, Error>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self.0.call(request).await?;
+            if response.status().is_server_error() {
+                return Err(Error::new(
+                    ErrorKind::Upstream,
+                    format!("the authorization server answered {}", response.status()),
+                ));
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Maps a token or revocation endpoint failure to a typed error with the
+/// server's `error` code, never its body.
+pub(crate) fn token_error<T>(
+    what: &str,
+    e: RequestTokenError<Error, StandardErrorResponse<T>>,
+) -> Error
+where
+    T: ErrorResponseType + AsRef<str> + std::fmt::Display + 'static,
+{
+    match e {
+        RequestTokenError::ServerResponse(response) => {
+            let code = response.error().as_ref().to_owned();
+            let kind = match code.as_str() {
+                "invalid_grant" => ErrorKind::InvalidGrant,
+                "invalid_client" | "unauthorized_client" => ErrorKind::InvalidClient,
+                _ => ErrorKind::InvalidRequest,
+            };
+            Error::new(
+                kind,
+                format!("{what} was refused by the authorization server"),
+            )
+            .with_oauth_error(code)
+        }
+        RequestTokenError::Request(e) => {
+            Error::new(e.kind(), format!("{what} failed: {}", e.message()))
+        }
+        RequestTokenError::Parse(_, _) => Error::new(
+            ErrorKind::Upstream,
+            format!("{what}: the authorization server's answer is not a valid token response"),
+        ),
+        RequestTokenError::Other(_) => Error::new(
+            ErrorKind::Upstream,
+            format!("{what}: unexpected answer from the authorization server"),
+        ),
+    }
+}
+
+/// A token set from a token response. `previous_refresh` is kept when the
+/// response has no refresh token; `fallback` is the lifetime used when the
+/// server sends no `expires_in` (never "forever").
+pub(crate) fn token_set(
+    response: &BasicTokenResponse,
+    now: i64,
+    fallback: u64,
+    requested_scopes: &[String],
+    previous_refresh: Option<&Secret>,
+) -> TokenSet {
+    let lifetime = response
+        .expires_in()
+        .map(|d| d.as_secs())
+        .unwrap_or(fallback);
+    let scopes = response
+        .scopes()
+        .map(|s| s.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_else(|| requested_scopes.to_vec());
+    let mut extra = serde_json::Map::new();
+    if response.expires_in().is_none() {
+        extra.insert(
+            "expires_in_assumed".to_owned(),
+            serde_json::Value::from(fallback),
+        );
+    }
+    TokenSet {
+        access_token: Secret::new(response.access_token().secret().clone()),
+        token_type: response.token_type().as_ref().to_owned(),
+        refresh_token: response
+            .refresh_token()
+            .map(|r| Secret::new(r.secret().clone()))
+            .or_else(|| previous_refresh.cloned()),
+        id_token: None,
+        expires_at: Some(now + i64::try_from(lifetime).unwrap_or(i64::MAX / 2)),
+        scopes,
+        extra,
+    }
+}
+
+/// The host, or an error saying the provider needs one.
+pub(crate) fn require_host(host: &Option<Host>) -> Result<&Host, Error> {
+    host.as_ref().ok_or_else(|| {
+        Error::internal(
+            "this provider needs the authhost host for HTTP (it was created in-process)",
+        )
+    })
+}

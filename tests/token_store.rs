@@ -1,0 +1,285 @@
+//! The token store on a real SQLite file and the real Postgres: encryption
+//! bound to the row, compare-and-swap, single-use states, key rotation.
+
+mod support;
+
+use authhost::store::{OpenError, PendingState, StoreError, StoreOptions, TokenStore};
+use authhost_plugin_api::{Secret, TokenSet};
+use base64::Engine as _;
+use support::{postgres_url, unique};
+
+fn tokens(access: &str) -> TokenSet {
+    TokenSet {
+        access_token: Secret::new(access),
+        token_type: "Bearer".into(),
+        refresh_token: Some(Secret::new(format!("refresh-{access}"))),
+        id_token: None,
+        expires_at: Some(authhost::store::now() + 3600),
+        scopes: vec!["repo".into(), "read:user".into()],
+        extra: serde_json::Map::new(),
+    }
+}
+
+async fn sqlite_store(dir: &tempfile::TempDir) -> TokenStore {
+    let options = StoreOptions {
+        url: Some(format!(
+            "sqlite://{}",
+            dir.path().join("tokens.db").display()
+        )),
+        ..StoreOptions::default()
+    };
+    let (store, notice) = TokenStore::open(&options).await.expect("open sqlite");
+    let notice = notice.expect("first run creates a key file");
+    assert!(notice.contains("tokens.key"), "{notice}");
+    store
+}
+
+async fn postgres_store(url: &str, key_file: &std::path::Path) -> TokenStore {
+    let options = StoreOptions {
+        url: Some(url.to_owned()),
+        key_file: Some(key_file.to_path_buf()),
+        master_key: None,
+    };
+    TokenStore::open(&options).await.expect("open postgres").0
+}
+
+async fn roundtrip_cas_and_swap(store: &TokenStore) {
+    let provider = unique("github");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    assert!(store.get(&provider, &alice).await.expect("get").is_none());
+    let v1 = store
+        .put(&provider, &alice, &tokens("a1"), None)
+        .await
+        .expect("put")
+        .expect("version");
+    let got = store
+        .get(&provider, &alice)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(got.tokens.access_token.expose(), "a1");
+    assert_eq!(
+        got.tokens.refresh_token.as_ref().map(Secret::expose),
+        Some("refresh-a1")
+    );
+    assert_eq!(got.meta.version, v1);
+    assert_eq!(got.meta.scopes, ["repo", "read:user"]);
+
+    // Compare-and-swap: the first writer with the right version wins.
+    let v2 = store
+        .put(&provider, &alice, &tokens("a2"), Some(v1))
+        .await
+        .expect("cas");
+    assert_eq!(v2, Some(v1 + 1));
+    assert_eq!(
+        store
+            .put(&provider, &alice, &tokens("a3"), Some(v1))
+            .await
+            .expect("cas"),
+        None
+    );
+    assert_eq!(
+        store
+            .get(&provider, &alice)
+            .await
+            .expect("get")
+            .expect("row")
+            .tokens
+            .access_token
+            .expose(),
+        "a2"
+    );
+
+    // Swap alice's and bob's ciphertexts: neither decrypts, both are reported.
+    store
+        .put(&provider, &bob, &tokens("b1"), None)
+        .await
+        .expect("put");
+    let pool = store.pool();
+    let read = |user: String| {
+        let provider = provider.clone();
+        async move {
+            let row: (Vec<u8>, Vec<u8>, String) = sqlx::query_as("SELECT nonce, ciphertext, key_id FROM authhost_tokens WHERE provider = $1 AND user_id = $2")
+                .bind(provider)
+                .bind(user)
+                .fetch_one(pool)
+                .await
+                .expect("raw read");
+            row
+        }
+    };
+    let (a, b) = (read(alice.clone()).await, read(bob.clone()).await);
+    for (user, (nonce, ct, key)) in [(&alice, &b), (&bob, &a)] {
+        sqlx::query("UPDATE authhost_tokens SET nonce = $1, ciphertext = $2, key_id = $3 WHERE provider = $4 AND user_id = $5")
+            .bind(nonce.clone())
+            .bind(ct.clone())
+            .bind(key.clone())
+            .bind(&provider)
+            .bind(user.as_str())
+            .execute(pool)
+            .await
+            .expect("swap");
+    }
+    for user in [&alice, &bob] {
+        match store.get(&provider, user).await {
+            Err(StoreError::Undecryptable { reason, .. }) => {
+                assert_eq!(reason, OpenError::Tampered)
+            }
+            other => panic!("swapped row served: {other:?}"),
+        }
+    }
+    let message = store
+        .get(&provider, &alice)
+        .await
+        .expect_err("swapped")
+        .to_string();
+    assert!(
+        message.contains("does not decrypt") && !message.contains("a1"),
+        "{message}"
+    );
+
+    // No plaintext token in any column.
+    let raw: Vec<(Vec<u8>,)> =
+        sqlx::query_as("SELECT ciphertext FROM authhost_tokens WHERE provider = $1")
+            .bind(&provider)
+            .fetch_all(pool)
+            .await
+            .expect("raw");
+    for (ct,) in raw {
+        assert!(!String::from_utf8_lossy(&ct).contains("refresh-"));
+    }
+    assert!(store.delete(&provider, &alice).await.expect("delete"));
+    assert!(!store.delete(&provider, &alice).await.expect("delete"));
+}
+
+async fn states_are_single_use(store: &TokenStore) {
+    let id = unique("state");
+    store
+        .put_state(
+            &id,
+            &PendingState {
+                provider: "github".into(),
+                user: "alice".into(),
+                pkce_verifier: Some(Secret::new("verifier-123")),
+                expires_at: authhost::store::now() + 600,
+                return_to: None,
+            },
+        )
+        .await
+        .expect("put state");
+    let taken = store
+        .take_state(&id)
+        .await
+        .expect("take")
+        .expect("first take");
+    assert_eq!(
+        (taken.provider.as_str(), taken.user.as_str()),
+        ("github", "alice")
+    );
+    assert_eq!(
+        taken.pkce_verifier.as_ref().map(Secret::expose),
+        Some("verifier-123")
+    );
+    assert!(
+        store.take_state(&id).await.expect("take").is_none(),
+        "replayed state accepted"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_store_works() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = sqlite_store(&dir).await;
+    roundtrip_cas_and_swap(&store).await;
+    states_are_single_use(&store).await;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("tokens.key"))
+            .expect("key")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn postgres_store_works_and_needs_a_key() {
+    let Some(url) = postgres_url() else { return };
+    let err = TokenStore::open(&StoreOptions {
+        url: Some(url.clone()),
+        ..StoreOptions::default()
+    })
+    .await
+    .expect_err("no key");
+    assert!(err.to_string().contains("needs an encryption key"), "{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = postgres_store(&url, &dir.path().join("pg.key")).await;
+    roundtrip_cas_and_swap(&store).await;
+    states_are_single_use(&store).await;
+}
+
+#[tokio::test]
+async fn key_rotation_reencrypts_and_retires_old_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = sqlite_store(&dir).await;
+    let old_key = store.keys().current_id().to_owned();
+    for i in 0..5 {
+        store
+            .put("p", &format!("u{i}"), &tokens(&format!("t{i}")), None)
+            .await
+            .expect("put");
+    }
+    let (new_key, rewritten, retired) = store.rotate_keys().await.expect("rotate");
+    assert_ne!(new_key, old_key);
+    assert_eq!(rewritten, 5);
+    assert_eq!(retired, [old_key]);
+    for row in store.list(Some("p"), None).await.expect("list") {
+        assert_eq!(row.key_id, new_key);
+    }
+    // A second process that still has only the file reads the rows.
+    let (reopened, _) = TokenStore::open(&StoreOptions {
+        url: Some(format!(
+            "sqlite://{}",
+            dir.path().join("tokens.db").display()
+        )),
+        ..StoreOptions::default()
+    })
+    .await
+    .expect("reopen");
+    assert_eq!(
+        reopened
+            .get("p", "u3")
+            .await
+            .expect("get")
+            .expect("row")
+            .tokens
+            .access_token
+            .expose(),
+        "t3"
+    );
+}
+
+#[tokio::test]
+async fn master_key_from_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let options = StoreOptions {
+        url: Some(format!("sqlite://{}", dir.path().join("t.db").display())),
+        key_file: None,
+        master_key: Some(key),
+    };
+    let (store, notice) = TokenStore::open(&options).await.expect("open");
+    assert!(notice.is_none());
+    assert!(!dir.path().join("t.key").exists());
+    store.put("p", "u", &tokens("x"), None).await.expect("put");
+    let err = store
+        .rotate_keys()
+        .await
+        .expect_err("env keys cannot rotate");
+    assert!(err.to_string().contains("cannot rotate"), "{err}");
+    let bad = TokenStore::open(&StoreOptions {
+        master_key: Some("not base64!".into()),
+        ..options
+    })
+    .await
+    .expect_err("bad key");
+    assert!(bad.to_string().contains("AUTHHOST_MASTER_KEY"), "{bad}");
+}
