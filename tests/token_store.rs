@@ -264,7 +264,7 @@ async fn master_key_from_the_environment() {
     let options = StoreOptions {
         url: Some(format!("sqlite://{}", dir.path().join("t.db").display())),
         key_file: None,
-        master_key: Some(key),
+        master_key: Some(Secret::new(key)),
     };
     let (store, notice) = TokenStore::open(&options).await.expect("open");
     assert!(notice.is_none());
@@ -276,7 +276,7 @@ async fn master_key_from_the_environment() {
         .expect_err("env keys cannot rotate");
     assert!(err.to_string().contains("cannot rotate"), "{err}");
     let bad = TokenStore::open(&StoreOptions {
-        master_key: Some("not base64!".into()),
+        master_key: Some(Secret::new("not base64!")),
         ..options
     })
     .await

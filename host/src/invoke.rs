@@ -2,16 +2,21 @@
 //! provider's credentials for the user, apply them, send the request through
 //! the outbound client. Used by `authhost call` (and the server later).
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use authhost_plugin_api::{AuthContext, AuthOutcome, OutgoingRequest};
+use authhost_plugin_api::{Capabilities, OutgoingRequest};
 use http::{header::LOCATION, Method, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    broker::{Broker, BrokerError, Credentials},
     credentials::{apply, ApplyError, PreparedRequest},
     outbound::{loggable_url, Outbound, OutboundError},
-    plugin::{CallError, CreateError, ProviderHandle},
+    plugin::{CreateError, ProviderHandle},
     tools::{Args, ToolError},
     workflow::Workflow,
 };
@@ -55,9 +60,9 @@ pub enum InvokeError {
     /// The provider instance could not be created.
     #[error(transparent)]
     Provider(#[from] CreateError),
-    /// The provider failed or timed out.
+    /// The provider failed or timed out, or its tokens could not be read or refreshed.
     #[error(transparent)]
-    Authenticate(#[from] CallError),
+    Credentials(#[from] BrokerError),
     /// The user must authorize the provider first.
     #[error("provider `{provider}` needs user `{user}` to authorize first: {reason}")]
     AuthorizationRequired {
@@ -82,20 +87,28 @@ pub enum InvokeError {
     Outbound(#[from] OutboundError),
 }
 
-/// Provider instances of a workflow, created once.
+/// Calls a workflow's tools: provider instances created once, credentials
+/// from the broker.
 #[derive(Debug)]
 pub struct Invoker<'w> {
     workflow: &'w Workflow,
-    providers: HashMap<String, ProviderHandle>,
+    broker: Arc<Broker>,
+    providers: Mutex<HashMap<String, ProviderHandle>>,
 }
 
 impl<'w> Invoker<'w> {
     /// An invoker over `workflow`; provider instances are created on first use.
-    pub fn new(workflow: &'w Workflow) -> Self {
+    pub fn new(workflow: &'w Workflow, broker: Arc<Broker>) -> Self {
         Self {
             workflow,
-            providers: HashMap::new(),
+            broker,
+            providers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
     }
 
     /// The provider instance `name`, created on first use.
@@ -103,12 +116,13 @@ impl<'w> Invoker<'w> {
     /// # Errors
     ///
     /// The plugin's refusal of the configuration.
-    pub fn provider(&mut self, name: &str) -> Result<ProviderHandle, CreateError> {
-        if let Some(p) = self.providers.get(name) {
+    pub fn provider(&self, name: &str) -> Result<ProviderHandle, CreateError> {
+        let mut providers = self.providers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = providers.get(name) {
             return Ok(p.clone());
         }
         let handle = self.workflow.provider(name)?;
-        self.providers.insert(name.to_owned(), handle.clone());
+        providers.insert(name.to_owned(), handle.clone());
         Ok(handle)
     }
 
@@ -119,7 +133,7 @@ impl<'w> Invoker<'w> {
     /// Unknown tool, bad arguments, provider failures, "authorization
     /// required", or credentials that cannot be applied.
     pub async fn prepare(
-        &mut self,
+        &self,
         tool: &str,
         user: &str,
         args: &Args,
@@ -145,27 +159,23 @@ impl<'w> Invoker<'w> {
             return Ok(request);
         };
         let provider = self.provider(provider_name)?;
-        let ctx = AuthContext {
-            user_id: user.to_owned(),
-            tokens: None,
-            request: Some(OutgoingRequest {
+        let outgoing = provider
+            .capabilities()
+            .contains(Capabilities::PER_REQUEST)
+            .then(|| OutgoingRequest {
                 method: request.method.to_string(),
                 url: request.url.to_string(),
-                body_sha256: request
-                    .body
-                    .as_ref()
-                    .map(|b| hex::encode(Sha256::digest(b))),
-            }),
-        };
-        match provider.authenticate(&ctx).await? {
-            AuthOutcome::Credentials { credentials, .. } => {
+                body_sha256: request.body.as_ref().map(|b| hex::encode(Sha256::digest(b))),
+            });
+        match self.broker.credentials(&provider, user, outgoing).await? {
+            Credentials::Ready(credentials) => {
                 apply(&mut request, &credentials).map_err(|source| InvokeError::Apply {
                     provider: provider_name.to_owned(),
                     source,
                 })?;
                 Ok(request)
             }
-            AuthOutcome::AuthorizationRequired { reason } => {
+            Credentials::AuthorizationRequired { reason } => {
                 Err(InvokeError::AuthorizationRequired {
                     provider: provider_name.to_owned(),
                     user: user.to_owned(),
@@ -181,7 +191,7 @@ impl<'w> Invoker<'w> {
     ///
     /// As [`prepare`](Self::prepare), plus egress refusals and transport failures.
     pub async fn call(
-        &mut self,
+        &self,
         tool: &str,
         user: &str,
         args: &Args,

@@ -8,6 +8,8 @@
 //!   provider instances.
 //! - [`cli`]: the `authhost` command line.
 
+pub mod authorize;
+pub mod broker;
 pub mod cli;
 pub mod credentials;
 pub mod egress;

@@ -1,13 +1,13 @@
 //! `authhost call TOOL --config FILE`: one tool call with the bound
 //! provider's credentials, from the command line.
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{collections::BTreeMap, io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 
 use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::{output::ReportFormat, Globals};
-use crate::{invoke::Invoker, tools::Args, workflow};
+use crate::{broker::Broker, invoke::Invoker, tools::Args};
 
 /// `call` arguments.
 #[derive(Debug, clap::Args)]
@@ -27,6 +27,10 @@ pub struct CallArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     format: ReportFormat,
+    /// Make N identical calls at once and print a summary of the statuses
+    /// (a quick load check; each call goes through the broker).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -51,26 +55,13 @@ fn parse_args(raw: &[String]) -> anyhow::Result<Args> {
 
 pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let call_args = parse_args(&args.args)?;
-    let mut options = globals.load_options();
-    options.create_instances = false;
-    let loaded = workflow::load(&args.config, &options);
-    let Some(workflow) = loaded.workflow else {
-        for d in &loaded.diagnostics {
-            eprintln!("{d}");
-        }
-        bail!(
-            "{} is not valid; `authhost validate` shows the same report",
-            args.config.display()
-        );
-    };
-    for d in &loaded.diagnostics {
-        eprintln!("{d}");
+    let workflow = super::load_workflow(&args.config, globals)?;
+    let runtime = super::runtime()?;
+    let store = runtime.block_on(super::open_store_if_needed(&workflow))?;
+    let invoker = Invoker::new(&workflow, Arc::new(Broker::new(store)));
+    if let Some(n) = args.concurrency {
+        return runtime.block_on(concurrent(&invoker, &args, &call_args, n));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let mut invoker = Invoker::new(&workflow);
     let response = runtime
         .block_on(invoker.call(&args.tool, &args.user, &call_args))
         .with_context(|| format!("calling `{}`", args.tool))?;
@@ -117,4 +108,36 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
             ExitCode::SUCCESS
         },
     )
+}
+
+/// `--concurrency N`: N calls at once; prints `N ok` / status counts / errors.
+async fn concurrent(invoker: &Invoker<'_>, args: &CallArgs, call_args: &Args, n: usize) -> anyhow::Result<ExitCode> {
+    let calls = (0..n).map(|_| invoker.call(&args.tool, &args.user, call_args));
+    let results = futures_util::future::join_all(calls).await;
+    let mut summary: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failed = false;
+    for result in results {
+        let key = match result {
+            Ok(response) => {
+                failed |= response.status.is_client_error() || response.status.is_server_error();
+                format!("{}", response.status.as_u16())
+            }
+            Err(e) => {
+                failed = true;
+                format!("error: {e}")
+            }
+        };
+        *summary.entry(key).or_default() += 1;
+    }
+    for (outcome, count) in &summary {
+        println!("{count} {outcome}");
+    }
+    let stats = &invoker.broker().stats;
+    eprintln!(
+        "broker: {} cache hits, {} refreshes, {} refresh failures",
+        stats.cache_hits.load(std::sync::atomic::Ordering::Relaxed),
+        stats.refreshes.load(std::sync::atomic::Ordering::Relaxed),
+        stats.refresh_failures.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

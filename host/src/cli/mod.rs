@@ -2,9 +2,12 @@
 
 mod call;
 mod info;
+mod keys;
+mod login;
 mod output;
 mod plugins;
 mod schema;
+mod tokens;
 mod validate;
 
 use std::{path::PathBuf, process::ExitCode, sync::LazyLock};
@@ -52,6 +55,14 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Call a workflow tool with its provider's credentials.
     Call(call::CallArgs),
+    /// Authorize a user for an OAuth provider in the browser and store the tokens.
+    Login(login::LoginArgs),
+    /// Inspect and revoke stored per-user tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Manage the token store's encryption keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// What every command gets: the global options.
@@ -95,5 +106,52 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args, &globals),
         Command::Schema(args) => schema::run(args, &globals),
         Command::Call(args) => call::run(args, &globals),
+        Command::Login(args) => login::run(args, &globals),
+        Command::Tokens(cmd) => cmd.run(&globals),
+        Command::Keys(cmd) => cmd.run(&globals),
     }
+}
+
+/// Loads a workflow for a command that needs it valid; prints the report
+/// and fails otherwise.
+pub(crate) fn load_workflow(path: &std::path::Path, globals: &Globals) -> anyhow::Result<crate::workflow::Workflow> {
+    let mut options = globals.load_options();
+    options.create_instances = false;
+    let loaded = crate::workflow::load(path, &options);
+    for d in &loaded.diagnostics {
+        eprintln!("{d}");
+    }
+    loaded
+        .workflow
+        .ok_or_else(|| anyhow::anyhow!("{} is not valid; `authhost validate` shows the same report", path.display()))
+}
+
+/// Opens the workflow's token store, printing the key-file notice.
+pub(crate) async fn open_store(workflow: &crate::workflow::Workflow) -> anyhow::Result<std::sync::Arc<crate::store::TokenStore>> {
+    use anyhow::Context as _;
+    let (store, notice) = workflow.open_store().await.context("opening the token store")?;
+    if let Some(notice) = notice {
+        eprintln!("note: {notice}");
+    }
+    Ok(std::sync::Arc::new(store))
+}
+
+/// The token store when the workflow has a provider that needs it.
+pub(crate) async fn open_store_if_needed(
+    workflow: &crate::workflow::Workflow,
+) -> anyhow::Result<Option<std::sync::Arc<crate::store::TokenStore>>> {
+    if workflow.needs_store() {
+        open_store(workflow).await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A current-thread runtime for one command.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }

@@ -8,7 +8,7 @@ use crate::plugin::LoadError;
 
 /// Output format of listing commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ListFormat {
+pub enum ListFormat {
     /// Aligned columns for people.
     Table,
     /// JSON for programs.
@@ -17,7 +17,7 @@ pub(crate) enum ListFormat {
 
 /// Output format of commands that report rather than list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ReportFormat {
+pub enum ReportFormat {
     /// Lines for people.
     Text,
     /// JSON for programs.

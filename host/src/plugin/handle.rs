@@ -5,7 +5,7 @@ use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use abi_stable::std_types::RResult;
 use authhost_plugin_api::{
-    abi::{self, AuthenticatorBox, PluginError, ProviderBox},
+    abi::{self, AuthenticatorBox, Capabilities, PluginError, ProviderBox},
     AuthContext, AuthOutcome, AuthorizationRequest, Claims, CodeExchange, Error, ErrorKind,
     InboundCredential, TokenSet,
 };
@@ -20,6 +20,7 @@ pub(crate) struct InstanceNames {
     type_name: String,
     instance: String,
     timeout: Duration,
+    capabilities: Capabilities,
 }
 
 impl InstanceNames {
@@ -28,12 +29,14 @@ impl InstanceNames {
         type_name: &str,
         instance: &str,
         timeout: Duration,
+        capabilities: Capabilities,
     ) -> Arc<Self> {
         Arc::new(Self {
             plugin: plugin.to_owned(),
             type_name: type_name.to_owned(),
             instance: instance.to_owned(),
             timeout,
+            capabilities,
         })
     }
 
@@ -111,6 +114,11 @@ impl ProviderHandle {
     /// The provider type.
     pub fn type_name(&self) -> &str {
         &self.names.type_name
+    }
+
+    /// What the provider type can do.
+    pub fn capabilities(&self) -> Capabilities {
+        self.names.capabilities
     }
 
     /// Credentials for one call.

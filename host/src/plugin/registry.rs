@@ -178,7 +178,7 @@ impl PluginRegistry {
         instance_name: &str,
         config: &serde_json::Value,
         entry: impl FnOnce(&LoadedPlugin) -> CreateFn<B>,
-    ) -> Result<(B, &LoadedPlugin), CreateError> {
+    ) -> Result<(B, &LoadedPlugin, Capabilities), CreateError> {
         let component =
             self.component(component_type, type_name)
                 .ok_or_else(|| CreateError::UnknownType {
@@ -193,7 +193,7 @@ impl PluginRegistry {
             RSecret::new(config.to_string()),
         );
         match result.into_result() {
-            Ok(instance) => Ok((instance, plugin)),
+            Ok(instance) => Ok((instance, plugin, component.capabilities)),
             Err(e) => Err(CreateError::Plugin {
                 instance: instance_name.to_owned(),
                 type_name: type_name.to_owned(),
@@ -217,13 +217,13 @@ impl PluginRegistry {
         config: &serde_json::Value,
         timeout: Duration,
     ) -> Result<ProviderHandle, CreateError> {
-        let (instance, plugin) =
+        let (instance, plugin, capabilities) =
             self.instantiate(AUTH_PROVIDER, type_name, instance_name, config, |p| {
                 p.module.create_provider()
             })?;
         Ok(ProviderHandle::new(
             instance,
-            InstanceNames::new(&plugin.name, type_name, instance_name, timeout),
+            InstanceNames::new(&plugin.name, type_name, instance_name, timeout, capabilities),
         ))
     }
 
@@ -239,13 +239,13 @@ impl PluginRegistry {
         config: &serde_json::Value,
         timeout: Duration,
     ) -> Result<AuthenticatorHandle, CreateError> {
-        let (instance, plugin) =
+        let (instance, plugin, capabilities) =
             self.instantiate(AUTHENTICATOR, type_name, instance_name, config, |p| {
                 p.module.create_authenticator()
             })?;
         Ok(AuthenticatorHandle::new(
             instance,
-            InstanceNames::new(&plugin.name, type_name, instance_name, timeout),
+            InstanceNames::new(&plugin.name, type_name, instance_name, timeout, capabilities),
         ))
     }
 }

@@ -112,7 +112,7 @@ pub struct StoreOptions {
     /// `general.store.key_file`.
     pub key_file: Option<PathBuf>,
     /// The value of `AUTHHOST_MASTER_KEY`.
-    pub master_key: Option<String>,
+    pub master_key: Option<authhost_plugin_api::Secret>,
 }
 
 /// The default SQLite file: `$XDG_DATA_HOME/authhost/authhost.db`.
@@ -174,7 +174,7 @@ impl TokenStore {
 
         let mut notice = None;
         let keys = match (&options.master_key, &options.key_file) {
-            (Some(value), _) => KeyRing::from_env_value(value)?,
+            (Some(value), _) => KeyRing::from_env_value(value.expose())?,
             (None, Some(file)) if file.exists() => KeyRing::from_file(file)?,
             (None, Some(file)) => {
                 let ring = KeyRing::create_file(file)?;

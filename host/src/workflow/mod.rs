@@ -39,6 +39,7 @@ use crate::{
     egress::EgressPolicy,
     outbound::{Outbound, OutboundTimeouts},
     plugin::{LoadError, Pin, PluginRegistry, ProviderHandle, SearchPath},
+    store::{StoreError, StoreOptions, TokenStore},
     tools::{Tool, ToolTypes},
 };
 
@@ -80,9 +81,30 @@ pub struct Workflow {
     pub registry: PluginRegistry,
     /// The outbound client with the workflow's egress policy and timeouts.
     pub outbound: Arc<Outbound>,
+    /// How to open the token store (`general.store`, `AUTHHOST_MASTER_KEY`).
+    pub store_options: StoreOptions,
 }
 
 impl Workflow {
+    /// Whether any provider keeps per-user tokens (needs the token store).
+    pub fn needs_store(&self) -> bool {
+        self.providers.values().any(|p| {
+            self.registry
+                .component(AUTH_PROVIDER, &p.type_name)
+                .is_some_and(|c| c.capabilities.contains(authhost_plugin_api::Capabilities::INTERACTIVE))
+        })
+    }
+
+    /// Opens the token store; returns the notice to show when a key file
+    /// was created.
+    ///
+    /// # Errors
+    ///
+    /// As [`TokenStore::open`].
+    pub async fn open_store(&self) -> Result<(TokenStore, Option<String>), StoreError> {
+        TokenStore::open(&self.store_options).await
+    }
+
     /// Creates the provider instance `name`.
     ///
     /// # Errors
@@ -394,6 +416,14 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
     if diags.has_errors() {
         return failed(diags);
     }
+    let store_options = StoreOptions {
+        url: general.store.url.clone(),
+        key_file: general.store.key_file.as_ref().map(|f| base.join(f)),
+        master_key: vars
+            .get("AUTHHOST_MASTER_KEY")
+            .filter(|v| !v.is_empty())
+            .map(|v| authhost_plugin_api::Secret::new(*v)),
+    };
     Loaded {
         workflow: Some(Workflow {
             path: path.to_path_buf(),
@@ -403,6 +433,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
             tools,
             registry,
             outbound,
+            store_options,
         }),
         diagnostics: diags.sorted(),
     }

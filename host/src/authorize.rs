@@ -1,0 +1,325 @@
+//! The authorization code flow, host side: starting it (state, PKCE) and
+//! finishing it (the callback). Used by `authhost login` and the server.
+//!
+//! - The `state` is `id.signature`: 32 random bytes and their HMAC under
+//!   the key ring. The row behind the id (provider, user, sealed PKCE
+//!   verifier, expiry) is taken atomically, so a state works once, on any
+//!   replica, and only for the user and provider that started it.
+//! - The result page escapes everything it shows and never shows the
+//!   provider's `error_description`; there is no redirect to a URL taken
+//!   from the request.
+
+use std::time::Duration;
+
+use authhost_plugin_api::{AuthorizationRequest, Capabilities, CodeExchange, Secret};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    plugin::{CallError, ProviderHandle},
+    store::{now, random_bytes, PendingState, StoreError, TokenStore},
+};
+
+/// Default lifetime of a pending authorization.
+pub const STATE_TTL: Duration = Duration::from_secs(600);
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A started authorization.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// Where to send the user's browser.
+    pub url: String,
+    /// When the state stops being accepted (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// The query parameters of the redirect back from the authorization server.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackParams {
+    /// `code`.
+    pub code: Option<String>,
+    /// `state`.
+    pub state: Option<String>,
+    /// `error`.
+    pub error: Option<String>,
+    /// `error_description` (never shown).
+    pub error_description: Option<String>,
+    /// `iss` (RFC 9207).
+    pub iss: Option<String>,
+}
+
+impl CallbackParams {
+    /// Reads the parameters from a query string.
+    pub fn from_query(query: &str) -> Self {
+        let mut params = Self::default();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let value = Some(value.into_owned());
+            match key.as_ref() {
+                "code" => params.code = value,
+                "state" => params.state = value,
+                "error" => params.error = value,
+                "error_description" => params.error_description = value,
+                "iss" => params.iss = value,
+                _ => {}
+            }
+        }
+        params
+    }
+}
+
+/// A finished authorization.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    /// The provider instance.
+    pub provider: String,
+    /// The user the tokens belong to.
+    pub user: String,
+    /// When the access token expires.
+    pub expires_at: Option<i64>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Where to send the browser (server only, from the allow-list).
+    pub return_to: Option<String>,
+}
+
+/// Why an authorization did not finish. Messages name no secret and echo
+/// nothing from the request except a well-formed OAuth error code.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The provider is not interactive.
+    #[error("provider `{0}` does not use browser authorization")]
+    NotInteractive(String),
+    /// No `state` parameter.
+    #[error("the redirect has no `state`; start the authorization again")]
+    MissingState,
+    /// The state's signature is wrong.
+    #[error("the `state` is not one authhost issued")]
+    ForgedState,
+    /// Unknown or already used.
+    #[error("the `state` is unknown or was already used; start the authorization again")]
+    UnknownState,
+    /// Too old.
+    #[error("the authorization took too long and expired; start it again")]
+    ExpiredState,
+    /// Started by someone else, or for another provider.
+    #[error("this authorization was started by another user or for another provider")]
+    Mismatch,
+    /// The user or the server said no.
+    #[error("the authorization server refused: {0}")]
+    Denied(String),
+    /// No `code`.
+    #[error("the redirect has no authorization code")]
+    MissingCode,
+    /// The provider instance for the state is not configured here.
+    #[error("provider `{0}` is not in this workflow")]
+    UnknownProvider(String),
+    /// The code exchange failed (wrong `iss` included).
+    #[error(transparent)]
+    Exchange(#[from] CallError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts an authorization of `provider` for `user`: stores the state and
+/// the PKCE verifier, and asks the plugin for the authorization URL.
+///
+/// # Errors
+///
+/// Not interactive, store or plugin failures.
+pub async fn start(
+    store: &TokenStore,
+    provider: &ProviderHandle,
+    user: &str,
+    ttl: Duration,
+    return_to: Option<String>,
+) -> Result<Started, FlowError> {
+    if !provider.capabilities().contains(Capabilities::INTERACTIVE) {
+        return Err(FlowError::NotInteractive(provider.instance().to_owned()));
+    }
+    let mut id = [0u8; 32];
+    random_bytes(&mut id);
+    let id = b64(&id);
+    let state = format!("{id}.{}", b64(&store.keys().sign(id.as_bytes())));
+    let mut verifier = [0u8; 32];
+    random_bytes(&mut verifier);
+    let verifier = b64(&verifier);
+    let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+    let expires_at = now() + ttl.as_secs() as i64;
+    store
+        .put_state(
+            &id,
+            &PendingState {
+                provider: provider.instance().to_owned(),
+                user: user.to_owned(),
+                pkce_verifier: Some(Secret::new(verifier)),
+                expires_at,
+                return_to,
+            },
+        )
+        .await?;
+    let url = provider
+        .authorization_url(&AuthorizationRequest {
+            user_id: user.to_owned(),
+            state: Secret::new(state),
+            pkce_challenge: Some(challenge),
+        })
+        .await?;
+    Ok(Started { url, expires_at })
+}
+
+/// A well-formed OAuth error code, or `unknown` (nothing else is echoed).
+fn error_code(error: &str) -> String {
+    let ok = !error.is_empty() && error.len() <= 64 && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if ok { error.to_owned() } else { "unknown".to_owned() }
+}
+
+/// Finishes an authorization from the redirect's parameters. `expected`
+/// is the (provider, user) the caller started, when it knows it (the CLI
+/// does); `provider_for` gives the provider instance named by the state.
+///
+/// # Errors
+///
+/// Every way a redirect can be wrong, each with its own [`FlowError`];
+/// nothing is stored unless the exchange succeeds.
+pub async fn complete(
+    store: &TokenStore,
+    params: &CallbackParams,
+    expected: Option<(&str, &str)>,
+    provider_for: impl Fn(&str) -> Option<ProviderHandle>,
+) -> Result<Completed, FlowError> {
+    let state = params.state.as_deref().ok_or(FlowError::MissingState)?;
+    let (id, signature) = state.split_once('.').ok_or(FlowError::ForgedState)?;
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| FlowError::ForgedState)?;
+    if !store.keys().verify(id.as_bytes(), &signature) {
+        return Err(FlowError::ForgedState);
+    }
+    let pending = store.take_state(id).await?.ok_or(FlowError::UnknownState)?;
+    if pending.expires_at < now() {
+        return Err(FlowError::ExpiredState);
+    }
+    if let Some((provider, user)) = expected {
+        if pending.provider != provider || pending.user != user {
+            return Err(FlowError::Mismatch);
+        }
+    }
+    if let Some(error) = &params.error {
+        return Err(FlowError::Denied(error_code(error)));
+    }
+    let code = params.code.as_deref().filter(|c| !c.is_empty()).ok_or(FlowError::MissingCode)?;
+    let provider = provider_for(&pending.provider).ok_or_else(|| FlowError::UnknownProvider(pending.provider.clone()))?;
+    let tokens = provider
+        .exchange_code(&CodeExchange {
+            user_id: pending.user.clone(),
+            code: Secret::new(code),
+            pkce_verifier: pending.pkce_verifier,
+            issuer: params.iss.clone(),
+        })
+        .await?;
+    store.put(&pending.provider, &pending.user, &tokens, None).await?;
+    tracing::info!(provider = %pending.provider, user = %pending.user, "authorization completed");
+    Ok(Completed {
+        provider: pending.provider,
+        user: pending.user,
+        expires_at: tokens.expires_at,
+        scopes: tokens.scopes,
+        return_to: pending.return_to,
+    })
+}
+
+/// Escapes text for HTML.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page the browser sees after the redirect. Everything is escaped;
+/// the provider's `error_description` is never shown.
+pub fn result_page(result: &Result<Completed, FlowError>) -> String {
+    let (title, body) = match result {
+        Ok(done) => (
+            "Authorized",
+            format!(
+                "<p>User <b>{}</b> is now authorized for <b>{}</b>.</p><p>You can close this window.</p>",
+                escape_html(&done.user),
+                escape_html(&done.provider)
+            ),
+        ),
+        Err(e) => ("Authorization failed", format!("<p>{}</p><p>You can close this window.</p>", escape_html(&e.to_string()))),
+    };
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>\n"
+    )
+}
+
+/// Formats Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn format_utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_and_hide_descriptions() {
+        let page = result_page(&Err(FlowError::Denied(error_code("access_denied"))));
+        assert!(page.contains("refused: access_denied"));
+        assert_eq!(error_code("<script>alert(1)</script>"), "unknown");
+        let page = result_page(&Ok(Completed {
+            provider: "gh".into(),
+            user: "<img src=x onerror=alert(1)>".into(),
+            expires_at: None,
+            scopes: vec![],
+            return_to: None,
+        }));
+        assert!(!page.contains("<img"));
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_utc(1_795_700_000), "2026-11-26 12:13:20 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn callback_params() {
+        let p = CallbackParams::from_query("code=abc&state=s.t&iss=https%3A%2F%2Fas&x=1");
+        assert_eq!(p.code.as_deref(), Some("abc"));
+        assert_eq!(p.iss.as_deref(), Some("https://as"));
+    }
+}

@@ -1,0 +1,367 @@
+//! The broker: the one entry point that turns (provider, user[, request])
+//! into credentials, or "authorization required".
+//!
+//! - Credentials with an expiry are cached in memory until their refresh
+//!   point: the expiry minus a margin (10% of the lifetime, at least 30 s,
+//!   at most half the lifetime).
+//! - Per-user OAuth tokens live in the [`TokenStore`]. Refresh is
+//!   single-flight per (provider, user): inside the process through a
+//!   per-key mutex, across processes through the store's refresh lock; the
+//!   row is re-read after taking the lock and written with compare-and-swap.
+//! - `invalid_grant` under the lock means the grant is dead (the row was
+//!   just re-read, so no other replica rotated it): the row is deleted and
+//!   the user must authorize again. Timeouts and 5xx keep the grant, back
+//!   off, and serve the current token while it has not expired.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, RwLock,
+    },
+};
+
+use authhost_plugin_api::{AuthContext, AuthOutcome, Capabilities, Credential, ErrorKind, OutgoingRequest, TokenSet};
+
+use crate::{
+    plugin::{CallError, ProviderHandle},
+    store::{now, StoreError, StoredTokens, TokenStore},
+};
+
+/// Key of per-user entries of shared providers.
+const SHARED_USER: &str = "\0shared";
+
+/// How long a provider is left alone after a transient refresh failure.
+const BACKOFF_SECS: i64 = 15;
+
+/// What the broker answers.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// Credentials to apply.
+    Ready(Arc<[Credential]>),
+    /// The user must authorize the provider first.
+    AuthorizationRequired {
+        /// Why, in a short sentence.
+        reason: String,
+    },
+}
+
+/// Why the broker could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The plugin failed or timed out.
+    #[error(transparent)]
+    Provider(#[from] CallError),
+    /// The token store failed, or a row does not decrypt.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An interactive provider, but no store was opened.
+    #[error("provider `{0}` keeps per-user tokens, but no token store is open")]
+    NoStore(String),
+    /// A refresh failed transiently and the token has expired.
+    #[error("refreshing `{provider}` for user `{user}` failed ({reason}); the grant is kept and will be retried")]
+    RefreshFailed {
+        /// The provider instance.
+        provider: String,
+        /// The user.
+        user: String,
+        /// Why (no secret).
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    credentials: Arc<[Credential]>,
+    refresh_at: i64,
+}
+
+/// Counters, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct BrokerStats {
+    /// Answers from the memory cache.
+    pub cache_hits: AtomicU64,
+    /// Refreshes sent to an authorization server.
+    pub refreshes: AtomicU64,
+    /// Refreshes that failed.
+    pub refresh_failures: AtomicU64,
+    /// "authorization required" answers.
+    pub authorization_required: AtomicU64,
+}
+
+/// The broker. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Broker {
+    store: Option<Arc<TokenStore>>,
+    cache: RwLock<HashMap<String, HashMap<String, Cached>>>,
+    flights: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    backoff: Mutex<HashMap<(String, String), i64>>,
+    /// Counters.
+    pub stats: BrokerStats,
+}
+
+/// The refresh point of credentials valid from `obtained` to `expires_at`.
+pub fn refresh_at(obtained: i64, expires_at: i64) -> i64 {
+    let lifetime = (expires_at - obtained).max(0);
+    let margin = (lifetime / 10).max(30).min(lifetime / 2);
+    expires_at - margin
+}
+
+impl Broker {
+    /// A broker over `store` (needed for interactive providers).
+    pub fn new(store: Option<Arc<TokenStore>>) -> Self {
+        Self {
+            store,
+            cache: RwLock::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
+            stats: BrokerStats::default(),
+        }
+    }
+
+    /// The store, if one is open.
+    pub fn store(&self) -> Option<&Arc<TokenStore>> {
+        self.store.as_ref()
+    }
+
+    fn cached(&self, provider: &str, user: &str, now: i64) -> Option<Arc<[Credential]>> {
+        let cache = self.cache.read().ok()?;
+        let entry = cache.get(provider)?.get(user)?;
+        (now < entry.refresh_at).then(|| entry.credentials.clone())
+    }
+
+    fn remember(&self, provider: &str, user: &str, credentials: Arc<[Credential]>, refresh_at: i64) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache
+                .entry(provider.to_owned())
+                .or_default()
+                .insert(user.to_owned(), Cached { credentials, refresh_at });
+        }
+    }
+
+    /// Drops what the cache holds for (provider, user), e.g. after a logout.
+    pub fn forget(&self, provider: &str, user: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            if let Some(users) = cache.get_mut(provider) {
+                users.remove(user);
+            }
+        }
+    }
+
+    fn flight(&self, provider: &str, user: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        flights.entry((provider.to_owned(), user.to_owned())).or_default().clone()
+    }
+
+    /// Credentials from the memory cache only: the hot path.
+    pub fn cached_credentials(&self, provider: &ProviderHandle, user: &str) -> Option<Arc<[Credential]>> {
+        let user = if provider.capabilities().contains(Capabilities::SHARED) { SHARED_USER } else { user };
+        let hit = self.cached(provider.instance(), user, now());
+        if hit.is_some() {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+
+    /// Credentials for `user` from `provider`, for `request` when known.
+    ///
+    /// # Errors
+    ///
+    /// The provider's failure, a store failure (an undecryptable row is
+    /// reported, never served), or a refresh that failed after expiry.
+    pub async fn credentials(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+        request: Option<OutgoingRequest>,
+    ) -> Result<Credentials, BrokerError> {
+        let caps = provider.capabilities();
+        if caps.contains(Capabilities::PER_REQUEST) {
+            let ctx = AuthContext {
+                user_id: user.to_owned(),
+                tokens: None,
+                request,
+            };
+            return Ok(self.outcome(provider.authenticate(&ctx).await?));
+        }
+        let key_user = if caps.contains(Capabilities::SHARED) { SHARED_USER } else { user };
+        if let Some(hit) = self.cached_credentials(provider, user) {
+            return Ok(Credentials::Ready(hit));
+        }
+        let flight = self.flight(provider.instance(), key_user);
+        let _guard = flight.lock().await;
+        if let Some(hit) = self.cached(provider.instance(), key_user, now()) {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Credentials::Ready(hit));
+        }
+        if !caps.contains(Capabilities::INTERACTIVE) {
+            let obtained = now();
+            let outcome = provider.authenticate(&AuthContext::for_user(user)).await?;
+            if let AuthOutcome::Credentials {
+                credentials,
+                expires_at: Some(expires_at),
+            } = &outcome
+            {
+                self.remember(provider.instance(), key_user, credentials.clone().into(), refresh_at(obtained, *expires_at));
+            }
+            return Ok(self.outcome(outcome));
+        }
+        let name = provider.instance();
+        let store = self.store.as_ref().ok_or_else(|| BrokerError::NoStore(name.to_owned()))?;
+        let Some(stored) = store.get(name, user).await? else {
+            self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+            return Ok(Credentials::AuthorizationRequired {
+                reason: format!("user `{user}` has not authorized `{name}`"),
+            });
+        };
+        let now = now();
+        let due = Self::stored_refresh_at(&stored);
+        if now < due {
+            return self.serve(provider, user, stored.tokens, due).await;
+        }
+        let backing_off = self
+            .backoff
+            .lock()
+            .map(|b| b.get(&(name.to_owned(), user.to_owned())).is_some_and(|until| now < *until))
+            .unwrap_or(false);
+        let expired = stored.tokens.expires_at.is_some_and(|e| e <= now);
+        if backing_off || !caps.contains(Capabilities::REFRESHABLE) || stored.tokens.refresh_token.is_none() {
+            if !expired {
+                let until = stored.tokens.expires_at.unwrap_or(now + BACKOFF_SECS).min(now + BACKOFF_SECS);
+                return self.serve(provider, user, stored.tokens, until).await;
+            }
+            if backing_off {
+                return Err(BrokerError::RefreshFailed {
+                    provider: name.to_owned(),
+                    user: user.to_owned(),
+                    reason: stored.meta.last_error.unwrap_or_else(|| "a recent refresh failed".to_owned()),
+                });
+            }
+            self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+            return Ok(Credentials::AuthorizationRequired {
+                reason: format!("the token of user `{user}` for `{name}` expired and cannot be refreshed"),
+            });
+        }
+        self.refresh(provider, store, user).await
+    }
+
+    fn stored_refresh_at(stored: &StoredTokens) -> i64 {
+        match stored.tokens.expires_at {
+            Some(expires_at) => refresh_at(stored.meta.updated_at.min(expires_at), expires_at),
+            None => i64::MAX,
+        }
+    }
+
+    fn outcome(&self, outcome: AuthOutcome) -> Credentials {
+        match outcome {
+            AuthOutcome::Credentials { credentials, .. } => Credentials::Ready(credentials.into()),
+            AuthOutcome::AuthorizationRequired { reason } => {
+                self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+                Credentials::AuthorizationRequired { reason }
+            }
+        }
+    }
+
+    /// Asks the plugin for credentials from stored tokens and caches them.
+    async fn serve(&self, provider: &ProviderHandle, user: &str, tokens: TokenSet, refresh_at: i64) -> Result<Credentials, BrokerError> {
+        let ctx = AuthContext {
+            user_id: user.to_owned(),
+            tokens: Some(tokens),
+            request: None,
+        };
+        let outcome = provider.authenticate(&ctx).await?;
+        if let AuthOutcome::Credentials { credentials, .. } = &outcome {
+            self.remember(provider.instance(), user, credentials.clone().into(), refresh_at);
+        }
+        Ok(self.outcome(outcome))
+    }
+
+    /// The refresh protocol, under the cross-process lock.
+    async fn refresh(&self, provider: &ProviderHandle, store: &TokenStore, user: &str) -> Result<Credentials, BrokerError> {
+        let name = provider.instance();
+        let mut lock = store.lock(name, user).await?;
+        let Some(current) = lock.get().await? else {
+            lock.release().await?;
+            self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+            return Ok(Credentials::AuthorizationRequired {
+                reason: format!("user `{user}` has not authorized `{name}`"),
+            });
+        };
+        let now = now();
+        if now < Self::stored_refresh_at(&current) {
+            // Another process refreshed while we waited for the lock.
+            lock.release().await?;
+            let at = Self::stored_refresh_at(&current);
+            return self.serve(provider, user, current.tokens, at).await;
+        }
+        self.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+        match provider.refresh(&current.tokens).await {
+            Ok(mut fresh) => {
+                if fresh.refresh_token.is_none() {
+                    fresh.refresh_token = current.tokens.refresh_token.clone();
+                }
+                let written = lock.put(&fresh, current.meta.version).await?;
+                lock.release().await?;
+                if written.is_none() {
+                    // Cannot happen under the lock; keep the newer row if it does.
+                    tracing::warn!(provider = name, user, "token row changed under the refresh lock");
+                }
+                if let Ok(mut backoff) = self.backoff.lock() {
+                    backoff.remove(&(name.to_owned(), user.to_owned()));
+                }
+                let at = fresh.expires_at.map(|e| refresh_at(now, e)).unwrap_or(i64::MAX);
+                tracing::info!(provider = name, user, "token refreshed");
+                self.serve(provider, user, fresh, at).await
+            }
+            Err(e) if e.kind() == Some(ErrorKind::InvalidGrant) => {
+                self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
+                lock.delete().await?;
+                lock.release().await?;
+                self.forget(name, user);
+                tracing::warn!(provider = name, user, "refresh token refused (invalid_grant): the grant is gone");
+                self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+                Ok(Credentials::AuthorizationRequired {
+                    reason: format!("the grant of user `{user}` for `{name}` was revoked or has expired; authorize again"),
+                })
+            }
+            Err(e) => {
+                self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
+                let reason = match &e {
+                    CallError::Plugin { source, .. } => source.to_string(),
+                    other => other.to_string(),
+                };
+                lock.record_error(&reason).await?;
+                lock.release().await?;
+                if let Ok(mut backoff) = self.backoff.lock() {
+                    backoff.insert((name.to_owned(), user.to_owned()), now + BACKOFF_SECS);
+                }
+                tracing::warn!(provider = name, user, %reason, "refresh failed; the grant is kept");
+                let expired = current.tokens.expires_at.is_some_and(|x| x <= now);
+                if expired {
+                    return Err(BrokerError::RefreshFailed {
+                        provider: name.to_owned(),
+                        user: user.to_owned(),
+                        reason,
+                    });
+                }
+                self.serve(provider, user, current.tokens, now + BACKOFF_SECS).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_points() {
+        // 1 h token: refresh 6 min before expiry.
+        assert_eq!(refresh_at(0, 3600), 3240);
+        // 2 min token: at least 30 s early.
+        assert_eq!(refresh_at(0, 120), 90);
+        // 40 s token: never more than half the lifetime early.
+        assert_eq!(refresh_at(0, 40), 20);
+        assert_eq!(refresh_at(100, 50), 50);
+    }
+}
