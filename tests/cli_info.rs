@@ -13,8 +13,17 @@ fn names(json: &str) -> Vec<String> {
         .collect()
 }
 
+const INSTALLED: [&str; 6] = [
+    "api_key",
+    "bearer_token",
+    "custom_headers",
+    "http_basic",
+    "oauth2_auth_code_flow",
+    "oauth2_client_credentials",
+];
+
 #[test]
-fn components_table_lists_the_static_providers() {
+fn components_table_lists_the_built_in_providers() {
     let out = run(authhost(), &["info", "components", "-t", "auth_provider"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -27,34 +36,39 @@ fn components_table_lists_the_static_providers() {
         .iter()
         .map(|l| l.split_whitespace().nth(3).expect("name column"))
         .collect();
-    assert_eq!(
-        names,
-        ["api_key", "bearer_token", "custom_headers", "http_basic"]
-    );
+    assert_eq!(names, INSTALLED);
     assert!(lines[1].starts_with("authhost-static"));
+    assert!(lines[5].starts_with("authhost-oauth2"));
 }
 
 #[test]
 fn components_json_is_sorted_and_complete() {
     let out = run(authhost(), &["info", "components", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(names(&out.stdout), INSTALLED);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("json");
-    let names: Vec<&str> = rows
-        .iter()
-        .map(|r| r["name"].as_str().expect("name"))
-        .collect();
-    assert_eq!(
-        names,
-        ["api_key", "bearer_token", "custom_headers", "http_basic"]
-    );
     for row in &rows {
-        assert_eq!(row["plugin"], "authhost-static");
+        let oauth = row["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("oauth2_"));
+        let (plugin, file) = if oauth {
+            ("authhost-oauth2", "libauthhost_oauth2.so")
+        } else {
+            ("authhost-static", "libauthhost_static.so")
+        };
+        assert_eq!(row["plugin"], plugin);
         assert_eq!(row["component_type"], "auth_provider");
         assert!(row["description"].as_str().is_some_and(|d| !d.is_empty()));
-        assert!(row["file"]
-            .as_str()
-            .is_some_and(|f| f.ends_with("libauthhost_static.so")));
+        assert!(row["file"].as_str().is_some_and(|f| f.ends_with(file)));
     }
+    let auth_code = rows
+        .iter()
+        .find(|r| r["name"] == "oauth2_auth_code_flow")
+        .expect("installed");
+    assert_eq!(
+        auth_code["capabilities"],
+        serde_json::json!(["interactive", "refreshable", "revocable"])
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use authhost_plugin_api::{AuthContext, AuthOutcome, OutgoingRequest, AUTH_PROVIDER};
+use authhost_plugin_api::{AuthContext, AuthOutcome, Capabilities, OutgoingRequest, AUTH_PROVIDER};
 use serde_json::json;
 use support::{library, registry_of, PluginDir};
 
@@ -13,7 +13,11 @@ use support::{library, registry_of, PluginDir};
 async fn every_example_validates_creates_and_authenticates() {
     let dir = PluginDir::new();
     let template = dir.install("provider_template", "template");
-    let registry = registry_of(&[&library("authhost_static"), &template]);
+    let registry = registry_of(&[
+        &library("authhost_static"),
+        &library("authhost_oauth2"),
+        &template,
+    ]);
     let mut checked = Vec::new();
     for component in registry.components() {
         let validator = jsonschema::validator_for(&component.config_schema)
@@ -46,13 +50,24 @@ async fn every_example_validates_creates_and_authenticates() {
                 body_sha256: None,
             }),
         };
+        checked.push(component.type_name.clone());
+        if component.capabilities.contains(Capabilities::SHARED) {
+            // Its authenticate asks the example's (unreachable) token endpoint.
+            continue;
+        }
         let outcome = provider.authenticate(&ctx).await.expect("authenticates");
+        if component.capabilities.contains(Capabilities::INTERACTIVE) {
+            assert!(
+                matches!(outcome, AuthOutcome::AuthorizationRequired { .. }),
+                "{outcome:?}"
+            );
+            continue;
+        }
         assert!(
             matches!(outcome, AuthOutcome::Credentials { ref credentials, .. } if !credentials.is_empty()),
             "{}: {outcome:?}",
             component.type_name
         );
-        checked.push(component.type_name.clone());
     }
     assert_eq!(
         checked,
@@ -61,6 +76,8 @@ async fn every_example_validates_creates_and_authenticates() {
             "bearer_token",
             "custom_headers",
             "http_basic",
+            "oauth2_auth_code_flow",
+            "oauth2_client_credentials",
             "request_signature"
         ]
     );

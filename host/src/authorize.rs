@@ -173,8 +173,14 @@ pub async fn start(
 
 /// A well-formed OAuth error code, or `unknown` (nothing else is echoed).
 fn error_code(error: &str) -> String {
-    let ok = !error.is_empty() && error.len() <= 64 && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-    if ok { error.to_owned() } else { "unknown".to_owned() }
+    let ok = !error.is_empty()
+        && error.len() <= 64
+        && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if ok {
+        error.to_owned()
+    } else {
+        "unknown".to_owned()
+    }
 }
 
 /// Finishes an authorization from the redirect's parameters. `expected`
@@ -211,8 +217,13 @@ pub async fn complete(
     if let Some(error) = &params.error {
         return Err(FlowError::Denied(error_code(error)));
     }
-    let code = params.code.as_deref().filter(|c| !c.is_empty()).ok_or(FlowError::MissingCode)?;
-    let provider = provider_for(&pending.provider).ok_or_else(|| FlowError::UnknownProvider(pending.provider.clone()))?;
+    let code = params
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(FlowError::MissingCode)?;
+    let provider = provider_for(&pending.provider)
+        .ok_or_else(|| FlowError::UnknownProvider(pending.provider.clone()))?;
     let tokens = provider
         .exchange_code(&CodeExchange {
             user_id: pending.user.clone(),
@@ -221,7 +232,9 @@ pub async fn complete(
             issuer: params.iss.clone(),
         })
         .await?;
-    store.put(&pending.provider, &pending.user, &tokens, None).await?;
+    store
+        .put(&pending.provider, &pending.user, &tokens, None)
+        .await?;
     tracing::info!(provider = %pending.provider, user = %pending.user, "authorization completed");
     Ok(Completed {
         provider: pending.provider,
@@ -312,7 +325,7 @@ mod tests {
     #[test]
     fn utc_dates() {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_utc(1_795_700_000), "2026-11-26 12:13:20 UTC");
+        assert_eq!(format_utc(1_795_700_000), "2026-11-26 13:33:20 UTC");
         assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
     }
 

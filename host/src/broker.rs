@@ -21,7 +21,9 @@ use std::{
     },
 };
 
-use authhost_plugin_api::{AuthContext, AuthOutcome, Capabilities, Credential, ErrorKind, OutgoingRequest, TokenSet};
+use authhost_plugin_api::{
+    AuthContext, AuthOutcome, Capabilities, Credential, ErrorKind, OutgoingRequest, TokenSet,
+};
 
 use crate::{
     plugin::{CallError, ProviderHandle},
@@ -89,12 +91,15 @@ pub struct BrokerStats {
     pub authorization_required: AtomicU64,
 }
 
+/// One mutex per (provider, user) being fetched or refreshed.
+type Flights = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
+
 /// The broker. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Broker {
     store: Option<Arc<TokenStore>>,
     cache: RwLock<HashMap<String, HashMap<String, Cached>>>,
-    flights: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    flights: Mutex<Flights>,
     backoff: Mutex<HashMap<(String, String), i64>>,
     /// Counters.
     pub stats: BrokerStats,
@@ -130,12 +135,21 @@ impl Broker {
         (now < entry.refresh_at).then(|| entry.credentials.clone())
     }
 
-    fn remember(&self, provider: &str, user: &str, credentials: Arc<[Credential]>, refresh_at: i64) {
+    fn remember(
+        &self,
+        provider: &str,
+        user: &str,
+        credentials: Arc<[Credential]>,
+        refresh_at: i64,
+    ) {
         if let Ok(mut cache) = self.cache.write() {
-            cache
-                .entry(provider.to_owned())
-                .or_default()
-                .insert(user.to_owned(), Cached { credentials, refresh_at });
+            cache.entry(provider.to_owned()).or_default().insert(
+                user.to_owned(),
+                Cached {
+                    credentials,
+                    refresh_at,
+                },
+            );
         }
     }
 
@@ -150,12 +164,23 @@ impl Broker {
 
     fn flight(&self, provider: &str, user: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-        flights.entry((provider.to_owned(), user.to_owned())).or_default().clone()
+        flights
+            .entry((provider.to_owned(), user.to_owned()))
+            .or_default()
+            .clone()
     }
 
     /// Credentials from the memory cache only: the hot path.
-    pub fn cached_credentials(&self, provider: &ProviderHandle, user: &str) -> Option<Arc<[Credential]>> {
-        let user = if provider.capabilities().contains(Capabilities::SHARED) { SHARED_USER } else { user };
+    pub fn cached_credentials(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+    ) -> Option<Arc<[Credential]>> {
+        let user = if provider.capabilities().contains(Capabilities::SHARED) {
+            SHARED_USER
+        } else {
+            user
+        };
         let hit = self.cached(provider.instance(), user, now());
         if hit.is_some() {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -184,7 +209,11 @@ impl Broker {
             };
             return Ok(self.outcome(provider.authenticate(&ctx).await?));
         }
-        let key_user = if caps.contains(Capabilities::SHARED) { SHARED_USER } else { user };
+        let key_user = if caps.contains(Capabilities::SHARED) {
+            SHARED_USER
+        } else {
+            user
+        };
         if let Some(hit) = self.cached_credentials(provider, user) {
             return Ok(Credentials::Ready(hit));
         }
@@ -202,14 +231,24 @@ impl Broker {
                 expires_at: Some(expires_at),
             } = &outcome
             {
-                self.remember(provider.instance(), key_user, credentials.clone().into(), refresh_at(obtained, *expires_at));
+                self.remember(
+                    provider.instance(),
+                    key_user,
+                    credentials.clone().into(),
+                    refresh_at(obtained, *expires_at),
+                );
             }
             return Ok(self.outcome(outcome));
         }
         let name = provider.instance();
-        let store = self.store.as_ref().ok_or_else(|| BrokerError::NoStore(name.to_owned()))?;
+        let store = self
+            .store
+            .as_ref()
+            .ok_or_else(|| BrokerError::NoStore(name.to_owned()))?;
         let Some(stored) = store.get(name, user).await? else {
-            self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .authorization_required
+                .fetch_add(1, Ordering::Relaxed);
             return Ok(Credentials::AuthorizationRequired {
                 reason: format!("user `{user}` has not authorized `{name}`"),
             });
@@ -222,24 +261,41 @@ impl Broker {
         let backing_off = self
             .backoff
             .lock()
-            .map(|b| b.get(&(name.to_owned(), user.to_owned())).is_some_and(|until| now < *until))
+            .map(|b| {
+                b.get(&(name.to_owned(), user.to_owned()))
+                    .is_some_and(|until| now < *until)
+            })
             .unwrap_or(false);
         let expired = stored.tokens.expires_at.is_some_and(|e| e <= now);
-        if backing_off || !caps.contains(Capabilities::REFRESHABLE) || stored.tokens.refresh_token.is_none() {
+        if backing_off
+            || !caps.contains(Capabilities::REFRESHABLE)
+            || stored.tokens.refresh_token.is_none()
+        {
             if !expired {
-                let until = stored.tokens.expires_at.unwrap_or(now + BACKOFF_SECS).min(now + BACKOFF_SECS);
+                let until = stored
+                    .tokens
+                    .expires_at
+                    .unwrap_or(now + BACKOFF_SECS)
+                    .min(now + BACKOFF_SECS);
                 return self.serve(provider, user, stored.tokens, until).await;
             }
             if backing_off {
                 return Err(BrokerError::RefreshFailed {
                     provider: name.to_owned(),
                     user: user.to_owned(),
-                    reason: stored.meta.last_error.unwrap_or_else(|| "a recent refresh failed".to_owned()),
+                    reason: stored
+                        .meta
+                        .last_error
+                        .unwrap_or_else(|| "a recent refresh failed".to_owned()),
                 });
             }
-            self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .authorization_required
+                .fetch_add(1, Ordering::Relaxed);
             return Ok(Credentials::AuthorizationRequired {
-                reason: format!("the token of user `{user}` for `{name}` expired and cannot be refreshed"),
+                reason: format!(
+                    "the token of user `{user}` for `{name}` expired and cannot be refreshed"
+                ),
             });
         }
         self.refresh(provider, store, user).await
@@ -256,14 +312,22 @@ impl Broker {
         match outcome {
             AuthOutcome::Credentials { credentials, .. } => Credentials::Ready(credentials.into()),
             AuthOutcome::AuthorizationRequired { reason } => {
-                self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .authorization_required
+                    .fetch_add(1, Ordering::Relaxed);
                 Credentials::AuthorizationRequired { reason }
             }
         }
     }
 
     /// Asks the plugin for credentials from stored tokens and caches them.
-    async fn serve(&self, provider: &ProviderHandle, user: &str, tokens: TokenSet, refresh_at: i64) -> Result<Credentials, BrokerError> {
+    async fn serve(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+        tokens: TokenSet,
+        refresh_at: i64,
+    ) -> Result<Credentials, BrokerError> {
         let ctx = AuthContext {
             user_id: user.to_owned(),
             tokens: Some(tokens),
@@ -271,18 +335,30 @@ impl Broker {
         };
         let outcome = provider.authenticate(&ctx).await?;
         if let AuthOutcome::Credentials { credentials, .. } = &outcome {
-            self.remember(provider.instance(), user, credentials.clone().into(), refresh_at);
+            self.remember(
+                provider.instance(),
+                user,
+                credentials.clone().into(),
+                refresh_at,
+            );
         }
         Ok(self.outcome(outcome))
     }
 
     /// The refresh protocol, under the cross-process lock.
-    async fn refresh(&self, provider: &ProviderHandle, store: &TokenStore, user: &str) -> Result<Credentials, BrokerError> {
+    async fn refresh(
+        &self,
+        provider: &ProviderHandle,
+        store: &TokenStore,
+        user: &str,
+    ) -> Result<Credentials, BrokerError> {
         let name = provider.instance();
         let mut lock = store.lock(name, user).await?;
         let Some(current) = lock.get().await? else {
             lock.release().await?;
-            self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .authorization_required
+                .fetch_add(1, Ordering::Relaxed);
             return Ok(Credentials::AuthorizationRequired {
                 reason: format!("user `{user}` has not authorized `{name}`"),
             });
@@ -304,12 +380,19 @@ impl Broker {
                 lock.release().await?;
                 if written.is_none() {
                     // Cannot happen under the lock; keep the newer row if it does.
-                    tracing::warn!(provider = name, user, "token row changed under the refresh lock");
+                    tracing::warn!(
+                        provider = name,
+                        user,
+                        "token row changed under the refresh lock"
+                    );
                 }
                 if let Ok(mut backoff) = self.backoff.lock() {
                     backoff.remove(&(name.to_owned(), user.to_owned()));
                 }
-                let at = fresh.expires_at.map(|e| refresh_at(now, e)).unwrap_or(i64::MAX);
+                let at = fresh
+                    .expires_at
+                    .map(|e| refresh_at(now, e))
+                    .unwrap_or(i64::MAX);
                 tracing::info!(provider = name, user, "token refreshed");
                 self.serve(provider, user, fresh, at).await
             }
@@ -318,8 +401,14 @@ impl Broker {
                 lock.delete().await?;
                 lock.release().await?;
                 self.forget(name, user);
-                tracing::warn!(provider = name, user, "refresh token refused (invalid_grant): the grant is gone");
-                self.stats.authorization_required.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    provider = name,
+                    user,
+                    "refresh token refused (invalid_grant): the grant is gone"
+                );
+                self.stats
+                    .authorization_required
+                    .fetch_add(1, Ordering::Relaxed);
                 Ok(Credentials::AuthorizationRequired {
                     reason: format!("the grant of user `{user}` for `{name}` was revoked or has expired; authorize again"),
                 })
@@ -344,7 +433,8 @@ impl Broker {
                         reason,
                     });
                 }
-                self.serve(provider, user, current.tokens, now + BACKOFF_SECS).await
+                self.serve(provider, user, current.tokens, now + BACKOFF_SECS)
+                    .await
             }
         }
     }

@@ -165,7 +165,10 @@ impl<'w> Invoker<'w> {
             .then(|| OutgoingRequest {
                 method: request.method.to_string(),
                 url: request.url.to_string(),
-                body_sha256: request.body.as_ref().map(|b| hex::encode(Sha256::digest(b))),
+                body_sha256: request
+                    .body
+                    .as_ref()
+                    .map(|b| hex::encode(Sha256::digest(b))),
             });
         match self.broker.credentials(&provider, user, outgoing).await? {
             Credentials::Ready(credentials) => {

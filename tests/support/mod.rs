@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod oauth_server;
 
 use std::{
     path::{Path, PathBuf},

@@ -111,7 +111,12 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
 }
 
 /// `--concurrency N`: N calls at once; prints `N ok` / status counts / errors.
-async fn concurrent(invoker: &Invoker<'_>, args: &CallArgs, call_args: &Args, n: usize) -> anyhow::Result<ExitCode> {
+async fn concurrent(
+    invoker: &Invoker<'_>,
+    args: &CallArgs,
+    call_args: &Args,
+    n: usize,
+) -> anyhow::Result<ExitCode> {
     let calls = (0..n).map(|_| invoker.call(&args.tool, &args.user, call_args));
     let results = futures_util::future::join_all(calls).await;
     let mut summary: BTreeMap<String, usize> = BTreeMap::new();
@@ -137,7 +142,13 @@ async fn concurrent(invoker: &Invoker<'_>, args: &CallArgs, call_args: &Args, n:
         "broker: {} cache hits, {} refreshes, {} refresh failures",
         stats.cache_hits.load(std::sync::atomic::Ordering::Relaxed),
         stats.refreshes.load(std::sync::atomic::Ordering::Relaxed),
-        stats.refresh_failures.load(std::sync::atomic::Ordering::Relaxed)
+        stats
+            .refresh_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -69,17 +69,26 @@ fn loopback(redirect: &url::Url) -> Option<SocketAddr> {
 pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let workflow = super::load_workflow(&args.config, globals)?;
     let Some(entry) = workflow.providers.get(&args.provider) else {
-        let hint = crate::suggest::closest(&args.provider, workflow.providers.keys().map(String::as_str))
-            .map(|s| format!("; did you mean `{s}`?"))
-            .unwrap_or_default();
-        bail!("no provider `{}` in {}{hint}", args.provider, args.config.display());
+        let hint = crate::suggest::closest(
+            &args.provider,
+            workflow.providers.keys().map(String::as_str),
+        )
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+        bail!(
+            "no provider `{}` in {}{hint}",
+            args.provider,
+            args.config.display()
+        );
     };
     let redirect = entry
         .config
         .get("redirect_uri")
         .and_then(|r| r.as_str())
         .and_then(|r| url::Url::parse(r).ok());
-    let handle = workflow.provider(&args.provider).context("creating the provider")?;
+    let handle = workflow
+        .provider(&args.provider)
+        .context("creating the provider")?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let store = super::open_store(&workflow).await?;
@@ -132,9 +141,20 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
     })
 }
 
-async fn finish(store: &TokenStore, handle: &ProviderHandle, args: &LoginArgs, params: &CallbackParams) -> Result<Completed, FlowError> {
+async fn finish(
+    store: &TokenStore,
+    handle: &ProviderHandle,
+    args: &LoginArgs,
+    params: &CallbackParams,
+) -> Result<Completed, FlowError> {
     let provider = handle.clone();
-    authorize::complete(store, params, Some((args.provider.as_str(), args.user.as_str())), move |_| Some(provider.clone())).await
+    authorize::complete(
+        store,
+        params,
+        Some((args.provider.as_str(), args.user.as_str())),
+        move |_| Some(provider.clone()),
+    )
+    .await
 }
 
 /// Serves the redirect URI on a loopback listener until the callback
@@ -152,7 +172,10 @@ async fn wait_for_redirect(
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            bail!("no authorization arrived within {:?}; run login again", args.timeout);
+            bail!(
+                "no authorization arrived within {:?}; run login again",
+                args.timeout
+            );
         }
         let (mut socket, _) = tokio::select! {
             accepted = listener.accept() => accepted?,
@@ -179,7 +202,11 @@ async fn wait_for_redirect(
             continue;
         }
         let head = String::from_utf8_lossy(&head);
-        let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("/");
+        let target = head
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("/");
         let (request_path, query) = target.split_once('?').unwrap_or((target, ""));
         if request_path != path {
             let _ = socket
@@ -189,7 +216,11 @@ async fn wait_for_redirect(
         }
         let result = finish(store, handle, args, &CallbackParams::from_query(query)).await;
         let page = authorize::result_page(&result);
-        let status = if result.is_ok() { "200 OK" } else { "400 Bad Request" };
+        let status = if result.is_ok() {
+            "200 OK"
+        } else {
+            "400 Bad Request"
+        };
         let response = format!(
             "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
             page.len()

@@ -114,22 +114,33 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 /// Loads a workflow for a command that needs it valid; prints the report
 /// and fails otherwise.
-pub(crate) fn load_workflow(path: &std::path::Path, globals: &Globals) -> anyhow::Result<crate::workflow::Workflow> {
+pub(crate) fn load_workflow(
+    path: &std::path::Path,
+    globals: &Globals,
+) -> anyhow::Result<crate::workflow::Workflow> {
     let mut options = globals.load_options();
     options.create_instances = false;
     let loaded = crate::workflow::load(path, &options);
     for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
-    loaded
-        .workflow
-        .ok_or_else(|| anyhow::anyhow!("{} is not valid; `authhost validate` shows the same report", path.display()))
+    loaded.workflow.ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} is not valid; `authhost validate` shows the same report",
+            path.display()
+        )
+    })
 }
 
 /// Opens the workflow's token store, printing the key-file notice.
-pub(crate) async fn open_store(workflow: &crate::workflow::Workflow) -> anyhow::Result<std::sync::Arc<crate::store::TokenStore>> {
+pub(crate) async fn open_store(
+    workflow: &crate::workflow::Workflow,
+) -> anyhow::Result<std::sync::Arc<crate::store::TokenStore>> {
     use anyhow::Context as _;
-    let (store, notice) = workflow.open_store().await.context("opening the token store")?;
+    let (store, notice) = workflow
+        .open_store()
+        .await
+        .context("opening the token store")?;
     if let Some(notice) = notice {
         eprintln!("note: {notice}");
     }

@@ -68,7 +68,12 @@ impl TokensCommand {
     pub(crate) fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
         let runtime = super::runtime()?;
         match self {
-            Self::List { config, provider, user, format } => {
+            Self::List {
+                config,
+                provider,
+                user,
+                format,
+            } => {
                 let workflow = super::load_workflow(&config, globals)?;
                 let rows = runtime.block_on(async {
                     let store = super::open_store(&workflow).await?;
@@ -91,7 +96,18 @@ impl TokensCommand {
                             })
                             .collect();
                         let mut out = std::io::stdout().lock();
-                        write_table(&mut out, &["PROVIDER", "USER", "EXPIRES", "SCOPES", "UPDATED", "LAST ERROR"], &table)?;
+                        write_table(
+                            &mut out,
+                            &[
+                                "PROVIDER",
+                                "USER",
+                                "EXPIRES",
+                                "SCOPES",
+                                "UPDATED",
+                                "LAST ERROR",
+                            ],
+                            &table,
+                        )?;
                         if rows.is_empty() {
                             eprintln!("no stored tokens");
                         }
@@ -99,11 +115,20 @@ impl TokensCommand {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Self::Show { provider, user, config } => {
+            Self::Show {
+                provider,
+                user,
+                config,
+            } => {
                 let workflow = super::load_workflow(&config, globals)?;
                 runtime.block_on(async {
                     let store = super::open_store(&workflow).await?;
-                    let Some(row) = store.list(Some(&provider), Some(&user)).await?.into_iter().next() else {
+                    let Some(row) = store
+                        .list(Some(&provider), Some(&user))
+                        .await?
+                        .into_iter()
+                        .next()
+                    else {
                         bail!("no tokens stored for user `{user}` and provider `{provider}`");
                     };
                     println!("provider      {}", row.provider);
@@ -111,12 +136,23 @@ impl TokensCommand {
                     println!("expires       {}", when(row.expires_at));
                     println!("scopes        {}", row.scopes.join(" "));
                     println!("stored        {}", format_utc(row.created_at));
-                    println!("updated       {} (version {})", format_utc(row.updated_at), row.version);
+                    println!(
+                        "updated       {} (version {})",
+                        format_utc(row.updated_at),
+                        row.version
+                    );
                     println!("key           {}", row.key_id);
                     match store.get(&provider, &user).await {
                         Ok(Some(stored)) => {
                             println!("decrypts      yes");
-                            println!("refresh token {}", if stored.tokens.refresh_token.is_some() { "yes" } else { "no" });
+                            println!(
+                                "refresh token {}",
+                                if stored.tokens.refresh_token.is_some() {
+                                    "yes"
+                                } else {
+                                    "no"
+                                }
+                            );
                         }
                         Ok(None) => {}
                         Err(e) => println!("decrypts      NO: {e}"),
@@ -127,7 +163,11 @@ impl TokensCommand {
                     Ok(ExitCode::SUCCESS)
                 })
             }
-            Self::Revoke { provider, user, config } => {
+            Self::Revoke {
+                provider,
+                user,
+                config,
+            } => {
                 let workflow = super::load_workflow(&config, globals)?;
                 if !workflow.providers.contains_key(&provider) {
                     bail!("no provider `{provider}` in {}", config.display());

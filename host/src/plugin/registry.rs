@@ -223,7 +223,13 @@ impl PluginRegistry {
             })?;
         Ok(ProviderHandle::new(
             instance,
-            InstanceNames::new(&plugin.name, type_name, instance_name, timeout, capabilities),
+            InstanceNames::new(
+                &plugin.name,
+                type_name,
+                instance_name,
+                timeout,
+                capabilities,
+            ),
         ))
     }
 
@@ -245,7 +251,13 @@ impl PluginRegistry {
             })?;
         Ok(AuthenticatorHandle::new(
             instance,
-            InstanceNames::new(&plugin.name, type_name, instance_name, timeout, capabilities),
+            InstanceNames::new(
+                &plugin.name,
+                type_name,
+                instance_name,
+                timeout,
+                capabilities,
+            ),
         ))
     }
 }

@@ -461,7 +461,7 @@ impl TokenStore {
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS l")
-                    .bind(format!("authhost:{provider}\0{user}"))
+                    .bind(format!("authhost:{}:{provider}:{user}", provider.len()))
                     .fetch_one(&mut *tx)
                     .await?;
                 tx

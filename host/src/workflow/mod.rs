@@ -91,7 +91,10 @@ impl Workflow {
         self.providers.values().any(|p| {
             self.registry
                 .component(AUTH_PROVIDER, &p.type_name)
-                .is_some_and(|c| c.capabilities.contains(authhost_plugin_api::Capabilities::INTERACTIVE))
+                .is_some_and(|c| {
+                    c.capabilities
+                        .contains(authhost_plugin_api::Capabilities::INTERACTIVE)
+                })
         })
     }
 

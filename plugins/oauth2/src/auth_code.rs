@@ -10,8 +10,8 @@ use authhost_plugin_api::{
     CreateContext, Credential, Error, ErrorKind, Host, OAuth2HttpClient, Secret, TokenSet,
 };
 use oauth2::{
-    basic::BasicClient, AccessToken, AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, RevocationUrl, StandardRevocableToken, TokenUrl,
+    basic::BasicClient, AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, TokenUrl,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -113,6 +113,38 @@ impl AuthCodeFlow {
 
     fn now(&self) -> i64 {
         common::now_secs(self.host.as_ref())
+    }
+
+    /// The RFC 7009 form and, for `client_secret_basic`, the Authorization header.
+    fn revocation_form(&self, token: &str, hint: &str) -> (String, Option<String>) {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("token", token)
+            .append_pair("token_type_hint", hint);
+        let mut authorization = None;
+        match (
+            &self.config.client_secret,
+            self.config.token_endpoint_auth_method,
+        ) {
+            (Some(secret), TokenEndpointAuthMethod::ClientSecretBasic) => {
+                let encode = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                let credentials = format!(
+                    "{}:{}",
+                    encode(&self.config.client_id),
+                    encode(secret.expose())
+                );
+                authorization = Some(format!("Basic {}", common::base64(credentials.as_bytes())));
+            }
+            (Some(secret), _) => {
+                form.append_pair("client_id", &self.config.client_id)
+                    .append_pair("client_secret", secret.expose());
+            }
+            (None, _) => {
+                form.append_pair("client_id", &self.config.client_id);
+            }
+        }
+        (form.finish(), authorization)
     }
 }
 
@@ -302,23 +334,54 @@ impl AuthProvider for AuthCodeFlow {
         let Some(revocation) = endpoints.revocation else {
             return Err(Error::unsupported("revocation (no revocation_url)"));
         };
-        let client = self
-            .client(&endpoints.token)
-            .set_revocation_url(RevocationUrl::from_url(revocation));
-        let token = match &tokens.refresh_token {
-            Some(r) => {
-                StandardRevocableToken::RefreshToken(RefreshToken::new(r.expose().to_owned()))
-            }
-            None => StandardRevocableToken::AccessToken(AccessToken::new(
-                tokens.access_token.expose().to_owned(),
-            )),
+        if revocation.scheme() != "https" && !revocation.host().is_some_and(|h| is_loopback(&h)) {
+            return Err(Error::config(
+                "revocation_url: must be https (or a loopback address)",
+            ));
+        }
+        // RFC 7009: revoking the refresh token revokes the grant.
+        let (token, hint) = match &tokens.refresh_token {
+            Some(r) => (r.expose().to_owned(), "refresh_token"),
+            None => (tokens.access_token.expose().to_owned(), "access_token"),
         };
-        let http = common::TokenHttp(self.http()?);
-        client
-            .revoke_token(token)
-            .map_err(|_| Error::internal("revocation URL is not usable"))?
-            .request_async(&http)
-            .await
-            .map_err(|e| common::token_error("the revocation", e))
+        let (body, authorization) = self.revocation_form(&token, hint);
+        let mut request = authhost_plugin_api::HttpRequest::new("POST", revocation.as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json");
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        let response = common::require_host(&self.host)?
+            .http(request.body(body))
+            .await?;
+        match response.status {
+            200..=299 => Ok(()),
+            500.. => Err(Error::new(
+                ErrorKind::Upstream,
+                format!("the revocation endpoint answered {}", response.status),
+            )),
+            status => {
+                let code = serde_json::from_slice::<serde_json::Value>(&response.body)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                    .filter(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+                let error = Error::new(
+                    ErrorKind::InvalidRequest,
+                    format!("the revocation endpoint refused ({status})"),
+                );
+                Err(match code {
+                    Some(code) => error.with_oauth_error(code),
+                    None => error,
+                })
+            }
+        }
+    }
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => *d == "localhost",
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
     }
 }

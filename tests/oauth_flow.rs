@@ -1,0 +1,597 @@
+//! Per-user OAuth end to end: `authhost login` against a real authorization
+//! server on 127.0.0.1, tokens stored encrypted, refreshed exactly once by
+//! many concurrent calls and by two processes sharing one store, kept on
+//! transient failures, revoked on request; and the callback refusing every
+//! malformed redirect.
+
+mod support;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use support::{authhost, oauth_server, postgres_url, run};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    workflow: PathBuf,
+    server: oauth_server::AuthServer,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn setup_with_store(store_url: Option<String>) -> Setup {
+    let server = oauth_server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_url =
+        store_url.unwrap_or_else(|| format!("sqlite://{}/tokens.db", dir.path().display()));
+    let key_file = dir.path().join("store.key");
+    let yaml = format!(
+        "general:\n  store:\n    url: {store_url}\n    key_file: {key}\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: ${{GH_SECRET}}\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{port}/callback\n    scopes: [repo]\n  svc:\n    _type: oauth2_client_credentials\n    client_id: authhost-test\n    client_secret: test-secret\n    token_url: {base}/token\n    scopes: [reports]\n    audience: https://api.test\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n  svc_me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: svc\n",
+        key = key_file.display(),
+        base = server.base,
+        port = free_port()
+    );
+    let workflow = dir.path().join("workflow.yaml");
+    std::fs::write(&workflow, yaml).expect("write");
+    Setup {
+        _dir: dir,
+        workflow,
+        server,
+    }
+}
+
+fn cmd() -> Command {
+    let mut c = authhost();
+    c.env("GH_SECRET", "test-secret");
+    c
+}
+
+fn args<'a>(setup: &'a Setup, rest: &[&'a str]) -> Vec<String> {
+    let mut v: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
+    v.push("--config".into());
+    v.push(setup.workflow.display().to_string());
+    v
+}
+
+fn authhost_run(setup: &Setup, rest: &[&str]) -> support::Run {
+    let a = args(setup, rest);
+    run(cmd(), &a.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Follows the authorization URL over plain HTTP (no browser): the test
+/// server answers with a redirect to the CLI's loopback listener.
+fn drive_browser(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let response = client.get(url).send().await.expect("authorize");
+        assert_eq!(response.status(), 303, "authorize should redirect");
+        let location = response.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        // The CLI may still be binding: retry briefly.
+        for _ in 0..50 {
+            if let Ok(response) = client.get(&location).send().await {
+                let status = response.status().as_u16();
+                return (status, response.text().await.unwrap_or_default());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the login listener never answered at {location}");
+    })
+}
+
+/// Runs `authhost login gh --user USER` and drives the browser part.
+fn login(setup: &Setup, user: &str) -> (support::Run, String) {
+    let a = args(setup, &["login", "gh", "--user", user, "--timeout", "30s"]);
+    let mut child: Child = cmd()
+        .args(&a)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn login");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut url = String::new();
+    stdout.read_line(&mut url).expect("url line");
+    let (_, page) = drive_browser(url.trim());
+    let output = child.wait_with_output().expect("wait");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+    (
+        support::Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: format!("{url}{rest}"),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        },
+        page,
+    )
+}
+
+fn expire_tokens_soon(setup: &Setup) {
+    setup.server.set(|s| s.lifetime = Some(1));
+}
+
+#[test]
+fn login_then_calls_refresh_exactly_once() {
+    let setup = setup_with_store(None);
+    expire_tokens_soon(&setup);
+    let (out, page) = login(&setup, "alice");
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("user `alice` is logged in to `gh` until"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("(scopes: repo)"));
+    assert!(
+        page.contains("User <b>alice</b> is now authorized for <b>gh</b>"),
+        "{page}"
+    );
+    assert!(
+        out.stderr
+            .contains("note: created the token store key file"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(setup.server.calls("authorization_code"), 1);
+
+    // The token has expired: 200 concurrent calls, one refresh.
+    std::thread::sleep(Duration::from_millis(1100));
+    setup.server.set(|s| s.lifetime = Some(3600));
+    let out = authhost_run(
+        &setup,
+        &["call", "me", "--user", "alice", "--concurrency", "200"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "200 200");
+    assert_eq!(setup.server.calls("refresh_token"), 1, "{}", out.stderr);
+    assert_eq!(setup.server.get(|s| s.reuse_detected), 0);
+
+    // Later calls use the stored, refreshed token without refreshing.
+    let out = authhost_run(
+        &setup,
+        &["call", "me", "--user", "alice", "--format", "json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("\"user\": \"test-user\""),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(setup.server.calls("refresh_token"), 1);
+
+    // Someone who never logged in.
+    let out = authhost_run(&setup, &["call", "me", "--user", "bob"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("provider `gh` needs user `bob` to authorize first"),
+        "{}",
+        out.stderr
+    );
+
+    // tokens list/show print no secret.
+    let list = authhost_run(&setup, &["tokens", "list", "--format", "json"]);
+    assert_eq!(list.code, 0, "{}", list.all());
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).expect("json");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0]["provider"].as_str(), rows[0]["user"].as_str()),
+        (Some("gh"), Some("alice"))
+    );
+    let show = authhost_run(&setup, &["tokens", "show", "gh", "--user", "alice"]);
+    assert!(
+        show.stdout.contains("decrypts      yes") && show.stdout.contains("refresh token yes"),
+        "{}",
+        show.stdout
+    );
+    for out in [&list, &show] {
+        assert!(
+            !out.all().contains("access-") && !out.all().contains("refresh-"),
+            "{}",
+            out.all()
+        );
+    }
+
+    // Revoke at the server, then delete; the next call needs a login.
+    let revoke = authhost_run(&setup, &["tokens", "revoke", "gh", "--user", "alice"]);
+    assert_eq!(revoke.code, 0, "{}", revoke.all());
+    assert!(
+        revoke
+            .stdout
+            .contains("revoked at the authorization server"),
+        "{}",
+        revoke.all()
+    );
+    assert_eq!(setup.server.get(|s| s.revocations), 1);
+    let out = authhost_run(&setup, &["call", "me", "--user", "alice"]);
+    assert!(
+        out.stderr.contains("needs user `alice` to authorize first"),
+        "{}",
+        out.stderr
+    );
+}
+
+fn two_processes_refresh_once(setup: &Setup) {
+    expire_tokens_soon(setup);
+    let (out, _) = login(setup, "carol");
+    assert_eq!(out.code, 0, "{}", out.all());
+    std::thread::sleep(Duration::from_millis(1100));
+    setup.server.set(|s| {
+        s.lifetime = Some(3600);
+        s.refresh_delay = Duration::from_millis(200);
+    });
+    let spawn = || {
+        let a = args(
+            setup,
+            &["call", "me", "--user", "carol", "--concurrency", "100"],
+        );
+        cmd()
+            .args(&a)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let output = child.wait_with_output().expect("wait");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(stdout.trim(), "100 200");
+    }
+    assert_eq!(setup.server.calls("refresh_token"), 1);
+    assert_eq!(setup.server.get(|s| s.reuse_detected), 0);
+}
+
+#[test]
+fn two_processes_on_one_sqlite_file_refresh_once() {
+    two_processes_refresh_once(&setup_with_store(None));
+}
+
+#[test]
+fn two_processes_on_one_postgres_refresh_once() {
+    let Some(url) = postgres_url() else { return };
+    two_processes_refresh_once(&setup_with_store(Some(url)));
+}
+
+#[test]
+fn client_credentials_token_is_shared_and_cached() {
+    let setup = setup_with_store(None);
+    let out = authhost_run(
+        &setup,
+        &["call", "svc_me", "--user", "anyone", "--concurrency", "50"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.trim(), "50 200");
+    assert_eq!(setup.server.calls("client_credentials"), 1);
+}
+
+#[test]
+fn transient_refresh_failures_keep_the_grant() {
+    let setup = setup_with_store(None);
+    expire_tokens_soon(&setup);
+    assert_eq!(login(&setup, "dave").0.code, 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    setup.server.set(|s| s.refresh_status = Some(503));
+    let out = authhost_run(&setup, &["call", "me", "--user", "dave"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("the grant is kept and will be retried"),
+        "{}",
+        out.stderr
+    );
+    let show = authhost_run(&setup, &["tokens", "show", "gh", "--user", "dave"]);
+    assert!(
+        show.stdout
+            .contains("last error    the refresh failed: the authorization server answered 503"),
+        "{}",
+        show.stdout
+    );
+    setup.server.set(|s| {
+        s.refresh_status = None;
+        s.lifetime = Some(3600);
+    });
+    let out = authhost_run(&setup, &["call", "me", "--user", "dave"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+#[test]
+fn a_process_killed_during_a_refresh_leaves_a_usable_store() {
+    let setup = setup_with_store(None);
+    expire_tokens_soon(&setup);
+    assert_eq!(login(&setup, "erin").0.code, 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    setup.server.set(|s| {
+        s.refresh_delay = Duration::from_secs(3);
+        s.lifetime = Some(3600);
+    });
+    let a = args(&setup, &["call", "me", "--user", "erin"]);
+    let mut child = cmd()
+        .args(&a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(800));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    setup.server.set(|s| s.refresh_delay = Duration::ZERO);
+    let out = authhost_run(&setup, &["call", "me", "--user", "erin"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(setup.server.get(|s| s.reuse_detected), 0);
+}
+
+#[test]
+fn key_rotation_keeps_users_logged_in() {
+    let setup = setup_with_store(None);
+    assert_eq!(login(&setup, "frank").0.code, 0);
+    let out = authhost_run(&setup, &["keys", "rotate"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("1 token row(s) re-encrypted"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("retired key(s):"), "{}", out.stdout);
+    let out = authhost_run(&setup, &["call", "me", "--user", "frank"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+#[test]
+fn login_with_a_pasted_url() {
+    let setup = setup_with_store(None);
+    let a = args(&setup, &["login", "gh", "--user", "gina", "--no-listen"]);
+    let mut child = cmd()
+        .args(&a)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut url = String::new();
+    stdout.read_line(&mut url).expect("url");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let location = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let response = client.get(url.trim()).send().await.expect("authorize");
+        response.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned()
+    });
+    use std::io::Write;
+    writeln!(child.stdin.take().expect("stdin"), "{location}").expect("paste");
+    let output = child.wait_with_output().expect("wait");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+    assert!(
+        output.status.success(),
+        "{rest}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(rest.contains("user `gina` is logged in to `gh`"), "{rest}");
+}
+
+/// The callback, in-process, against every malformed redirect.
+mod callback {
+    use super::*;
+    use authhost::{
+        authorize::{self, CallbackParams, FlowError},
+        store::{StoreOptions, TokenStore},
+        workflow::{load, LoadOptions},
+    };
+
+    async fn fixture() -> (Setup, authhost::workflow::Workflow, TokenStore) {
+        let setup = setup_with_store(None);
+        let loaded = load(
+            &setup.workflow,
+            &LoadOptions {
+                env: vec![("GH_SECRET".into(), "test-secret".into())],
+                plugin_paths: vec![support::target_dir()],
+                ..LoadOptions::default()
+            },
+        );
+        let workflow = loaded
+            .workflow
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let (store, _) = TokenStore::open(&StoreOptions {
+            url: workflow.store_options.url.clone(),
+            key_file: workflow.store_options.key_file.clone(),
+            master_key: None,
+        })
+        .await
+        .expect("store");
+        (setup, workflow, store)
+    }
+
+    /// Starts a flow for `user` and follows the authorization URL; returns
+    /// the redirect's query.
+    async fn redirect_query(
+        workflow: &authhost::workflow::Workflow,
+        store: &TokenStore,
+        user: &str,
+        ttl: Duration,
+    ) -> String {
+        let handle = workflow.provider("gh").expect("provider");
+        let started = authorize::start(store, &handle, user, ttl, None)
+            .await
+            .expect("start");
+        assert!(
+            started.url.contains("code_challenge_method=S256"),
+            "{}",
+            started.url
+        );
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let response = client.get(&started.url).send().await.expect("authorize");
+        let location = url::Url::parse(response.headers()["location"].to_str().expect("location"))
+            .expect("url");
+        location.query().unwrap_or_default().to_owned()
+    }
+
+    async fn complete(
+        workflow: &authhost::workflow::Workflow,
+        store: &TokenStore,
+        query: &str,
+        user: &str,
+    ) -> Result<authhost::authorize::Completed, FlowError> {
+        let handle = workflow.provider("gh").expect("provider");
+        authorize::complete(
+            store,
+            &CallbackParams::from_query(query),
+            Some(("gh", user)),
+            move |_| Some(handle.clone()),
+        )
+        .await
+    }
+
+    async fn nothing_stored(store: &TokenStore) {
+        assert!(
+            store.list(Some("gh"), None).await.expect("list").is_empty(),
+            "tokens were stored"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_bad_redirect_is_refused_and_nothing_stored() {
+        let (setup, workflow, store) = fixture().await;
+
+        // Forged state.
+        let query = redirect_query(&workflow, &store, "alice", Duration::from_secs(600)).await;
+        let forged = query.replace("state=", "state=AAAA");
+        assert!(matches!(
+            complete(&workflow, &store, &forged, "alice").await,
+            Err(FlowError::ForgedState)
+        ));
+        nothing_stored(&store).await;
+
+        // Another user's state: refused, and the state is spent.
+        assert!(matches!(
+            complete(&workflow, &store, &query, "mallory").await,
+            Err(FlowError::Mismatch)
+        ));
+        assert!(matches!(
+            complete(&workflow, &store, &query, "alice").await,
+            Err(FlowError::UnknownState)
+        ));
+        nothing_stored(&store).await;
+
+        // Missing code.
+        let query = redirect_query(&workflow, &store, "alice", Duration::from_secs(600)).await;
+        let no_code: String = query
+            .split('&')
+            .filter(|p| !p.starts_with("code="))
+            .collect::<Vec<_>>()
+            .join("&");
+        assert!(matches!(
+            complete(&workflow, &store, &no_code, "alice").await,
+            Err(FlowError::MissingCode)
+        ));
+
+        // Expired state.
+        let query = redirect_query(&workflow, &store, "alice", Duration::ZERO).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(matches!(
+            complete(&workflow, &store, &query, "alice").await,
+            Err(FlowError::ExpiredState)
+        ));
+        nothing_stored(&store).await;
+
+        // access_denied with a hostile description: never rendered.
+        setup.server.set(|s| s.deny = true);
+        let query = redirect_query(&workflow, &store, "alice", Duration::from_secs(600)).await;
+        let result = complete(&workflow, &store, &query, "alice").await;
+        assert!(matches!(&result, Err(FlowError::Denied(code)) if code == "access_denied"));
+        let page = authorize::result_page(&result);
+        assert!(
+            !page.contains("<script>") && !page.contains("xss"),
+            "{page}"
+        );
+        setup.server.set(|s| s.deny = false);
+        nothing_stored(&store).await;
+
+        // Wrong iss (RFC 9207 mix-up).
+        setup
+            .server
+            .set(|s| s.wrong_iss = Some("https://evil.example".into()));
+        let query = redirect_query(&workflow, &store, "alice", Duration::from_secs(600)).await;
+        let err = complete(&workflow, &store, &query, "alice")
+            .await
+            .expect_err("wrong iss");
+        assert!(
+            err.to_string()
+                .contains("does not match the configured issuer"),
+            "{err}"
+        );
+        nothing_stored(&store).await;
+
+        // And the good path stores exactly one row, once.
+        setup.server.set(|s| s.wrong_iss = None);
+        let query = redirect_query(&workflow, &store, "alice", Duration::from_secs(600)).await;
+        let done = complete(&workflow, &store, &query, "alice")
+            .await
+            .expect("valid redirect");
+        assert_eq!(
+            (done.provider.as_str(), done.user.as_str()),
+            ("gh", "alice")
+        );
+        assert!(
+            matches!(
+                complete(&workflow, &store, &query, "alice").await,
+                Err(FlowError::UnknownState)
+            ),
+            "replay accepted"
+        );
+        assert_eq!(store.list(Some("gh"), None).await.expect("list").len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_missing_iss_is_refused_when_the_server_sends_it() {
+        let (setup, workflow, store) = fixture().await;
+        setup.server.set(|s| s.send_iss = true);
+        let query = redirect_query(&workflow, &store, "alice", Duration::from_secs(600)).await;
+        assert!(query.contains("iss="), "{query}");
+        let without_iss: String = query
+            .split('&')
+            .filter(|p| !p.starts_with("iss="))
+            .collect::<Vec<_>>()
+            .join("&");
+        let err = complete(&workflow, &store, &without_iss, "alice")
+            .await
+            .expect_err("no iss");
+        assert!(err.to_string().contains("has none (RFC 9207)"), "{err}");
+        nothing_stored(&store).await;
+    }
+}

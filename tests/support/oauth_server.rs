@@ -1,0 +1,414 @@
+//! A real OAuth 2 authorization server on 127.0.0.1 for the tests:
+//! authorization code with PKCE (S256), client credentials (basic and post),
+//! refresh with rotation and reuse detection (presenting a rotated refresh
+//! token revokes its whole family), revocation (RFC 7009), discovery
+//! (RFC 8414), `iss` on redirects (RFC 9207), a configurable token lifetime,
+//! and counters of token-endpoint calls by grant type. `/api/me` is a
+//! resource that accepts only live access tokens.
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+/// Test knobs and recorded state.
+#[derive(Default)]
+pub struct Inner {
+    /// `expires_in` of new access tokens; `None` omits it.
+    pub lifetime: Option<u64>,
+    /// Send `iss` on redirects (and say so in the metadata).
+    pub send_iss: bool,
+    /// Send this `iss` instead of the real issuer.
+    pub wrong_iss: Option<String>,
+    /// Deny every authorization with `error=access_denied` and a hostile description.
+    pub deny: bool,
+    /// Delay before a refresh is processed (widens races; a client killed
+    /// during the delay leaves the grant untouched).
+    pub refresh_delay: Duration,
+    /// Answer refreshes with this status (e.g. 503).
+    pub refresh_status: Option<u16>,
+    /// Token-endpoint calls by grant type.
+    pub calls: HashMap<String, usize>,
+    /// Revocation calls.
+    pub revocations: usize,
+    /// Families revoked because a rotated refresh token was presented again.
+    pub reuse_detected: usize,
+    codes: HashMap<String, CodeGrant>,
+    refresh_tokens: HashMap<String, RefreshGrant>,
+    access_tokens: HashMap<String, (String, u64)>,
+    revoked_families: HashSet<u64>,
+    next_family: u64,
+    counter: u64,
+}
+
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    challenge: Option<String>,
+    user: String,
+    scope: String,
+}
+
+struct RefreshGrant {
+    user: String,
+    family: u64,
+    active: bool,
+    scope: String,
+}
+
+/// A running authorization server.
+#[derive(Clone)]
+pub struct AuthServer {
+    /// `http://127.0.0.1:PORT`, also the issuer.
+    pub base: String,
+    /// Knobs and counters.
+    pub inner: Arc<Mutex<Inner>>,
+}
+
+/// The registered clients: (id, secret); `public-app` has no secret.
+pub const CLIENTS: &[(&str, &str)] = &[("authhost-test", "test-secret"), ("public-app", "")];
+
+impl AuthServer {
+    /// Token-endpoint calls with `grant_type`.
+    pub fn calls(&self, grant_type: &str) -> usize {
+        self.inner
+            .lock()
+            .expect("lock")
+            .calls
+            .get(grant_type)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Changes knobs.
+    pub fn set(&self, f: impl FnOnce(&mut Inner)) {
+        f(&mut self.inner.lock().expect("lock"));
+    }
+
+    /// Reads state.
+    pub fn get<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
+        f(&self.inner.lock().expect("lock"))
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    base: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn random(inner: &mut Inner, prefix: &str) -> String {
+    inner.counter += 1;
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("random");
+    format!("{prefix}-{}-{}", inner.counter, hex::encode(bytes))
+}
+
+fn oauth_error(status: StatusCode, code: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"error": code, "error_description": "see the test server"})),
+    )
+        .into_response()
+}
+
+async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let send_iss = state.inner.lock().expect("lock").send_iss;
+    Json(serde_json::json!({
+        "issuer": state.base,
+        "authorization_endpoint": format!("{}/authorize", state.base),
+        "token_endpoint": format!("{}/token", state.base),
+        "revocation_endpoint": format!("{}/revoke", state.base),
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": send_iss,
+    }))
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut inner = state.inner.lock().expect("lock");
+    let Some(client_id) = q
+        .get("client_id")
+        .filter(|c| CLIENTS.iter().any(|(id, _)| id == c))
+    else {
+        return (StatusCode::BAD_REQUEST, "unknown client").into_response();
+    };
+    let Some(redirect_uri) = q.get("redirect_uri") else {
+        return (StatusCode::BAD_REQUEST, "no redirect_uri").into_response();
+    };
+    if q.get("response_type").map(String::as_str) != Some("code") {
+        return (StatusCode::BAD_REQUEST, "response_type must be code").into_response();
+    }
+    let challenge = q.get("code_challenge").cloned();
+    if challenge.is_some() && q.get("code_challenge_method").map(String::as_str) != Some("S256") {
+        return (StatusCode::BAD_REQUEST, "only S256").into_response();
+    }
+    let state_param = q.get("state").cloned().unwrap_or_default();
+    let mut target = url::Url::parse(redirect_uri).expect("redirect uri");
+    {
+        let mut pairs = target.query_pairs_mut();
+        if inner.deny {
+            pairs
+                .append_pair("error", "access_denied")
+                .append_pair("error_description", "<script>alert('xss')</script>");
+        } else {
+            let code = random(&mut inner, "code");
+            let grant = CodeGrant {
+                client_id: client_id.clone(),
+                redirect_uri: redirect_uri.clone(),
+                challenge,
+                user: q
+                    .get("login_hint")
+                    .cloned()
+                    .unwrap_or_else(|| "test-user".to_owned()),
+                scope: q.get("scope").cloned().unwrap_or_default(),
+            };
+            inner.codes.insert(code.clone(), grant);
+            pairs.append_pair("code", &code);
+        }
+        pairs.append_pair("state", &state_param);
+        if inner.send_iss || inner.wrong_iss.is_some() {
+            let iss = inner
+                .wrong_iss
+                .clone()
+                .unwrap_or_else(|| state.base.clone());
+            pairs.append_pair("iss", &iss);
+        }
+    }
+    Redirect::to(target.as_str()).into_response()
+}
+
+/// The client id of a token request, authenticated (basic or post);
+/// `None` for `invalid_client`.
+fn client(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<String> {
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic)
+            .unwrap_or_default();
+        let decoded = String::from_utf8_lossy(&decoded).into_owned();
+        let (id, secret) = decoded.split_once(':').unwrap_or((&decoded, ""));
+        let id = url::form_urlencoded::parse(format!("a={id}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let secret = url::form_urlencoded::parse(format!("a={secret}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        return CLIENTS
+            .iter()
+            .find(|(i, s)| *i == id && *s == secret && !s.is_empty())
+            .map(|(id, _)| (*id).to_owned());
+    }
+    let id = form.get("client_id").cloned().unwrap_or_default();
+    let secret = form.get("client_secret").cloned().unwrap_or_default();
+    CLIENTS
+        .iter()
+        .find(|(i, s)| *i == id && *s == secret)
+        .map(|(id, _)| (*id).to_owned())
+}
+
+fn issue(inner: &mut Inner, user: &str, family: Option<u64>, scope: &str) -> serde_json::Value {
+    let access = random(inner, "access");
+    let family = family.unwrap_or_else(|| {
+        inner.next_family += 1;
+        inner.next_family
+    });
+    inner
+        .access_tokens
+        .insert(access.clone(), (user.to_owned(), family));
+    let refresh = random(inner, "refresh");
+    inner.refresh_tokens.insert(
+        refresh.clone(),
+        RefreshGrant {
+            user: user.to_owned(),
+            family,
+            active: true,
+            scope: scope.to_owned(),
+        },
+    );
+    let mut body = serde_json::json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "refresh_token": refresh,
+        "scope": scope,
+    });
+    if let Some(lifetime) = inner.lifetime {
+        body["expires_in"] = lifetime.into();
+    }
+    body
+}
+
+async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let grant_type = form.get("grant_type").cloned().unwrap_or_default();
+    let delay = {
+        let mut inner = state.inner.lock().expect("lock");
+        *inner.calls.entry(grant_type.clone()).or_default() += 1;
+        if grant_type == "refresh_token" {
+            inner.refresh_delay
+        } else {
+            Duration::ZERO
+        }
+    };
+    if !delay.is_zero() {
+        // Cancelled with the request if the client goes away: nothing rotates.
+        tokio::time::sleep(delay).await;
+    }
+    let Some(client_id) = client(&headers, &form) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    };
+    let mut guard = state.inner.lock().expect("lock");
+    let inner = &mut *guard;
+    match grant_type.as_str() {
+        "authorization_code" => {
+            let Some(grant) = form.get("code").and_then(|c| inner.codes.remove(c)) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            if grant.client_id != client_id || form.get("redirect_uri") != Some(&grant.redirect_uri)
+            {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            match (&grant.challenge, form.get("code_verifier")) {
+                (Some(challenge), Some(verifier)) => {
+                    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(Sha256::digest(verifier.as_bytes()));
+                    if &computed != challenge {
+                        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                    }
+                }
+                (None, None) if client_id != "public-app" => {}
+                _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
+            }
+            Json(issue(inner, &grant.user, None, &grant.scope)).into_response()
+        }
+        "refresh_token" => {
+            if let Some(status) = inner.refresh_status {
+                return (
+                    StatusCode::from_u16(status).expect("status"),
+                    "temporarily unavailable",
+                )
+                    .into_response();
+            }
+            let presented = form.get("refresh_token").cloned().unwrap_or_default();
+            let Some(grant) = inner.refresh_tokens.get_mut(&presented) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            let family = grant.family;
+            if !grant.active {
+                // Reuse of a rotated token: revoke the whole family.
+                inner.revoked_families.insert(family);
+                inner.reuse_detected += 1;
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            if inner.revoked_families.contains(&family) {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            grant.active = false;
+            let (user, scope) = (grant.user.clone(), grant.scope.clone());
+            Json(issue(inner, &user, Some(family), &scope)).into_response()
+        }
+        "client_credentials" => {
+            let scope = form.get("scope").cloned().unwrap_or_default();
+            let mut body = issue(inner, &format!("client:{client_id}"), None, &scope);
+            if let Some(o) = body.as_object_mut() {
+                o.remove("refresh_token");
+                if let Some(audience) = form.get("audience") {
+                    o.insert("audience".into(), audience.clone().into());
+                }
+            }
+            Json(body).into_response()
+        }
+        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    }
+}
+
+async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    if client(&headers, &form).is_none() {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let mut inner = state.inner.lock().expect("lock");
+    inner.revocations += 1;
+    let token = form.get("token").cloned().unwrap_or_default();
+    if let Some(family) = inner.refresh_tokens.get(&token).map(|g| g.family) {
+        inner.revoked_families.insert(family);
+    }
+    inner.access_tokens.remove(&token);
+    StatusCode::OK.into_response()
+}
+
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let inner = state.inner.lock().expect("lock");
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match inner.access_tokens.get(token) {
+        Some((user, family)) if !inner.revoked_families.contains(family) => {
+            Json(serde_json::json!({"user": user})).into_response()
+        }
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "invalid_token"})),
+        )
+            .into_response(),
+    }
+}
+
+/// Starts a server on a free port of 127.0.0.1 in a background thread.
+pub fn start() -> AuthServer {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let base = format!("http://127.0.0.1:{}", addr.port());
+    let inner = Arc::new(Mutex::new(Inner {
+        lifetime: Some(3600),
+        ..Inner::default()
+    }));
+    let state = AppState {
+        base: base.clone(),
+        inner: inner.clone(),
+    };
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = Router::new()
+                .route("/.well-known/oauth-authorization-server", get(metadata))
+                .route("/.well-known/openid-configuration", get(metadata))
+                .route("/authorize", get(authorize))
+                .route("/token", post(token))
+                .route("/revoke", post(revoke))
+                .route("/api/me", get(me))
+                .with_state(state);
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    AuthServer { base, inner }
+}
