@@ -402,6 +402,62 @@ fn login_with_a_pasted_url() {
     assert!(rest.contains("user `gina` is logged in to `gh`"), "{rest}");
 }
 
+#[test]
+fn the_oauth_example_logs_in_and_calls_both_tools() {
+    let server = oauth_server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/oauth.yaml");
+    let env = |c: &mut Command| {
+        c.env("GITHUB_CLIENT_ID", "authhost-test")
+            .env("GITHUB_CLIENT_SECRET", "test-secret")
+            .env("GITHUB_OAUTH_BASE", &server.base)
+            .env("GITHUB_API_BASE", &server.base)
+            .env("LOGIN_PORT", free_port().to_string())
+            .env("REPORTING_CLIENT_ID", "authhost-test")
+            .env("REPORTING_CLIENT_SECRET", "test-secret")
+            .env("REPORTING_TOKEN_URL", format!("{}/token", server.base))
+            .env("REPORTS_API_BASE", &server.base)
+            .env(
+                "AUTHHOST_EXAMPLE_STORE",
+                format!("sqlite://{}/example.db", dir.path().display()),
+            );
+    };
+    let config = example.display().to_string();
+    let mut login = authhost();
+    env(&mut login);
+    let mut child = login
+        .args([
+            "login",
+            "github",
+            "--config",
+            &config,
+            "--user",
+            "alice",
+            "--timeout",
+            "30s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut url = String::new();
+    stdout.read_line(&mut url).expect("url");
+    let (status, _) = drive_browser(url.trim());
+    assert_eq!(status, 200);
+    assert!(child.wait().expect("wait").success());
+    for tool in ["list_repos", "report_status"] {
+        let mut call = authhost();
+        env(&mut call);
+        let out = run(
+            call,
+            &["call", tool, "--config", &config, "--user", "alice"],
+        );
+        assert_eq!(out.code, 0, "{tool}: {}", out.all());
+        assert!(out.stdout.contains("\"user\""), "{}", out.stdout);
+    }
+}
+
 /// The callback, in-process, against every malformed redirect.
 mod callback {
     use super::*;

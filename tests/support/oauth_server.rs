@@ -404,8 +404,10 @@ pub fn start() -> AuthServer {
                 .route("/.well-known/openid-configuration", get(metadata))
                 .route("/authorize", get(authorize))
                 .route("/token", post(token))
+                .route("/access_token", post(token))
                 .route("/revoke", post(revoke))
                 .route("/api/me", get(me))
+                .route("/user/repos", get(me))
                 .with_state(state);
             axum::serve(listener, app).await.expect("serve");
         });

@@ -394,6 +394,25 @@ impl TokenStore {
         }
     }
 
+    /// Stores many users' tokens for one provider in one transaction (an
+    /// import, or a benchmark's setup). Existing rows are replaced.
+    ///
+    /// # Errors
+    ///
+    /// Database failure; nothing is written then.
+    pub async fn put_batch(
+        &self,
+        provider: &str,
+        entries: &[(String, TokenSet)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (user, tokens) in entries {
+            self.put_on(&mut tx, provider, user, tokens, None).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Deletes the row of (provider, user); whether there was one.
     ///
     /// # Errors
