@@ -246,12 +246,9 @@ impl Broker {
             .as_ref()
             .ok_or_else(|| BrokerError::NoStore(name.to_owned()))?;
         let Some(stored) = store.get(name, user).await? else {
-            self.stats
-                .authorization_required
-                .fetch_add(1, Ordering::Relaxed);
-            return Ok(Credentials::AuthorizationRequired {
-                reason: format!("user `{user}` has not authorized `{name}`"),
-            });
+            return Ok(
+                self.authorization_required(format!("user `{user}` has not authorized `{name}`"))
+            );
         };
         let now = now();
         let due = Self::stored_refresh_at(&stored);
@@ -289,14 +286,9 @@ impl Broker {
                         .unwrap_or_else(|| "a recent refresh failed".to_owned()),
                 });
             }
-            self.stats
-                .authorization_required
-                .fetch_add(1, Ordering::Relaxed);
-            return Ok(Credentials::AuthorizationRequired {
-                reason: format!(
-                    "the token of user `{user}` for `{name}` expired and cannot be refreshed"
-                ),
-            });
+            return Ok(self.authorization_required(format!(
+                "the token of user `{user}` for `{name}` expired and cannot be refreshed"
+            )));
         }
         self.refresh(provider, store, user).await
     }
@@ -308,15 +300,18 @@ impl Broker {
         }
     }
 
+    /// "Authorization required", counted.
+    fn authorization_required(&self, reason: String) -> Credentials {
+        self.stats
+            .authorization_required
+            .fetch_add(1, Ordering::Relaxed);
+        Credentials::AuthorizationRequired { reason }
+    }
+
     fn outcome(&self, outcome: AuthOutcome) -> Credentials {
         match outcome {
             AuthOutcome::Credentials { credentials, .. } => Credentials::Ready(credentials.into()),
-            AuthOutcome::AuthorizationRequired { reason } => {
-                self.stats
-                    .authorization_required
-                    .fetch_add(1, Ordering::Relaxed);
-                Credentials::AuthorizationRequired { reason }
-            }
+            AuthOutcome::AuthorizationRequired { reason } => self.authorization_required(reason),
         }
     }
 
@@ -356,12 +351,9 @@ impl Broker {
         let mut lock = store.lock(name, user).await?;
         let Some(current) = lock.get().await? else {
             lock.release().await?;
-            self.stats
-                .authorization_required
-                .fetch_add(1, Ordering::Relaxed);
-            return Ok(Credentials::AuthorizationRequired {
-                reason: format!("user `{user}` has not authorized `{name}`"),
-            });
+            return Ok(
+                self.authorization_required(format!("user `{user}` has not authorized `{name}`"))
+            );
         };
         let now = now();
         if now < Self::stored_refresh_at(&current) {

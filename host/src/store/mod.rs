@@ -419,12 +419,7 @@ impl TokenStore {
     ///
     /// Database failure.
     pub async fn delete(&self, provider: &str, user: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM authhost_tokens WHERE provider = $1 AND user_id = $2")
-            .bind(provider)
-            .bind(user)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        delete_on(&self.pool, provider, user).await
     }
 
     /// Row metadata (never tokens), filtered, sorted by provider then user.
@@ -456,14 +451,7 @@ impl TokenStore {
         user: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE authhost_tokens SET last_error = $1, updated_at = $2 WHERE provider = $3 AND user_id = $4")
-            .bind(error)
-            .bind(now())
-            .bind(provider)
-            .bind(user)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        record_error_on(&self.pool, provider, user, error).await
     }
 
     /// Takes the cross-process refresh lock of (provider, user): a
@@ -682,12 +670,9 @@ impl RefreshLock<'_> {
     ///
     /// Database failure.
     pub async fn delete(&mut self) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM authhost_tokens WHERE provider = $1 AND user_id = $2")
-            .bind(&self.provider)
-            .bind(&self.user)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        delete_on(&mut *self.tx, &self.provider, &self.user)
+            .await
+            .map(|_| ())
     }
 
     /// Records the last refresh error.
@@ -696,14 +681,7 @@ impl RefreshLock<'_> {
     ///
     /// Database failure.
     pub async fn record_error(&mut self, error: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE authhost_tokens SET last_error = $1, updated_at = $2 WHERE provider = $3 AND user_id = $4")
-            .bind(error)
-            .bind(now())
-            .bind(&self.provider)
-            .bind(&self.user)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        record_error_on(&mut *self.tx, &self.provider, &self.user, error).await
     }
 
     /// Commits and releases the lock.
@@ -715,6 +693,37 @@ impl RefreshLock<'_> {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+async fn record_error_on<'e, E>(
+    executor: E,
+    provider: &str,
+    user: &str,
+    error: &str,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query("UPDATE authhost_tokens SET last_error = $1, updated_at = $2 WHERE provider = $3 AND user_id = $4")
+        .bind(error)
+        .bind(now())
+        .bind(provider)
+        .bind(user)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+async fn delete_on<'e, E>(executor: E, provider: &str, user: &str) -> Result<bool, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let done = sqlx::query("DELETE FROM authhost_tokens WHERE provider = $1 AND user_id = $2")
+        .bind(provider)
+        .bind(user)
+        .execute(executor)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 fn redact_url(url: &str) -> String {
