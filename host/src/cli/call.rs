@@ -3,11 +3,15 @@
 
 use std::{collections::BTreeMap, io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
 
 use super::{output::ReportFormat, Globals};
-use crate::{broker::Broker, invoke::Invoker, tools::Args};
+use crate::{
+    broker::Broker,
+    invoke::{InvokeError, Invoker},
+    tools::Args,
+};
 
 /// `call` arguments.
 #[derive(Debug, clap::Args)]
@@ -62,9 +66,19 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
     if let Some(n) = args.concurrency {
         return runtime.block_on(concurrent(&invoker, &args, &call_args, n));
     }
-    let response = runtime
-        .block_on(invoker.call(&args.tool, &args.user, &call_args))
-        .with_context(|| format!("calling `{}`", args.tool))?;
+    let response = match runtime.block_on(invoker.call(&args.tool, &args.user, &call_args)) {
+        Ok(response) => response,
+        Err(e @ InvokeError::AuthorizationRequired { .. }) => {
+            if let InvokeError::AuthorizationRequired { provider, user, .. } = &e {
+                eprintln!(
+                    "hint: authhost login {provider} --config {} --user {user}",
+                    args.config.display()
+                );
+            }
+            return Err(anyhow::Error::new(e).context(format!("calling `{}`", args.tool)));
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("calling `{}`", args.tool))),
+    };
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
