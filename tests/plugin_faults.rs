@@ -172,3 +172,38 @@ async fn an_authenticator_plugin_checks_inbound_credentials() {
         .expect_err("refused");
     assert_eq!(err.kind(), Some(ErrorKind::Unauthenticated));
 }
+
+/// Regression: sorting the plugin list after loading made components point
+/// at the wrong plugin when load order and name order differed ("this
+/// plugin has no auth_provider named `api_key`"), found by tests/server.rs.
+#[tokio::test]
+async fn every_plugin_creates_its_own_types_whatever_the_load_order() {
+    capture_logs();
+    let dir = PluginDir::new();
+    dir.install("fixture_faulty", "faulty");
+    let mut search = authhost::plugin::SearchPath::new();
+    // libauthhost_oauth2 and libauthhost_static load first, the faulty
+    // plugin (whose name sorts first) last.
+    search.push(
+        support::target_dir(),
+        authhost::plugin::SearchSource::CommandLine,
+    );
+    search.push(dir.path(), authhost::plugin::SearchSource::CommandLine);
+    let registry = PluginRegistry::load(&search);
+    assert!(registry.errors().is_empty(), "{:?}", registry.errors());
+    let names: Vec<&str> = registry.plugins().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "authhost-fixture-faulty",
+            "authhost-oauth2",
+            "authhost-static"
+        ]
+    );
+    registry
+        .create_provider("api_key", "k", &json!({"api_key": "x"}), TIMEOUT)
+        .expect("static type");
+    registry
+        .create_provider("chatty", "c", &json!({"token": "t"}), TIMEOUT)
+        .expect("faulty type");
+}

@@ -17,6 +17,7 @@ pub mod invoke;
 pub mod logging;
 pub mod outbound;
 pub mod plugin;
+pub mod server;
 pub mod store;
 pub mod suggest;
 pub mod tools;

@@ -7,6 +7,7 @@ mod login;
 mod output;
 mod plugins;
 mod schema;
+mod serve;
 mod tokens;
 mod validate;
 
@@ -63,6 +64,8 @@ pub enum Command {
     /// Manage the token store's encryption keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Run the HTTP gateway: tool calls with each caller's credentials.
+    Serve(serve::ServeArgs),
 }
 
 /// What every command gets: the global options.
@@ -109,6 +112,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Login(args) => login::run(args, &globals),
         Command::Tokens(cmd) => cmd.run(&globals),
         Command::Keys(cmd) => cmd.run(&globals),
+        Command::Serve(args) => serve::run(args, &globals),
     }
 }
 

@@ -81,7 +81,6 @@ impl PluginRegistry {
                 }
             }
         }
-        registry.plugins.sort_by(|a, b| a.name.cmp(&b.name));
         registry
     }
 
@@ -124,9 +123,12 @@ impl PluginRegistry {
         self.plugins.push(Arc::new(plugin));
     }
 
-    /// The loaded plugins, sorted by name.
+    /// The loaded plugins, sorted by name. (The list itself stays in load
+    /// order: components refer to their plugin by position.)
     pub fn plugins(&self) -> impl Iterator<Item = &LoadedPlugin> {
-        self.plugins.iter().map(|p| &**p)
+        let mut sorted: Vec<&LoadedPlugin> = self.plugins.iter().map(|p| &**p).collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        sorted.into_iter()
     }
 
     /// Indexes of the pins that matched a file.

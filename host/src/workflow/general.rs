@@ -105,9 +105,8 @@ pub struct GeneralConfig {
     /// The token store.
     #[serde(default)]
     pub store: StoreConfig,
-    /// How callers of the server authenticate (`type: none | jwt | plugin`);
-    /// checked by `authhost serve`.
-    pub inbound_auth: Option<serde_json::Map<String, serde_json::Value>>,
+    /// How callers of the server authenticate (`type: none | jwt`).
+    pub inbound_auth: Option<crate::server::InboundAuthConfig>,
     /// Outbound network policy.
     #[serde(default)]
     pub egress: EgressConfig,

@@ -1,0 +1,106 @@
+//! `authhost serve`: the HTTP gateway. An agent calls
+//! `POST /v1/tools/{tool}/invoke` with its user's credential; authhost makes
+//! the call with that user's provider credentials, or answers 401 with the
+//! URL where the user authorizes.
+//!
+//! [`app`] builds the router from a [`ServerState`], so tests drive it on a
+//! real socket or without one.
+
+mod error;
+mod inbound;
+mod routes;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    extract::DefaultBodyLimit,
+    routing::{delete, get, post},
+    Router,
+};
+
+pub use error::ApiError;
+pub use inbound::{Caller, InboundAuth, InboundAuthConfig, Refused};
+
+use crate::{broker::Broker, invoke::Invoker, store::TokenStore, workflow::Workflow};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct ServerState {
+    /// The workflow (lives as long as the process).
+    pub workflow: &'static Workflow,
+    /// Tool calls with credentials from the broker.
+    pub invoker: Invoker<'static>,
+    /// The token store, when a provider needs one.
+    pub store: Option<Arc<TokenStore>>,
+    /// Who is calling.
+    pub inbound: InboundAuth,
+}
+
+impl ServerState {
+    /// State for `workflow` (leaked: a server runs its workflow until exit).
+    ///
+    /// # Errors
+    ///
+    /// An inbound auth configuration that cannot work on `bind`.
+    pub fn new(
+        workflow: Workflow,
+        store: Option<Arc<TokenStore>>,
+        bind: SocketAddr,
+    ) -> Result<Self, String> {
+        let workflow: &'static Workflow = Box::leak(Box::new(workflow));
+        let base = workflow
+            .path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let inbound = InboundAuth::new(
+            workflow.general.inbound_auth.as_ref(),
+            bind.ip().is_loopback(),
+            &base,
+        )?;
+        let broker = Arc::new(Broker::new(store.clone()));
+        Ok(Self {
+            workflow,
+            invoker: Invoker::new(workflow, broker),
+            store,
+            inbound,
+        })
+    }
+}
+
+/// The router.
+pub fn app(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/v1/components", get(routes::components))
+        .route("/v1/tools/{tool}/invoke", post(routes::invoke))
+        .route("/v1/auth/{provider}/start", get(routes::start))
+        .route("/auth/callback", get(routes::callback))
+        .route("/v1/credentials", get(routes::credentials))
+        .route(
+            "/v1/credentials/{provider}",
+            get(routes::credential).merge(delete(routes::revoke)),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes; in-flight
+/// requests finish first.
+///
+/// # Errors
+///
+/// The listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

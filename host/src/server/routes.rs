@@ -1,0 +1,291 @@
+//! The server's routes.
+
+use std::sync::Arc;
+
+use authhost_plugin_api::{Capabilities, AUTH_PROVIDER};
+use axum::{
+    body::Bytes,
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+    Json,
+};
+
+use super::{ApiError, Caller, ServerState};
+use crate::{
+    authorize::{self, CallbackParams},
+    broker::BrokerError,
+    invoke::InvokeError,
+    outbound::OutboundError,
+    tools::Args,
+};
+
+type AppState = State<Arc<ServerState>>;
+
+fn caller(state: &ServerState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    state.inbound.authenticate(headers).map_err(|refused| {
+        tracing::info!(reason = %refused, "inbound request refused");
+        ApiError::Unauthenticated(refused.0)
+    })
+}
+
+/// `GET /healthz`: the process is up.
+pub(super) async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /readyz`: plugins loaded and the store reachable.
+pub(super) async fn readyz(State(state): AppState) -> Response {
+    if state.workflow.registry.plugins().next().is_none() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no plugin loaded\n").into_response();
+    }
+    if let Some(store) = &state.store {
+        if sqlx::query("SELECT 1").execute(store.pool()).await.is_err() {
+            return (StatusCode::SERVICE_UNAVAILABLE, "token store unreachable\n").into_response();
+        }
+    }
+    "ready\n".into_response()
+}
+
+/// `GET /v1/components`: what is installed (no secrets).
+pub(super) async fn components(State(state): AppState) -> Json<Vec<serde_json::Value>> {
+    Json(
+        state
+            .workflow
+            .registry
+            .components()
+            .map(|c| {
+                serde_json::json!({
+                    "plugin": c.plugin,
+                    "version": c.plugin_version,
+                    "component_type": c.component_type,
+                    "name": c.type_name,
+                    "description": c.description,
+                    "capabilities": c.capabilities.names(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn arguments(body: &[u8]) -> Result<Args, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Args::new());
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
+        ApiError::BadRequest("the body must be a JSON object of arguments".to_owned())
+    })?;
+    let object = value.as_object().ok_or_else(|| {
+        ApiError::BadRequest("the body must be a JSON object of arguments".to_owned())
+    })?;
+    Ok(object
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect())
+}
+
+/// Starts an authorization of `provider` for `user`; its URL.
+async fn auth_url(state: &ServerState, provider: &str, user: &str) -> Result<String, ApiError> {
+    let store = state.store.as_ref().ok_or_else(|| {
+        ApiError::Internal("interactive provider without a token store".to_owned())
+    })?;
+    let handle = state
+        .invoker
+        .provider(provider)
+        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
+    let started = authorize::start(store, &handle, user, authorize::STATE_TTL, None)
+        .await
+        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
+    Ok(started.url)
+}
+
+/// `POST /v1/tools/{tool}/invoke`: the call, with the caller's credentials.
+pub(super) async fn invoke(
+    State(state): AppState,
+    Path(tool): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = caller(&state, &headers)?;
+    let args = arguments(&body)?;
+    match state.invoker.call(&tool, &caller.user, &args).await {
+        Ok(response) => {
+            let content_type = response
+                .headers
+                .iter()
+                .find(|(k, _)| k == "content-type")
+                .map(|(_, v)| v.clone());
+            let body =
+                serde_json::from_slice::<serde_json::Value>(&response.body).unwrap_or_else(|_| {
+                    serde_json::Value::String(String::from_utf8_lossy(&response.body).into_owned())
+                });
+            Ok(Json(serde_json::json!({
+                "status": response.status.as_u16(),
+                "headers": {"content-type": content_type},
+                "body": body,
+            }))
+            .into_response())
+        }
+        Err(InvokeError::AuthorizationRequired { provider, user, .. }) => {
+            let auth_url = auth_url(&state, &provider, &user).await?;
+            Err(ApiError::AuthorizationRequired { provider, auth_url })
+        }
+        Err(e @ InvokeError::UnknownTool { .. }) => Err(ApiError::NotFound(e.to_string())),
+        Err(e @ InvokeError::Arguments { .. }) => Err(ApiError::BadRequest(e.to_string())),
+        Err(InvokeError::Credentials(BrokerError::Store(e))) => {
+            Err(ApiError::Internal(e.to_string()))
+        }
+        Err(InvokeError::Outbound(OutboundError::Timeout(url, after))) => Err(
+            ApiError::BadGateway(format!("{url} did not answer within {after:?}")),
+        ),
+        Err(e) => Err(ApiError::BadGateway(e.to_string())),
+    }
+}
+
+/// `GET /v1/auth/{provider}/start`: redirect the caller to authorize.
+pub(super) async fn start(
+    State(state): AppState,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+) -> Result<Redirect, ApiError> {
+    let caller = caller(&state, &headers)?;
+    if !state.workflow.providers.contains_key(&provider) {
+        return Err(ApiError::NotFound(format!("no provider `{provider}`")));
+    }
+    Ok(Redirect::to(
+        &auth_url(&state, &provider, &caller.user).await?,
+    ))
+}
+
+/// `GET /auth/callback`: the authorization server sends the browser here.
+pub(super) async fn callback(State(state): AppState, RawQuery(query): RawQuery) -> Response {
+    let Some(store) = &state.store else {
+        return (StatusCode::NOT_FOUND, "no interactive provider\n").into_response();
+    };
+    let params = CallbackParams::from_query(query.as_deref().unwrap_or_default());
+    let result = authorize::complete(store, &params, None, |name| {
+        state.invoker.provider(name).ok()
+    })
+    .await;
+    if let Ok(done) = &result {
+        state.invoker.broker().forget(&done.provider, &done.user);
+    }
+    if let Err(e) = &result {
+        tracing::info!(error = %e, "authorization callback refused");
+    }
+    let status = if result.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (status, Html(authorize::result_page(&result))).into_response()
+}
+
+async fn status_of(
+    state: &ServerState,
+    provider: &str,
+    user: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let entry = state
+        .workflow
+        .providers
+        .get(provider)
+        .ok_or_else(|| ApiError::NotFound(format!("no provider `{provider}`")))?;
+    let interactive = state
+        .workflow
+        .registry
+        .component(AUTH_PROVIDER, &entry.type_name)
+        .is_some_and(|c| c.capabilities.contains(Capabilities::INTERACTIVE));
+    let mut status =
+        serde_json::json!({"provider": provider, "type": entry.type_name, "per_user": interactive});
+    if !interactive {
+        status["authorized"] = true.into();
+        return Ok(status);
+    }
+    let row = match &state.store {
+        Some(store) => store
+            .list(Some(provider), Some(user))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .into_iter()
+            .next(),
+        None => None,
+    };
+    status["authorized"] = row.is_some().into();
+    if let Some(row) = row {
+        status["expires_at"] = row.expires_at.into();
+        status["scopes"] = row.scopes.into();
+    }
+    Ok(status)
+}
+
+/// `GET /v1/credentials`: the caller's status with every provider.
+pub(super) async fn credentials(
+    State(state): AppState,
+    headers: HeaderMap,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let caller = caller(&state, &headers)?;
+    let mut out = Vec::new();
+    for name in state.workflow.providers.keys() {
+        out.push(status_of(&state, name, &caller.user).await?);
+    }
+    Ok(Json(out))
+}
+
+/// `GET /v1/credentials/{provider}`: the caller's status with one provider.
+pub(super) async fn credential(
+    State(state): AppState,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = caller(&state, &headers)?;
+    Ok(Json(status_of(&state, &provider, &caller.user).await?))
+}
+
+/// `DELETE /v1/credentials/{provider}`: revoke (when supported) and delete
+/// the caller's tokens.
+pub(super) async fn revoke(
+    State(state): AppState,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let caller = caller(&state, &headers)?;
+    if !state.workflow.providers.contains_key(&provider) {
+        return Err(ApiError::NotFound(format!("no provider `{provider}`")));
+    }
+    let store = state
+        .store
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound(format!("`{provider}` keeps no per-user tokens")))?;
+    let handle = state
+        .invoker
+        .provider(&provider)
+        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
+    match store.get(&provider, &caller.user).await {
+        Ok(Some(stored)) => {
+            if handle.capabilities().contains(Capabilities::REVOCABLE) {
+                if let Err(e) = handle.revoke(&stored.tokens).await {
+                    tracing::warn!(provider = %provider, user = %caller.user, error = %e, "revocation at the server failed; deleting anyway");
+                }
+            }
+        }
+        Ok(None) => {
+            return Err(ApiError::NotFound(format!(
+                "no tokens of yours for `{provider}`"
+            )))
+        }
+        Err(e) => tracing::warn!(error = %e, "stored tokens unreadable; deleting"),
+    }
+    store
+        .delete(&provider, &caller.user)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.invoker.broker().forget(&provider, &caller.user);
+    Ok(StatusCode::NO_CONTENT)
+}

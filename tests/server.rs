@@ -1,0 +1,612 @@
+//! `authhost serve` through real sockets: inbound JWT (HS, RS, ES) and its
+//! attack catalogue, tool calls with the caller's credentials, 401 with an
+//! `auth_url`, the browser flow through the server's callback, the caller's
+//! credentials endpoints, and plugin failures costing only their call.
+
+mod support;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use authhost::{
+    server::{self, ServerState},
+    workflow::{load, LoadOptions},
+};
+use base64::Engine as _;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use support::{echo, oauth_server, target_dir, PluginDir};
+
+const HS_SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+
+struct Running {
+    base: String,
+    _dir: tempfile::TempDir,
+    _plugins: Option<PluginDir>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn keys_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys")
+}
+
+/// Starts the server on a free loopback port; `yaml` may use `{port}` for
+/// the server's own port and `{keys}` for the test keys folder.
+async fn start(yaml: &str, plugins: Option<PluginDir>) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("workflow.yaml");
+    let yaml = yaml
+        .replace("{port}", &addr.port().to_string())
+        .replace("{keys}", &keys_dir().display().to_string())
+        .replace("{dir}", &dir.path().display().to_string());
+    std::fs::write(&path, yaml).expect("write");
+    let mut plugin_paths = vec![target_dir()];
+    if let Some(p) = &plugins {
+        plugin_paths.push(p.path().to_path_buf());
+    }
+    let loaded = load(
+        &path,
+        &LoadOptions {
+            plugin_paths,
+            create_instances: true,
+            ..LoadOptions::default()
+        },
+    );
+    let workflow = loaded
+        .workflow
+        .unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics));
+    let store = if workflow.needs_store() {
+        Some(Arc::new(workflow.open_store().await.expect("store").0))
+    } else {
+        None
+    };
+    let state = Arc::new(ServerState::new(workflow, store, addr).expect("state"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Running {
+        base: format!("http://{addr}"),
+        _dir: dir,
+        _plugins: plugins,
+        stop: Some(stop),
+    }
+}
+
+/// A response body as JSON.
+async fn json(response: reqwest::Response) -> serde_json::Value {
+    serde_json::from_slice(&response.bytes().await.expect("body")).expect("json")
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn claims(sub: &str, exp_offset: i64, iss: &str, aud: &str) -> serde_json::Value {
+    serde_json::json!({"sub": sub, "exp": (now() as i64 + exp_offset), "iss": iss, "aud": aud})
+}
+
+fn hs(claims: &serde_json::Value) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+    )
+    .expect("jwt")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn invoke(
+    base: &str,
+    tool: &str,
+    auth: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut request = client()
+        .post(format!("{base}/v1/tools/{tool}/invoke"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = request.send().await.expect("invoke");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let json = serde_json::from_slice(&response.bytes().await.expect("body"))
+        .unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+fn jwt_workflow(echo: &echo::EchoServer, inbound: &str) -> String {
+    format!(
+        "general:\n  inbound_auth:\n{inbound}\nauthentication:\n  key:\n    _type: api_key\n    api_key: upstream-key-1\ntools:\n  echo:\n    _type: http\n    url: {}/items/{{id}}\n    auth_provider: key\n",
+        echo.base
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hs256_callers_and_the_attack_catalogue() {
+    let echo = echo::start();
+    let inbound = format!(
+        "    type: jwt\n    algorithms: [HS256]\n    secret: \"{HS_SECRET}\"\n    issuer: https://idp.test\n    audience: authhost\n"
+    );
+    let server = start(&jwt_workflow(&echo, &inbound), None).await;
+    let good = hs(&claims("alice", 300, "https://idp.test", "authhost"));
+
+    let (status, _, body) = invoke(
+        &server.base,
+        "echo",
+        Some(&format!("Bearer {good}")),
+        serde_json::json!({"id": "a b"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], 200);
+    assert_eq!(body["body"]["path"], "/items/a%20b");
+    assert_eq!(body["body"]["headers"]["x-api-key"], "upstream-key-1");
+
+    let none_alg = format!(
+        "{}.{}.",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(claims("alice", 300, "https://idp.test", "authhost").to_string())
+    );
+    let cases: Vec<(Option<String>, &str)> = vec![
+        (None, "missing bearer token"),
+        (Some("Bearer not.a.jwt".into()), "malformed token"),
+        (
+            Some(format!("Basic {good}")),
+            "expected `Authorization: Bearer <jwt>`",
+        ),
+        (
+            Some(format!(
+                "Bearer {}",
+                hs(&claims("alice", -600, "https://idp.test", "authhost"))
+            )),
+            "the token has expired",
+        ),
+        (
+            Some(format!(
+                "Bearer {}",
+                hs(&claims("alice", 300, "https://evil.test", "authhost"))
+            )),
+            "wrong issuer",
+        ),
+        (
+            Some(format!(
+                "Bearer {}",
+                hs(&claims("alice", 300, "https://idp.test", "other"))
+            )),
+            "wrong audience",
+        ),
+        (Some(format!("Bearer {none_alg}")), ""),
+        (
+            Some(format!("Bearer {}", "x".repeat(9000))),
+            "authorization header too large",
+        ),
+        (
+            Some(format!(
+                "Bearer {}",
+                encode(
+                    &Header::new(Algorithm::HS256),
+                    &claims("alice", 300, "https://idp.test", "authhost"),
+                    &EncodingKey::from_secret(b"another-secret-of-32-bytes-or-more!!")
+                )
+                .expect("jwt")
+            )),
+            "bad signature",
+        ),
+    ];
+    for (auth, reason) in cases {
+        let (status, headers, body) = invoke(
+            &server.base,
+            "echo",
+            auth.as_deref(),
+            serde_json::json!({"id": "1"}),
+        )
+        .await;
+        assert_eq!(status, 401, "{auth:?}: {body}");
+        assert_eq!(
+            headers["www-authenticate"],
+            "Bearer error=\"invalid_token\""
+        );
+        assert_eq!(body["error"], "invalid_token");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(reason)),
+            "{auth:?}: {body}"
+        );
+        if let Some(auth) = &auth {
+            assert!(
+                !body.to_string().contains(
+                    auth.trim_start_matches("Bearer ")
+                        .trim_start_matches("Basic ")
+                ),
+                "token echoed"
+            );
+        }
+    }
+    assert!(
+        echo.hits().len() == 1,
+        "refused callers reached the upstream"
+    );
+
+    // Errors of the call itself keep their status.
+    let bearer = format!("Bearer {good}");
+    let (status, _, body) =
+        invoke(&server.base, "nope", Some(&bearer), serde_json::json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let (status, _, body) =
+        invoke(&server.base, "echo", Some(&bearer), serde_json::json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("missing argument `id`")));
+    let response = client()
+        .post(format!("{}/v1/tools/echo/invoke", server.base))
+        .header("authorization", &bearer)
+        .body("[1, 2]")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rs256_es256_and_algorithm_confusion() {
+    let echo = echo::start();
+    let rsa = start(
+        &jwt_workflow(
+            &echo,
+            "    type: jwt\n    algorithms: [RS256]\n    public_key_file: {keys}/rsa-public.pem\n",
+        ),
+        None,
+    )
+    .await;
+    let rsa_private = std::fs::read(keys_dir().join("rsa-private.pem")).expect("key");
+    let token = encode(
+        &Header::new(Algorithm::RS256),
+        &serde_json::json!({"sub": "rita", "exp": now() + 300}),
+        &EncodingKey::from_rsa_pem(&rsa_private).expect("rsa"),
+    )
+    .expect("jwt");
+    let (status, _, body) = invoke(
+        &rsa.base,
+        "echo",
+        Some(&format!("Bearer {token}")),
+        serde_json::json!({"id": "1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // HS256 signed with the RSA public key as the HMAC secret.
+    let public = std::fs::read(keys_dir().join("rsa-public.pem")).expect("key");
+    let confused = encode(
+        &Header::new(Algorithm::HS256),
+        &serde_json::json!({"sub": "rita", "exp": now() + 300}),
+        &EncodingKey::from_secret(&public),
+    )
+    .expect("jwt");
+    let (status, _, body) = invoke(
+        &rsa.base,
+        "echo",
+        Some(&format!("Bearer {confused}")),
+        serde_json::json!({"id": "1"}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["message"], "algorithm not accepted");
+
+    let ec = start(&jwt_workflow(&echo, "    type: jwt\n    algorithms: [ES256]\n    public_key_file: {keys}/ec-public.pem\n    user_claim: user_id\n"), None).await;
+    let ec_private = std::fs::read(keys_dir().join("ec-private.pem")).expect("key");
+    let token = encode(
+        &Header::new(Algorithm::ES256),
+        &serde_json::json!({"user_id": "erin", "exp": now() + 300}),
+        &EncodingKey::from_ec_pem(&ec_private).expect("ec"),
+    )
+    .expect("jwt");
+    let (status, _, body) = invoke(
+        &ec.base,
+        "echo",
+        Some(&format!("Bearer {token}")),
+        serde_json::json!({"id": "1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let no_user = encode(
+        &Header::new(Algorithm::ES256),
+        &serde_json::json!({"sub": "erin", "exp": now() + 300}),
+        &EncodingKey::from_ec_pem(&ec_private).expect("ec"),
+    )
+    .expect("jwt");
+    let (status, _, body) = invoke(
+        &ec.base,
+        "echo",
+        Some(&format!("Bearer {no_user}")),
+        serde_json::json!({"id": "1"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("the token has no `user_id` claim"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_through_the_server_then_calls_succeed() {
+    let auth = oauth_server::start();
+    let yaml = format!(
+        "general:\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [repo]\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n",
+        base = auth.base
+    );
+    let server = start(&yaml, None).await;
+    let http = client();
+    let as_user = |user: &str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-user-id", user.parse().expect("header"));
+        headers
+    };
+
+    // Not authorized yet: 401 with the URL where alice authorizes.
+    let response = http
+        .post(format!("{}/v1/tools/me/invoke", server.base))
+        .headers(as_user("alice"))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = json(response).await;
+    assert_eq!(body["error"], "authorization_required");
+    assert_eq!(body["provider"], "gh");
+    let auth_url = body["auth_url"].as_str().expect("auth_url").to_owned();
+    assert!(
+        auth_url.starts_with(&format!("{}/authorize?", auth.base)),
+        "{auth_url}"
+    );
+
+    // The browser: authorization server → the server's callback.
+    let response = http.get(&auth_url).send().await.expect("authorize");
+    let callback = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(
+        callback.starts_with(&format!("{}/auth/callback?", server.base)),
+        "{callback}"
+    );
+    let page = http.get(&callback).send().await.expect("callback");
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .expect("page")
+        .contains("User <b>alice</b> is now authorized for <b>gh</b>"));
+    // The same redirect again: refused.
+    assert_eq!(
+        http.get(&callback).send().await.expect("replay").status(),
+        400
+    );
+
+    let response = http
+        .post(format!("{}/v1/tools/me/invoke", server.base))
+        .headers(as_user("alice"))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = json(response).await;
+    assert_eq!(body["body"]["user"], "test-user");
+
+    // Credentials endpoints are the caller's own.
+    let mine: serde_json::Value = http
+        .get(format!("{}/v1/credentials", server.base))
+        .headers(as_user("alice"))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice::<serde_json::Value>(&b).expect("json"))
+        .expect("body");
+    assert_eq!(mine[0]["provider"], "gh");
+    assert_eq!(mine[0]["authorized"], true);
+    assert!(!mine.to_string().contains("access-"), "{mine}");
+    let bobs: serde_json::Value = http
+        .get(format!("{}/v1/credentials/gh", server.base))
+        .headers(as_user("bob"))
+        .send()
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice::<serde_json::Value>(&b).expect("json"))
+        .expect("body");
+    assert_eq!(bobs["authorized"], false);
+    assert_eq!(
+        http.delete(format!("{}/v1/credentials/gh", server.base))
+            .headers(as_user("bob"))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        404
+    );
+    assert_eq!(
+        http.delete(format!("{}/v1/credentials/gh", server.base))
+            .headers(as_user("alice"))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+    assert_eq!(auth.get(|s| s.revocations), 1);
+    let response = http
+        .post(format!("{}/v1/tools/me/invoke", server.base))
+        .headers(as_user("alice"))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(response.status(), 401);
+
+    // Without the trusted header: refused.
+    let response = http
+        .post(format!("{}/v1/tools/me/invoke", server.base))
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_or_hanging_plugin_costs_only_its_call() {
+    let echo = echo::start();
+    let plugins = PluginDir::new();
+    plugins.install("fixture_faulty", "faulty");
+    let yaml = format!(
+        "general:\n  timeouts:\n    plugin_call: 500ms\nauthentication:\n  boom:\n    _type: panic_in_future\n  slow:\n    _type: never_completes\n  key:\n    _type: api_key\n    api_key: k\ntools:\n  boom:\n    _type: http\n    url: {e}/x\n    auth_provider: boom\n  slow:\n    _type: http\n    url: {e}/x\n    auth_provider: slow\n  fine:\n    _type: http\n    url: {e}/x\n    auth_provider: key\n",
+        e = echo.base
+    );
+    let server = start(&yaml, Some(plugins)).await;
+    let (status, _, body) = invoke(&server.base, "boom", None, serde_json::json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("panicked")),
+        "{body}"
+    );
+    let (status, _, body) = invoke(&server.base, "slow", None, serde_json::json!({})).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("did not complete within 500ms")),
+        "{body}"
+    );
+    let (status, _, _) = invoke(&server.base, "fine", None, serde_json::json!({})).await;
+    assert_eq!(status, 200);
+    let health = client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+    let ready = client()
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 200);
+    let components: serde_json::Value = client()
+        .get(format!("{}/v1/components", server.base))
+        .send()
+        .await
+        .expect("components")
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice::<serde_json::Value>(&b).expect("json"))
+        .expect("body");
+    assert!(components
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["name"] == "api_key")));
+}
+
+#[test]
+fn trusting_a_user_header_off_loopback_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.yaml");
+    std::fs::write(
+        &path,
+        "general:\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\n",
+    )
+    .expect("write");
+    let loaded = load(
+        &path,
+        &LoadOptions {
+            plugin_paths: vec![target_dir()],
+            ..LoadOptions::default()
+        },
+    );
+    let workflow = loaded.workflow.expect("valid");
+    let err = ServerState::new(workflow, None, "0.0.0.0:8080".parse().expect("addr"))
+        .expect_err("refused");
+    assert!(
+        err.contains("accepted only when general.server.bind is a loopback address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_runs_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.yaml");
+    std::fs::write(
+        &path,
+        "authentication:\n  key:\n    _type: api_key\n    api_key: k\n",
+    )
+    .expect("write");
+    let mut child = support::authhost()
+        .args([
+            "serve",
+            "--config",
+            &path.display().to_string(),
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("line");
+    let base = line
+        .trim()
+        .strip_prefix("authhost listening on ")
+        .expect("listening line")
+        .to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let status = runtime.block_on(async {
+        client()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .expect("health")
+            .status()
+    });
+    assert_eq!(status, 200);
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "{exit:?}");
+    let _ = Duration::ZERO;
+}
