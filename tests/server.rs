@@ -610,3 +610,32 @@ fn serve_runs_and_stops_on_sigterm() {
     assert!(exit.success(), "{exit:?}");
     let _ = Duration::ZERO;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_authenticator_plugin_decides_who_calls() {
+    let echo = echo::start();
+    let plugins = PluginDir::new();
+    plugins.install("fixture_faulty", "faulty");
+    let yaml = jwt_workflow(&echo, "    type: plugin\n    authenticator: fixed_user\n");
+    let server = start(&yaml, Some(plugins)).await;
+    let (status, _, body) = invoke(
+        &server.base,
+        "echo",
+        Some("Bearer letmein"),
+        serde_json::json!({"id": "1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, headers, body) = invoke(
+        &server.base,
+        "echo",
+        Some("Bearer wrong"),
+        serde_json::json!({"id": "1"}),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["message"], "credential refused");
+    assert!(headers.contains_key("www-authenticate"));
+    let (status, _, _) = invoke(&server.base, "echo", None, serde_json::json!({"id": "1"})).await;
+    assert_eq!(status, 401);
+}

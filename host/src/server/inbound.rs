@@ -50,6 +50,14 @@ pub enum InboundAuthConfig {
         #[serde(default)]
         required_scopes: Vec<String>,
     },
+    /// An `authenticator` component from a plugin (a custom backend).
+    Plugin {
+        /// The authenticator type (`authhost info components -t authenticator`).
+        authenticator: String,
+        /// Its configuration.
+        #[serde(default)]
+        config: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 fn default_leeway() -> u64 {
@@ -93,6 +101,8 @@ pub enum InboundAuth {
         /// Required scopes.
         required_scopes: Vec<String>,
     },
+    /// `plugin`.
+    Plugin(crate::plugin::AuthenticatorHandle),
 }
 
 impl std::fmt::Debug for InboundAuth {
@@ -103,6 +113,7 @@ impl std::fmt::Debug for InboundAuth {
                 .debug_struct("Jwt")
                 .field("user_claim", user_claim)
                 .finish(),
+            Self::Plugin(handle) => f.debug_tuple("Plugin").field(handle).finish(),
         }
     }
 }
@@ -112,7 +123,8 @@ const MAX_AUTHORIZATION: usize = 8 * 1024;
 
 impl InboundAuth {
     /// Builds the authenticator. `loopback` says whether the server listens
-    /// on a loopback address; `base` resolves a relative key file.
+    /// on a loopback address; `base` resolves a relative key file;
+    /// `registry` provides `authenticator` plugins.
     ///
     /// # Errors
     ///
@@ -121,8 +133,22 @@ impl InboundAuth {
         config: Option<&InboundAuthConfig>,
         loopback: bool,
         base: &Path,
+        registry: &crate::plugin::PluginRegistry,
+        timeout: std::time::Duration,
     ) -> Result<Self, String> {
         match config {
+            Some(InboundAuthConfig::Plugin {
+                authenticator,
+                config,
+            }) => registry
+                .create_authenticator(
+                    authenticator,
+                    "inbound_auth",
+                    &serde_json::Value::Object(config.clone()),
+                    timeout,
+                )
+                .map(Self::Plugin)
+                .map_err(|e| format!("general.inbound_auth: {e}")),
             None => Ok(Self::None { header: None }),
             Some(InboundAuthConfig::None { trust_user_header }) => {
                 let header = match trust_user_header {
@@ -221,8 +247,52 @@ impl InboundAuth {
     /// # Errors
     ///
     /// [`Refused`] with a reason safe to return and log.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, Refused> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, Refused> {
         match self {
+            Self::Plugin(handle) => {
+                let (scheme, credential) = headers
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| match v.split_once(' ') {
+                        Some((scheme, rest)) => (scheme.to_owned(), rest.trim().to_owned()),
+                        None => (String::new(), v.to_owned()),
+                    })
+                    .unwrap_or_default();
+                if credential.len() > MAX_AUTHORIZATION {
+                    return Err(Refused("authorization header too large".to_owned()));
+                }
+                let inbound = authhost_plugin_api::InboundCredential {
+                    scheme,
+                    credential: Secret::new(credential),
+                    headers: headers
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            Some((k.as_str().to_owned(), Secret::new(v.to_str().ok()?)))
+                        })
+                        .collect(),
+                    remote_addr: None,
+                };
+                match handle.authenticate(inbound).await {
+                    Ok(claims) if !claims.user_id.is_empty() => Ok(Caller {
+                        user: claims.user_id,
+                        claims: claims.claims,
+                    }),
+                    Ok(_) => Err(Refused("the authenticator returned no user".to_owned())),
+                    Err(e) if e.kind() == Some(authhost_plugin_api::ErrorKind::Unauthenticated) => {
+                        let reason = match &e {
+                            crate::plugin::CallError::Plugin { source, .. } => {
+                                source.message().to_owned()
+                            }
+                            other => other.to_string(),
+                        };
+                        Err(Refused(reason))
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "inbound authenticator failed");
+                        Err(Refused("the authenticator failed".to_owned()))
+                    }
+                }
+            }
             Self::None { header } => {
                 let user = match header {
                     Some(name) => headers

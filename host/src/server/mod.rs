@@ -60,6 +60,8 @@ impl ServerState {
             workflow.general.inbound_auth.as_ref(),
             bind.ip().is_loopback(),
             &base,
+            &workflow.registry,
+            workflow.general.timeouts.plugin_call.0,
         )?;
         let broker = Arc::new(Broker::new(store.clone()));
         Ok(Self {

@@ -22,11 +22,15 @@ use crate::{
 
 type AppState = State<Arc<ServerState>>;
 
-fn caller(state: &ServerState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    state.inbound.authenticate(headers).map_err(|refused| {
-        tracing::info!(reason = %refused, "inbound request refused");
-        ApiError::Unauthenticated(refused.0)
-    })
+async fn caller(state: &ServerState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    state
+        .inbound
+        .authenticate(headers)
+        .await
+        .map_err(|refused| {
+            tracing::info!(reason = %refused, "inbound request refused");
+            ApiError::Unauthenticated(refused.0)
+        })
 }
 
 /// `GET /healthz`: the process is up.
@@ -112,7 +116,7 @@ pub(super) async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let args = arguments(&body)?;
     match state.invoker.call(&tool, &caller.user, &args).await {
         Ok(response) => {
@@ -154,7 +158,7 @@ pub(super) async fn start(
     Path(provider): Path<String>,
     headers: HeaderMap,
 ) -> Result<Redirect, ApiError> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     if !state.workflow.providers.contains_key(&provider) {
         return Err(ApiError::NotFound(format!("no provider `{provider}`")));
     }
@@ -230,7 +234,7 @@ pub(super) async fn credentials(
     State(state): AppState,
     headers: HeaderMap,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     let mut out = Vec::new();
     for name in state.workflow.providers.keys() {
         out.push(status_of(&state, name, &caller.user).await?);
@@ -244,7 +248,7 @@ pub(super) async fn credential(
     Path(provider): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     Ok(Json(status_of(&state, &provider, &caller.user).await?))
 }
 
@@ -255,7 +259,7 @@ pub(super) async fn revoke(
     Path(provider): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers).await?;
     if !state.workflow.providers.contains_key(&provider) {
         return Err(ApiError::NotFound(format!("no provider `{provider}`")));
     }
