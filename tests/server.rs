@@ -639,3 +639,286 @@ async fn an_authenticator_plugin_decides_who_calls() {
     let (status, _, _) = invoke(&server.base, "echo", None, serde_json::json!({"id": "1"})).await;
     assert_eq!(status, 401);
 }
+
+/// Three `authhost serve` processes on one Postgres behave as one: a user
+/// authorized through A is served by B and C, a state created by A is
+/// accepted by B's callback once, and 1 000 concurrent invokes spread over
+/// the three with an expired token cause exactly one refresh.
+#[test]
+fn three_replicas_on_postgres_refresh_once() {
+    let Some(postgres) = support::postgres_url() else {
+        return;
+    };
+    let auth = oauth_server::start();
+    auth.set(|s| s.lifetime = Some(1));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("bind")
+                .local_addr()
+                .expect("addr")
+                .port()
+        })
+        .collect();
+    let provider = support::unique("gh").replace('-', "_");
+    let yaml = format!(
+        "general:\n  store:\n    url: {postgres}\n    key_file: {key}\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  {provider}:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{a}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: {provider}\n",
+        key = dir.path().join("store.key").display(),
+        base = auth.base,
+        a = ports[0]
+    );
+    let path = dir.path().join("workflow.yaml");
+    std::fs::write(&path, yaml).expect("write");
+    let mut children: Vec<std::process::Child> = Vec::new();
+    // The first replica creates the key file; the others start after it.
+    for port in &ports {
+        let mut child = support::authhost()
+            .args([
+                "serve",
+                "--config",
+                &path.display().to_string(),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        while !line.contains("listening on") {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).expect("read") > 0,
+                "replica exited"
+            );
+        }
+        children.push(child);
+    }
+    let bases: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    runtime.block_on(async {
+        let http = client();
+        let invoke_as = |base: String, user: &'static str| {
+            let http = http.clone();
+            async move {
+                http.post(format!("{base}/v1/tools/me/invoke"))
+                    .header("x-user-id", user)
+                    .send()
+                    .await
+                    .expect("invoke")
+            }
+        };
+        // A hands out the authorization URL; the state is accepted by B's callback, once.
+        let response = invoke_as(bases[0].clone(), "alice").await;
+        assert_eq!(response.status(), 401);
+        let auth_url = json(response).await["auth_url"]
+            .as_str()
+            .expect("auth_url")
+            .to_owned();
+        let location = http
+            .get(&auth_url)
+            .send()
+            .await
+            .expect("authorize")
+            .headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        let via_b = location.replace(&bases[0], &bases[1]);
+        assert_eq!(
+            http.get(&via_b).send().await.expect("callback").status(),
+            200
+        );
+        assert_eq!(
+            http.get(&location)
+                .send()
+                .await
+                .expect("replay on A")
+                .status(),
+            400
+        );
+        // C serves alice.
+        assert_eq!(invoke_as(bases[2].clone(), "alice").await.status(), 200);
+
+        // Let the token expire, then 1 000 calls at once over the three.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        auth.set(|s| {
+            s.lifetime = Some(3600);
+            s.refresh_delay = Duration::from_millis(100);
+        });
+        let before = auth.calls("refresh_token");
+        let calls = (0..1000).map(|i| invoke_as(bases[i % 3].clone(), "alice"));
+        let responses = futures_util::future::join_all(calls).await;
+        let ok = responses.iter().filter(|r| r.status() == 200).count();
+        assert_eq!(ok, 1000);
+        assert_eq!(auth.calls("refresh_token") - before, 1);
+        assert_eq!(auth.get(|s| s.reuse_detected), 0);
+    });
+    for mut child in children {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+}
+
+/// Sentinel secrets in config, the inbound key and the issued tokens appear
+/// in no log line (at TRACE), no response of authhost's own, and no
+/// plaintext byte of the token store.
+#[test]
+fn secret_leak_sweep_at_trace() {
+    const CLIENT_SECRET: &str = "test-secret";
+    const API_KEY: &str = "SENTINEL-api-key-71f3";
+    const HS: &str = "SENTINEL-hs-secret-0123456789abcdef!!";
+    let auth = oauth_server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let yaml = format!(
+        "general:\n  store:\n    url: sqlite://{db}\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: ${{INBOUND_SECRET}}\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: ${{GH_SECRET}}\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{port}/auth/callback\n  key:\n    _type: api_key\n    api_key: ${{API_KEY}}\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n  keyed:\n    _type: http\n    url: {base}/api/me\n    auth_provider: key\n",
+        db = dir.path().join("tokens.db").display(),
+        base = auth.base
+    );
+    let path = dir.path().join("workflow.yaml");
+    std::fs::write(&path, yaml).expect("write");
+    let log_path = dir.path().join("server.log");
+    let mut child = support::authhost()
+        .env("RUST_LOG", "trace")
+        .env("INBOUND_SECRET", HS)
+        .env("GH_SECRET", CLIENT_SECRET)
+        .env("API_KEY", API_KEY)
+        .args([
+            "serve",
+            "--config",
+            &path.display().to_string(),
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{port}");
+    let token = encode(
+        &Header::new(Algorithm::HS256),
+        &serde_json::json!({"sub": "alice", "exp": now() + 300}),
+        &EncodingKey::from_secret(HS.as_bytes()),
+    )
+    .expect("jwt");
+    let bearer = format!("Bearer {token}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let mut bodies = String::new();
+    runtime.block_on(async {
+        let http = client();
+        for _ in 0..100 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let post = |tool: &str, auth: Option<&str>| {
+            let mut r = http.post(format!("{base}/v1/tools/{tool}/invoke"));
+            if let Some(auth) = auth {
+                r = r.header("authorization", auth.to_owned());
+            }
+            r.send()
+        };
+        let first = post("me", Some(&bearer)).await.expect("invoke");
+        let first = String::from_utf8_lossy(&first.bytes().await.expect("body")).into_owned();
+        let auth_url = serde_json::from_str::<serde_json::Value>(&first).expect("json")["auth_url"]
+            .as_str()
+            .expect("url")
+            .to_owned();
+        bodies += &first;
+        let location = http
+            .get(&auth_url)
+            .send()
+            .await
+            .expect("authorize")
+            .headers()["location"]
+            .to_str()
+            .expect("loc")
+            .to_owned();
+        bodies += &http
+            .get(&location)
+            .send()
+            .await
+            .expect("callback")
+            .text()
+            .await
+            .expect("page");
+        for (tool, auth) in [
+            ("me", Some(bearer.as_str())),
+            ("keyed", Some(bearer.as_str())),
+            ("me", None),
+            ("me", Some("Bearer garbage")),
+        ] {
+            bodies += &post(tool, auth)
+                .await
+                .expect("invoke")
+                .text()
+                .await
+                .expect("text");
+        }
+        bodies += &http
+            .get(format!("{base}/v1/credentials"))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .expect("creds")
+            .text()
+            .await
+            .expect("text");
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    assert!(
+        logs.lines().count() > 20,
+        "TRACE logging produced too little to sweep:\n{logs}"
+    );
+    let issued: Vec<String> = auth.get(|s| s.issued_tokens());
+    assert!(!issued.is_empty());
+    let mut store_bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).expect("dir") {
+        let p = entry.expect("entry").path();
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tokens.db"))
+        {
+            store_bytes.extend(std::fs::read(&p).expect("db"));
+        }
+    }
+    let store_text = String::from_utf8_lossy(&store_bytes);
+    let mut sentinels: Vec<String> = vec![API_KEY.into(), HS.into(), token.clone()];
+    sentinels.extend(issued);
+    for sentinel in &sentinels {
+        assert!(
+            !logs.contains(sentinel.as_str()),
+            "log leaks {sentinel}:\n{logs}"
+        );
+        assert!(
+            !bodies.contains(sentinel.as_str()),
+            "a response leaks {sentinel}:\n{bodies}"
+        );
+        assert!(
+            !store_text.contains(sentinel.as_str()),
+            "the store holds {sentinel} in plaintext"
+        );
+    }
+    assert!(!logs.contains(&format!("client_secret={CLIENT_SECRET}")));
+}

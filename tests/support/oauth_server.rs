@@ -81,6 +81,17 @@ pub struct AuthServer {
 /// The registered clients: (id, secret); `public-app` has no secret.
 pub const CLIENTS: &[(&str, &str)] = &[("authhost-test", "test-secret"), ("public-app", "")];
 
+impl Inner {
+    /// Every access and refresh token issued so far (for leak sweeps).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.access_tokens
+            .keys()
+            .chain(self.refresh_tokens.keys())
+            .cloned()
+            .collect()
+    }
+}
+
 impl AuthServer {
     /// Token-endpoint calls with `grant_type`.
     pub fn calls(&self, grant_type: &str) -> usize {
