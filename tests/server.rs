@@ -922,3 +922,61 @@ fn secret_leak_sweep_at_trace() {
     }
     assert!(!logs.contains(&format!("client_secret={CLIENT_SECRET}")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jwks_keys_by_kid_with_rate_limited_refetch() {
+    let echo = echo::start();
+    let idp = oauth_server::start();
+    let inbound = format!(
+        "    type: jwt\n    algorithms: [RS256]\n    jwks_url: {}/.well-known/jwks.json\n",
+        idp.base
+    );
+    let server = start(&jwt_workflow(&echo, &inbound), None).await;
+    let private =
+        EncodingKey::from_rsa_pem(&std::fs::read(keys_dir().join("rsa-private.pem")).expect("key"))
+            .expect("rsa");
+    let sign = |kid: Option<&str>| {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = kid.map(str::to_owned);
+        encode(
+            &header,
+            &serde_json::json!({"sub": "jo", "exp": now() + 300}),
+            &private,
+        )
+        .expect("jwt")
+    };
+    let call = |token: String| {
+        let base = server.base.clone();
+        async move {
+            invoke(
+                &base,
+                "echo",
+                Some(&format!("Bearer {token}")),
+                serde_json::json!({"id": "1"}),
+            )
+            .await
+        }
+    };
+    let (status, _, body) = call(sign(Some("test-rsa-1"))).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(sign(Some("test-rsa-1"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(idp.get(|s| s.jwks_fetches), 1, "cached");
+    let (status, _, body) = call(sign(None)).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("the token has no `kid`"))
+    );
+    for _ in 0..5 {
+        let (status, _, body) = call(sign(Some("rotated-away"))).await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (401, Some("unknown key id"))
+        );
+    }
+    assert_eq!(
+        idp.get(|s| s.jwks_fetches),
+        1,
+        "unknown kids must not hammer the IdP"
+    );
+}

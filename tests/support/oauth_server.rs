@@ -46,6 +46,8 @@ pub struct Inner {
     pub revocations: usize,
     /// Families revoked because a rotated refresh token was presented again.
     pub reuse_detected: usize,
+    /// Fetches of `/.well-known/jwks.json` (the test RSA key, kid `test-rsa-1`).
+    pub jwks_fetches: usize,
     codes: HashMap<String, CodeGrant>,
     refresh_tokens: HashMap<String, RefreshGrant>,
     access_tokens: HashMap<String, (String, u64)>,
@@ -369,6 +371,17 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     StatusCode::OK.into_response()
 }
 
+async fn jwks(State(state): State<AppState>) -> Response {
+    state.inner.lock().expect("lock").jwks_fetches += 1;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/keys/rsa-public.jwks.json");
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        std::fs::read_to_string(path).expect("jwks fixture"),
+    )
+        .into_response()
+}
+
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let inner = state.inner.lock().expect("lock");
     let token = headers
@@ -418,6 +431,7 @@ pub fn start() -> AuthServer {
                 .route("/access_token", post(token))
                 .route("/revoke", post(revoke))
                 .route("/api/me", get(me))
+                .route("/.well-known/jwks.json", get(jwks))
                 .route("/user/repos", get(me))
                 .with_state(state);
             axum::serve(listener, app).await.expect("serve");

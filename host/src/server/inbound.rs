@@ -36,6 +36,8 @@ pub enum InboundAuthConfig {
         secret: Option<Secret>,
         /// A PEM public key file (RS*, PS*, ES*, EdDSA), relative to the workflow.
         public_key_file: Option<String>,
+        /// A JWKS URL (keys picked by `kid`, re-fetched on an unknown one).
+        jwks_url: Option<String>,
         /// Required `iss`.
         issuer: Option<String>,
         /// Required `aud`.
@@ -93,7 +95,7 @@ pub enum InboundAuth {
     /// `jwt`.
     Jwt {
         /// The key.
-        key: Box<DecodingKey>,
+        key: JwtKey,
         /// The checks.
         validation: Box<Validation>,
         /// The user claim.
@@ -118,6 +120,23 @@ impl std::fmt::Debug for InboundAuth {
     }
 }
 
+/// Where JWT verification keys come from.
+pub enum JwtKey {
+    /// One configured key.
+    Static(Box<DecodingKey>),
+    /// A JWKS, by `kid`.
+    Jwks(super::jwks::Jwks),
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Static(_) => f.write_str("Static"),
+            Self::Jwks(jwks) => jwks.fmt(f),
+        }
+    }
+}
+
 /// The largest `Authorization` header accepted.
 const MAX_AUTHORIZATION: usize = 8 * 1024;
 
@@ -135,6 +154,7 @@ impl InboundAuth {
         base: &Path,
         registry: &crate::plugin::PluginRegistry,
         timeout: std::time::Duration,
+        outbound: &std::sync::Arc<crate::outbound::Outbound>,
     ) -> Result<Self, String> {
         match config {
             Some(InboundAuthConfig::Plugin {
@@ -166,6 +186,7 @@ impl InboundAuth {
                 algorithms,
                 secret,
                 public_key_file,
+                jwks_url,
                 issuer,
                 audience,
                 leeway,
@@ -198,26 +219,37 @@ impl InboundAuth {
                 if algorithms.iter().any(|a| family(a) != family(first)) {
                     return Err("general.inbound_auth.algorithms: mix no families (HS*, RS*/PS*, ES*, EdDSA): one key cannot verify several".to_owned());
                 }
-                let key = match (family(first), secret, public_key_file) {
-                    ("hmac", Some(secret), None) => {
+                let key = match (family(first), secret, public_key_file, jwks_url) {
+                    (kind, None, None, Some(url)) if kind != "hmac" => {
+                        let url = url::Url::parse(url).map_err(|e| format!("general.inbound_auth.jwks_url: {e}"))?;
+                        JwtKey::Jwks(super::jwks::Jwks::new(url, outbound.clone()))
+                    }
+                    ("hmac", Some(secret), None, None) => {
                         if secret.expose().len() < 32 {
                             return Err("general.inbound_auth.secret: use at least 32 bytes for HS* keys".to_owned());
                         }
-                        DecodingKey::from_secret(secret.expose().as_bytes())
+                        JwtKey::Static(Box::new(DecodingKey::from_secret(secret.expose().as_bytes())))
                     }
-                    ("hmac", _, _) => return Err("general.inbound_auth: HS* algorithms need `secret` (and no public_key_file)".to_owned()),
-                    (kind, None, Some(file)) => {
+                    ("hmac", _, _, _) => {
+                        return Err("general.inbound_auth: HS* algorithms need `secret` only (no public_key_file, no jwks_url)".to_owned())
+                    }
+                    (kind, None, Some(file), None) => {
                         let path = base.join(file);
-                        let pem = std::fs::read(&path)
-                            .map_err(|e| format!("general.inbound_auth.public_key_file: cannot read {}: {e}", path.display()))?;
+                        let pem = std::fs::read(&path).map_err(|e| {
+                            format!("general.inbound_auth.public_key_file: cannot read {}: {e}", path.display())
+                        })?;
                         let key = match kind {
                             "rsa" => DecodingKey::from_rsa_pem(&pem),
                             "ec" => DecodingKey::from_ec_pem(&pem),
                             _ => DecodingKey::from_ed_pem(&pem),
                         };
-                        key.map_err(|_| format!("general.inbound_auth.public_key_file: {} is not a {kind} public key in PEM", path.display()))?
+                        JwtKey::Static(Box::new(key.map_err(|_| {
+                            format!("general.inbound_auth.public_key_file: {} is not a {kind} public key in PEM", path.display())
+                        })?))
                     }
-                    _ => return Err("general.inbound_auth: asymmetric algorithms need `public_key_file` (and no secret)".to_owned()),
+                    _ => {
+                        return Err("general.inbound_auth: asymmetric algorithms need exactly one of `public_key_file` and `jwks_url` (and no secret)".to_owned())
+                    }
                 };
                 let mut validation = Validation::new(*first);
                 validation.algorithms = algorithms;
@@ -233,7 +265,7 @@ impl InboundAuth {
                     None => validation.validate_aud = false,
                 }
                 Ok(Self::Jwt {
-                    key: Box::new(key),
+                    key,
                     validation: Box::new(validation),
                     user_claim: user_claim.clone(),
                     required_scopes: required_scopes.clone(),
@@ -328,8 +360,24 @@ impl InboundAuth {
                             .or_else(|| v.strip_prefix("bearer "))
                     })
                     .ok_or_else(|| Refused("expected `Authorization: Bearer <jwt>`".to_owned()))?;
+                let key = match key {
+                    JwtKey::Static(key) => (**key).clone(),
+                    JwtKey::Jwks(jwks) => {
+                        let header = jsonwebtoken::decode_header(token)
+                            .map_err(|e| Refused(jwt_reason(&e)))?;
+                        let kid = header
+                            .kid
+                            .ok_or_else(|| Refused("the token has no `kid`".to_owned()))?;
+                        if kid.len() > 256 {
+                            return Err(Refused("unknown key id".to_owned()));
+                        }
+                        jwks.key(&kid)
+                            .await
+                            .ok_or_else(|| Refused("unknown key id".to_owned()))?
+                    }
+                };
                 let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-                    token, key, validation,
+                    token, &key, validation,
                 )
                 .map_err(|e| Refused(jwt_reason(&e)))?;
                 let claims = data.claims;

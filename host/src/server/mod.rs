@@ -8,6 +8,7 @@
 
 mod error;
 mod inbound;
+mod jwks;
 mod routes;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -62,6 +63,7 @@ impl ServerState {
             &base,
             &workflow.registry,
             workflow.general.timeouts.plugin_call.0,
+            &workflow.outbound,
         )?;
         let broker = Arc::new(Broker::new(store.clone()));
         Ok(Self {
