@@ -534,6 +534,25 @@ async fn a_panicking_or_hanging_plugin_costs_only_its_call() {
     assert!(components
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c["name"] == "api_key")));
+    let metrics = client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "authhost_invokes_total{outcome=\"failed\"} 2",
+        "authhost_invokes_total{outcome=\"upstream\"} 1",
+        "authhost_upstream_latency_seconds_count 1",
+        "# TYPE authhost_token_refreshes_total counter",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing `{line}` in\n{metrics}"
+        );
+    }
 }
 
 #[test]

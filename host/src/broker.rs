@@ -87,6 +87,8 @@ pub struct BrokerStats {
     pub refreshes: AtomicU64,
     /// Refreshes that failed.
     pub refresh_failures: AtomicU64,
+    /// Refreshes refused with `invalid_grant` (the grant was deleted).
+    pub refresh_invalid_grant: AtomicU64,
     /// "authorization required" answers.
     pub authorization_required: AtomicU64,
 }
@@ -390,6 +392,9 @@ impl Broker {
             }
             Err(e) if e.kind() == Some(ErrorKind::InvalidGrant) => {
                 self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .refresh_invalid_grant
+                    .fetch_add(1, Ordering::Relaxed);
                 lock.delete().await?;
                 lock.release().await?;
                 self.forget(name, user);

@@ -35,6 +35,8 @@ pub struct CallResponse {
     pub body: Vec<u8>,
     /// The final URL, without its query.
     pub url: String,
+    /// Time spent waiting for the upstream (all redirects included).
+    pub elapsed: Duration,
 }
 
 /// Why a tool call did not get an upstream response.
@@ -221,6 +223,7 @@ pub async fn send(
     let timeout: Duration = request
         .timeout
         .unwrap_or_else(|| outbound.request_timeout());
+    let started = std::time::Instant::now();
     for _ in 0..=MAX_REDIRECTS {
         outbound.check_url(&request.url)?;
         let destination = loggable_url(&request.url);
@@ -231,7 +234,6 @@ pub async fn send(
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
         }
-        let started = std::time::Instant::now();
         let response = builder
             .send()
             .await
@@ -277,6 +279,7 @@ pub async fn send(
             headers,
             body,
             url: destination,
+            elapsed: started.elapsed(),
         });
     }
     Err(OutboundError::Transport(

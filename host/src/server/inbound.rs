@@ -95,7 +95,7 @@ pub enum InboundAuth {
     /// `jwt`.
     Jwt {
         /// The key.
-        key: JwtKey,
+        key: Box<JwtKey>,
         /// The checks.
         validation: Box<Validation>,
         /// The user claim.
@@ -125,7 +125,7 @@ pub enum JwtKey {
     /// One configured key.
     Static(Box<DecodingKey>),
     /// A JWKS, by `kid`.
-    Jwks(super::jwks::Jwks),
+    Jwks(Box<super::jwks::Jwks>),
 }
 
 impl std::fmt::Debug for JwtKey {
@@ -222,7 +222,7 @@ impl InboundAuth {
                 let key = match (family(first), secret, public_key_file, jwks_url) {
                     (kind, None, None, Some(url)) if kind != "hmac" => {
                         let url = url::Url::parse(url).map_err(|e| format!("general.inbound_auth.jwks_url: {e}"))?;
-                        JwtKey::Jwks(super::jwks::Jwks::new(url, outbound.clone()))
+                        JwtKey::Jwks(Box::new(super::jwks::Jwks::new(url, outbound.clone())))
                     }
                     ("hmac", Some(secret), None, None) => {
                         if secret.expose().len() < 32 {
@@ -265,7 +265,7 @@ impl InboundAuth {
                     None => validation.validate_aud = false,
                 }
                 Ok(Self::Jwt {
-                    key,
+                    key: Box::new(key),
                     validation: Box::new(validation),
                     user_claim: user_claim.clone(),
                     required_scopes: required_scopes.clone(),
@@ -360,7 +360,7 @@ impl InboundAuth {
                             .or_else(|| v.strip_prefix("bearer "))
                     })
                     .ok_or_else(|| Refused("expected `Authorization: Bearer <jwt>`".to_owned()))?;
-                let key = match key {
+                let key = match &**key {
                     JwtKey::Static(key) => (**key).clone(),
                     JwtKey::Jwks(jwks) => {
                         let header = jsonwebtoken::decode_header(token)

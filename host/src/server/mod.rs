@@ -9,6 +9,7 @@
 mod error;
 mod inbound;
 mod jwks;
+mod metrics;
 mod routes;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -21,6 +22,7 @@ use axum::{
 
 pub use error::ApiError;
 pub use inbound::{Caller, InboundAuth, InboundAuthConfig, Refused};
+pub use metrics::{Metrics, Outcome};
 
 use crate::{broker::Broker, invoke::Invoker, store::TokenStore, workflow::Workflow};
 
@@ -38,6 +40,8 @@ pub struct ServerState {
     pub store: Option<Arc<TokenStore>>,
     /// Who is calling.
     pub inbound: InboundAuth,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl ServerState {
@@ -71,6 +75,7 @@ impl ServerState {
             invoker: Invoker::new(workflow, broker),
             store,
             inbound,
+            metrics: Metrics::default(),
         })
     }
 }
@@ -80,6 +85,7 @@ pub fn app(state: Arc<ServerState>) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
         .route("/v1/components", get(routes::components))
         .route("/v1/tools/{tool}/invoke", post(routes::invoke))
         .route("/v1/auth/{provider}/start", get(routes::start))

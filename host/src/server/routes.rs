@@ -51,6 +51,18 @@ pub(super) async fn readyz(State(state): AppState) -> Response {
     "ready\n".into_response()
 }
 
+/// `GET /metrics`: Prometheus text.
+pub(super) async fn metrics(State(state): AppState) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(&state.invoker.broker().stats),
+    )
+        .into_response()
+}
+
 /// `GET /v1/components`: what is installed (no secrets).
 pub(super) async fn components(State(state): AppState) -> Json<Vec<serde_json::Value>> {
     Json(
@@ -116,10 +128,30 @@ pub(super) async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let caller = caller(&state, &headers).await?;
-    let args = arguments(&body)?;
-    match state.invoker.call(&tool, &caller.user, &args).await {
+    let result = invoke_inner(&state, &tool, &headers, &body).await;
+    let outcome = match &result {
+        Ok(_) => super::Outcome::Upstream,
+        Err(ApiError::AuthorizationRequired { .. }) => super::Outcome::AuthorizationRequired,
+        Err(ApiError::Unauthenticated(_) | ApiError::BadRequest(_) | ApiError::NotFound(_)) => {
+            super::Outcome::ClientError
+        }
+        Err(_) => super::Outcome::Failed,
+    };
+    state.metrics.invoke(outcome);
+    result
+}
+
+async fn invoke_inner(
+    state: &ServerState,
+    tool: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let caller = caller(state, headers).await?;
+    let args = arguments(body)?;
+    match state.invoker.call(tool, &caller.user, &args).await {
         Ok(response) => {
+            state.metrics.upstream_latency(response.elapsed);
             let content_type = response
                 .headers
                 .iter()
@@ -137,7 +169,7 @@ pub(super) async fn invoke(
             .into_response())
         }
         Err(InvokeError::AuthorizationRequired { provider, user, .. }) => {
-            let auth_url = auth_url(&state, &provider, &user).await?;
+            let auth_url = auth_url(state, &provider, &user).await?;
             Err(ApiError::AuthorizationRequired { provider, auth_url })
         }
         Err(e @ InvokeError::UnknownTool { .. }) => Err(ApiError::NotFound(e.to_string())),

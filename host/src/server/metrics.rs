@@ -1,0 +1,136 @@
+//! `GET /metrics`: Prometheus text exposition of the gateway's counters:
+//! invokes by outcome, the broker's cache hits, refreshes and refresh
+//! failures by reason, "authorization required" answers, and a histogram of
+//! upstream latency.
+
+use std::{
+    fmt::Write as _,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use crate::broker::BrokerStats;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Outcomes of `POST /v1/tools/{tool}/invoke`.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome {
+    /// The upstream answered (any status).
+    Upstream,
+    /// 401 `authorization_required`.
+    AuthorizationRequired,
+    /// The caller was refused or sent a bad request.
+    ClientError,
+    /// A plugin, the store or the network failed.
+    Failed,
+}
+
+/// The counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    upstream: AtomicU64,
+    authorization_required: AtomicU64,
+    client_error: AtomicU64,
+    failed: AtomicU64,
+    latency_buckets: [AtomicU64; 11],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one invoke.
+    pub fn invoke(&self, outcome: Outcome) {
+        let counter = match outcome {
+            Outcome::Upstream => &self.upstream,
+            Outcome::AuthorizationRequired => &self.authorization_required,
+            Outcome::ClientError => &self.client_error,
+            Outcome::Failed => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records one upstream round trip.
+    pub fn upstream_latency(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The exposition text.
+    pub fn render(&self, broker: &BrokerStats) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        out.push_str("# HELP authhost_invokes_total Tool invocations by outcome.\n# TYPE authhost_invokes_total counter\n");
+        for (outcome, counter) in [
+            ("upstream", &self.upstream),
+            ("authorization_required", &self.authorization_required),
+            ("client_error", &self.client_error),
+            ("failed", &self.failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "authhost_invokes_total{{outcome=\"{outcome}\"}} {}",
+                get(counter)
+            );
+        }
+        let _ = writeln!(out, "# HELP authhost_credential_cache_hits_total Credentials served from memory.\n# TYPE authhost_credential_cache_hits_total counter\nauthhost_credential_cache_hits_total {}", get(&broker.cache_hits));
+        let _ = writeln!(out, "# HELP authhost_token_refreshes_total Refreshes sent to authorization servers.\n# TYPE authhost_token_refreshes_total counter\nauthhost_token_refreshes_total {}", get(&broker.refreshes));
+        let invalid = get(&broker.refresh_invalid_grant);
+        let transient = get(&broker.refresh_failures).saturating_sub(invalid);
+        let _ = writeln!(out, "# HELP authhost_token_refresh_failures_total Failed refreshes by reason.\n# TYPE authhost_token_refresh_failures_total counter\nauthhost_token_refresh_failures_total{{reason=\"invalid_grant\"}} {invalid}\nauthhost_token_refresh_failures_total{{reason=\"transient\"}} {transient}");
+        let _ = writeln!(out, "# HELP authhost_authorization_required_total Answers asking the user to authorize.\n# TYPE authhost_authorization_required_total counter\nauthhost_authorization_required_total {}", get(&broker.authorization_required));
+        out.push_str("# HELP authhost_upstream_latency_seconds Upstream round trips of tool calls.\n# TYPE authhost_upstream_latency_seconds histogram\n");
+        for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {
+            let _ = writeln!(
+                out,
+                "authhost_upstream_latency_seconds_bucket{{le=\"{bound}\"}} {}",
+                get(bucket)
+            );
+        }
+        let count = get(&self.latency_count);
+        let _ = writeln!(
+            out,
+            "authhost_upstream_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "authhost_upstream_latency_seconds_sum {}",
+            get(&self.latency_sum_micros) as f64 / 1e6
+        );
+        let _ = writeln!(out, "authhost_upstream_latency_seconds_count {count}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let m = Metrics::default();
+        m.upstream_latency(Duration::from_millis(3));
+        m.upstream_latency(Duration::from_millis(30));
+        m.invoke(Outcome::Upstream);
+        let text = m.render(&BrokerStats::default());
+        assert!(
+            text.contains("authhost_upstream_latency_seconds_bucket{le=\"0.005\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("authhost_upstream_latency_seconds_bucket{le=\"0.05\"} 2\n"));
+        assert!(text.contains("authhost_upstream_latency_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("authhost_invokes_total{outcome=\"upstream\"} 1\n"));
+    }
+}
