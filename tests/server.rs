@@ -999,3 +999,52 @@ async fn jwks_keys_by_kid_with_rate_limited_refetch() {
         "unknown kids must not hammer the IdP"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_can_use_the_callers_claims() {
+    let echo = echo::start();
+    let yaml = format!(
+        "general:\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: \"{HS_SECRET}\"\ntools:\n  whoami:\n    _type: http\n    url: {}/users/{{user.id}}\n    headers:\n      X-User-Email: \"{{user.email}}\"\n",
+        echo.base
+    );
+    let server = start(&yaml, None).await;
+    let token =
+        hs(&serde_json::json!({"sub": "u-42", "email": "ada@example.com", "exp": now() + 300}));
+    let bearer = format!("Bearer {token}");
+    let (status, _, body) =
+        invoke(&server.base, "whoami", Some(&bearer), serde_json::json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["body"]["path"], "/users/u-42");
+    assert_eq!(body["body"]["headers"]["x-user-email"], "ada@example.com");
+    // Callers cannot set user.* themselves.
+    let (status, _, body) = invoke(
+        &server.base,
+        "whoami",
+        Some(&bearer),
+        serde_json::json!({"user.email": "x@evil"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is reserved")),
+        "{body}"
+    );
+    // A token without the claim.
+    let token = hs(&serde_json::json!({"sub": "u-43", "exp": now() + 300}));
+    let (status, _, body) = invoke(
+        &server.base,
+        "whoami",
+        Some(&format!("Bearer {token}")),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`email` claim")),
+        "{body}"
+    );
+}

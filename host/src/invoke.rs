@@ -138,6 +138,7 @@ impl<'w> Invoker<'w> {
         &self,
         tool: &str,
         user: &str,
+        claims: &Claims,
         args: &Args,
     ) -> Result<PreparedRequest, InvokeError> {
         let Some(entry) = self.workflow.tools.get(tool) else {
@@ -150,9 +151,16 @@ impl<'w> Invoker<'w> {
                 .map(str::to_owned),
             });
         };
+        let args =
+            with_user_placeholders(entry.tool.as_ref(), user, claims, args).map_err(|source| {
+                InvokeError::Arguments {
+                    tool: tool.to_owned(),
+                    source,
+                }
+            })?;
         let mut request = entry
             .tool
-            .prepare(args)
+            .prepare(&args)
             .map_err(|source| InvokeError::Arguments {
                 tool: tool.to_owned(),
                 source,
@@ -199,11 +207,60 @@ impl<'w> Invoker<'w> {
         &self,
         tool: &str,
         user: &str,
+        claims: &Claims,
         args: &Args,
     ) -> Result<CallResponse, InvokeError> {
-        let request = self.prepare(tool, user, args).await?;
+        let request = self.prepare(tool, user, claims, args).await?;
         Ok(send(&self.workflow.outbound, request).await?)
     }
+}
+
+/// The caller's claims (from inbound authentication), for `{user.…}` placeholders.
+pub type Claims = serde_json::Map<String, serde_json::Value>;
+
+/// Adds `{user.id}` and `{user.<claim>}` values for the placeholders the
+/// tool uses. They come only from authentication: a caller's argument named
+/// `user.…` is refused.
+fn with_user_placeholders(
+    tool: &dyn crate::tools::Tool,
+    user: &str,
+    claims: &Claims,
+    args: &Args,
+) -> Result<Args, ToolError> {
+    if let Some(name) = args.keys().find(|k| k.starts_with("user.")) {
+        return Err(ToolError::Invalid {
+            name: name.clone(),
+            reason: "is reserved: `user.…` values come from the caller's authentication".to_owned(),
+        });
+    }
+    let mut all = args.clone();
+    for placeholder in tool.arguments() {
+        let Some(claim) = placeholder.strip_prefix("user.") else {
+            continue;
+        };
+        let value = if claim == "id" {
+            Some(user.to_owned())
+        } else {
+            claims.get(claim).and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                serde_json::Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            })
+        };
+        match value {
+            Some(value) => {
+                all.insert(placeholder.clone(), value);
+            }
+            None => return Err(ToolError::Invalid {
+                name: placeholder.clone(),
+                reason: format!(
+                    "needs the caller's `{claim}` claim, which their authentication does not carry"
+                ),
+            }),
+        }
+    }
+    Ok(all)
 }
 
 /// Sends a prepared request. Redirects are followed only within the same

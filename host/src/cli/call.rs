@@ -66,7 +66,12 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
     if let Some(n) = args.concurrency {
         return runtime.block_on(concurrent(&invoker, &args, &call_args, n));
     }
-    let response = match runtime.block_on(invoker.call(&args.tool, &args.user, &call_args)) {
+    let response = match runtime.block_on(invoker.call(
+        &args.tool,
+        &args.user,
+        &Default::default(),
+        &call_args,
+    )) {
         Ok(response) => response,
         Err(e @ InvokeError::AuthorizationRequired { .. }) => {
             if let InvokeError::AuthorizationRequired { provider, user, .. } = &e {
@@ -131,7 +136,8 @@ async fn concurrent(
     call_args: &Args,
     n: usize,
 ) -> anyhow::Result<ExitCode> {
-    let calls = (0..n).map(|_| invoker.call(&args.tool, &args.user, call_args));
+    let claims = crate::invoke::Claims::new();
+    let calls = (0..n).map(|_| invoker.call(&args.tool, &args.user, &claims, call_args));
     let results = futures_util::future::join_all(calls).await;
     let mut summary: BTreeMap<String, usize> = BTreeMap::new();
     let mut failed = false;
