@@ -252,12 +252,14 @@ fn with_user_placeholders(
             Some(value) => {
                 all.insert(placeholder.clone(), value);
             }
-            None => return Err(ToolError::Invalid {
-                name: placeholder.clone(),
-                reason: format!(
+            None => {
+                return Err(ToolError::Invalid {
+                    name: placeholder.clone(),
+                    reason: format!(
                     "needs the caller's `{claim}` claim, which their authentication does not carry"
                 ),
-            }),
+                })
+            }
         }
     }
     Ok(all)
