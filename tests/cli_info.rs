@@ -13,13 +13,14 @@ fn names(json: &str) -> Vec<String> {
         .collect()
 }
 
-const INSTALLED: [&str; 6] = [
+const INSTALLED: [&str; 7] = [
     "api_key",
     "bearer_token",
     "custom_headers",
     "http_basic",
     "oauth2_auth_code_flow",
     "oauth2_client_credentials",
+    "user_supplied",
 ];
 
 #[test]
@@ -75,7 +76,7 @@ fn components_json_is_sorted_and_complete() {
 fn query_and_type_filters() {
     let out = run(
         authhost(),
-        &["info", "components", "-q", "BASIC", "--format", "json"],
+        &["info", "components", "-q", "HTTP_B", "--format", "json"],
     );
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(rows.len(), 1);

@@ -56,7 +56,9 @@ async fn every_example_validates_creates_and_authenticates() {
             continue;
         }
         let outcome = provider.authenticate(&ctx).await.expect("authenticates");
-        if component.capabilities.contains(Capabilities::INTERACTIVE) {
+        if component.capabilities.contains(Capabilities::INTERACTIVE)
+            || component.capabilities.contains(Capabilities::USER_SUPPLIED)
+        {
             assert!(
                 matches!(outcome, AuthOutcome::AuthorizationRequired { .. }),
                 "{outcome:?}"
@@ -78,7 +80,8 @@ async fn every_example_validates_creates_and_authenticates() {
             "http_basic",
             "oauth2_auth_code_flow",
             "oauth2_client_credentials",
-            "request_signature"
+            "request_signature",
+            "user_supplied"
         ]
     );
 }

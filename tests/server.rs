@@ -1048,3 +1048,166 @@ async fn tools_can_use_the_callers_claims() {
         "{body}"
     );
 }
+
+async fn put_credentials(
+    base: &str,
+    provider: &str,
+    user: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let response = client()
+        .put(format!("{base}/v1/credentials/{provider}"))
+        .header("x-user-id", user)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("put");
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().await.expect("body")).unwrap_or_default(),
+    )
+}
+
+async fn invoke_as(base: &str, tool: &str, user: &str) -> (u16, serde_json::Value) {
+    let response = client()
+        .post(format!("{base}/v1/tools/{tool}/invoke"))
+        .header("x-user-id", user)
+        .send()
+        .await
+        .expect("invoke");
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().await.expect("body")).unwrap_or_default(),
+    )
+}
+
+/// User-supplied credentials (auto-bedrock-chat's kinds): each user puts
+/// their own, kept in memory with a TTL or encrypted in the store; never
+/// echoed, never shared with another user.
+#[tokio::test(flavor = "multi_thread")]
+async fn users_supply_their_own_credentials() {
+    const SENTINEL: &str = "SENTINEL-user-token-93c1";
+    let echo = echo::start();
+    let yaml = format!(
+        "general:\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  mine:\n    _type: user_supplied\n    kinds: [bearer, api_key]\n    ttl: 600\n  kept:\n    _type: user_supplied\n    persist: true\ntools:\n  t:\n    _type: http\n    url: {e}/t\n    auth_provider: mine\n  k:\n    _type: http\n    url: {e}/k\n    auth_provider: kept\n",
+        e = echo.base
+    );
+    let server = start(&yaml, None).await;
+
+    let (status, body) = invoke_as(&server.base, "t", "alice").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("credentials_required")),
+        "{body}"
+    );
+
+    let (status, body) = put_credentials(
+        &server.base,
+        "mine",
+        "alice",
+        &format!(r#"{{"kind": "bearer", "token": "{SENTINEL}"}}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.to_string().contains(SENTINEL));
+    let (status, body) = invoke_as(&server.base, "t", "alice").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["body"]["headers"]["authorization"],
+        format!("Bearer {SENTINEL}")
+    );
+    // Bob does not get Alice's.
+    let (status, _) = invoke_as(&server.base, "t", "bob").await;
+    assert_eq!(status, 401);
+
+    // Refused kinds and values say why, without echoing the value.
+    let (status, body) = put_credentials(
+        &server.base,
+        "mine",
+        "bob",
+        r#"{"kind": "basic", "username": "u", "password": "p"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            400,
+            Some("this provider does not accept `basic` credentials")
+        )
+    );
+    let (status, body) = put_credentials(
+        &server.base,
+        "mine",
+        "bob",
+        &format!(r#"{{"kind": "bearer", "token": "{SENTINEL}\r\nX-Evil: 1"}}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.to_string().contains(SENTINEL));
+    let (status, _) = put_credentials(&server.base, "mine", "bob", "not json").await;
+    assert_eq!(status, 400);
+
+    // Status and removal.
+    let status_of = |user: &'static str| {
+        let base = server.base.clone();
+        async move {
+            let r = client()
+                .get(format!("{base}/v1/credentials/mine"))
+                .header("x-user-id", user)
+                .send()
+                .await
+                .expect("get");
+            serde_json::from_slice::<serde_json::Value>(&r.bytes().await.expect("body"))
+                .expect("json")
+        }
+    };
+    assert_eq!(status_of("alice").await["authorized"], true);
+    assert_eq!(status_of("bob").await["authorized"], false);
+    let deleted = client()
+        .delete(format!("{}/v1/credentials/mine", server.base))
+        .header("x-user-id", "alice")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(invoke_as(&server.base, "t", "alice").await.0, 401);
+
+    // Persisted: encrypted in the store.
+    let (status, body) = put_credentials(
+        &server.base,
+        "kept",
+        "carol",
+        &format!(r#"{{"kind": "headers", "headers": {{"X-Key": "{SENTINEL}"}}}}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, body["persisted"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let (status, body) = invoke_as(&server.base, "k", "carol").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["body"]["headers"]["x-key"], SENTINEL);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(server._dir.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tokens.db"))
+        {
+            bytes.extend(std::fs::read(path).expect("read"));
+        }
+    }
+    assert!(!bytes.is_empty());
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains(SENTINEL),
+        "supplied credential stored in plaintext"
+    );
+
+    // Not a user_supplied provider.
+    let (status, _) = put_credentials(&server.base, "nope", "carol", "{}").await;
+    assert_eq!(status, 404);
+}

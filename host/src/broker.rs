@@ -96,10 +96,14 @@ pub struct BrokerStats {
 /// One mutex per (provider, user) being fetched or refreshed.
 type Flights = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
 
+/// User-supplied credentials kept in memory: (provider, user) → document.
+type Supplied = HashMap<(String, String), TokenSet>;
+
 /// The broker. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Broker {
     store: Option<Arc<TokenStore>>,
+    supplied: RwLock<Supplied>,
     cache: RwLock<HashMap<String, HashMap<String, Cached>>>,
     flights: Mutex<Flights>,
     backoff: Mutex<HashMap<(String, String), i64>>,
@@ -119,6 +123,7 @@ impl Broker {
     pub fn new(store: Option<Arc<TokenStore>>) -> Self {
         Self {
             store,
+            supplied: RwLock::new(HashMap::new()),
             cache: RwLock::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
@@ -225,6 +230,9 @@ impl Broker {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Credentials::Ready(hit));
         }
+        if caps.contains(Capabilities::USER_SUPPLIED) {
+            return self.user_supplied(provider, user).await;
+        }
         if !caps.contains(Capabilities::INTERACTIVE) {
             let obtained = now();
             let outcome = provider.authenticate(&AuthContext::for_user(user)).await?;
@@ -293,6 +301,131 @@ impl Broker {
             )));
         }
         self.refresh(provider, store, user).await
+    }
+
+    /// Credentials a user supplied: from memory, else from the store.
+    async fn user_supplied(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+    ) -> Result<Credentials, BrokerError> {
+        let name = provider.instance();
+        let now = now();
+        let in_memory = self
+            .supplied
+            .read()
+            .ok()
+            .and_then(|s| s.get(&(name.to_owned(), user.to_owned())).cloned());
+        let tokens = match in_memory {
+            Some(tokens) => Some(tokens),
+            None => match &self.store {
+                Some(store) => store.get(name, user).await?.map(|s| s.tokens),
+                None => None,
+            },
+        };
+        match tokens.filter(|t| t.expires_at.is_none_or(|e| e > now)) {
+            Some(tokens) => {
+                let until = tokens.expires_at.unwrap_or(i64::MAX);
+                self.serve(provider, user, tokens, until).await
+            }
+            None => Ok(self.authorization_required(format!(
+                "user `{user}` has not supplied credentials for `{name}` (or they expired)"
+            ))),
+        }
+    }
+
+    /// Keeps credentials `user` supplied for `provider` (a JSON document the
+    /// provider understands) for `ttl_secs`, in memory or — with `persist` —
+    /// encrypted in the store. The provider checks them first. Returns when
+    /// they expire.
+    ///
+    /// # Errors
+    ///
+    /// The provider refuses the document ([`BrokerError::Provider`]), or the
+    /// store fails.
+    pub async fn supply(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+        document: &str,
+        ttl_secs: i64,
+        persist: bool,
+    ) -> Result<i64, BrokerError> {
+        let name = provider.instance();
+        let expires_at = now() + ttl_secs;
+        let tokens = TokenSet {
+            access_token: authhost_plugin_api::Secret::new(document),
+            token_type: "user_supplied".to_owned(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: Some(expires_at),
+            scopes: Vec::new(),
+            extra: serde_json::Map::new(),
+        };
+        let check = AuthContext {
+            user_id: user.to_owned(),
+            tokens: Some(tokens.clone()),
+            request: None,
+        };
+        provider.authenticate(&check).await?;
+        if persist {
+            let store = self
+                .store
+                .as_ref()
+                .ok_or_else(|| BrokerError::NoStore(name.to_owned()))?;
+            store.put(name, user, &tokens, None).await?;
+        } else if let Ok(mut supplied) = self.supplied.write() {
+            supplied.insert((name.to_owned(), user.to_owned()), tokens);
+        }
+        self.forget(name, user);
+        Ok(expires_at)
+    }
+
+    /// Drops what `user` supplied for `provider` (memory and store); whether
+    /// there was anything.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn remove_supplied(&self, provider: &str, user: &str) -> Result<bool, BrokerError> {
+        let in_memory = self
+            .supplied
+            .write()
+            .map(|mut s| s.remove(&(provider.to_owned(), user.to_owned())).is_some())
+            .unwrap_or(false);
+        let stored = match &self.store {
+            Some(store) => store.delete(provider, user).await?,
+            None => false,
+        };
+        self.forget(provider, user);
+        Ok(in_memory || stored)
+    }
+
+    /// Whether `user` has unexpired supplied credentials for `provider`, and until when.
+    pub async fn supplied_until(
+        &self,
+        provider: &str,
+        user: &str,
+    ) -> Result<Option<i64>, BrokerError> {
+        let now = now();
+        if let Some(t) = self
+            .supplied
+            .read()
+            .ok()
+            .and_then(|s| s.get(&(provider.to_owned(), user.to_owned())).cloned())
+        {
+            return Ok(t.expires_at.filter(|e| *e > now));
+        }
+        match &self.store {
+            Some(store) => Ok(store
+                .list(Some(provider), Some(user))
+                .await?
+                .into_iter()
+                .next()
+                .and_then(|r| r.expires_at)
+                .filter(|e| *e > now)),
+            None => Ok(None),
+        }
     }
 
     fn stored_refresh_at(stored: &StoredTokens) -> i64 {

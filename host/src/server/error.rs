@@ -19,6 +19,11 @@ pub enum ApiError {
         /// Where the user authorizes.
         auth_url: String,
     },
+    /// 401: the user must supply credentials for a provider first.
+    CredentialsRequired {
+        /// The provider instance.
+        provider: String,
+    },
     /// 404.
     NotFound(String),
     /// 400.
@@ -47,6 +52,14 @@ impl IntoResponse for ApiError {
             Self::AuthorizationRequired { provider, auth_url } => (
                 StatusCode::UNAUTHORIZED,
                 serde_json::json!({"error": "authorization_required", "provider": provider, "auth_url": auth_url}),
+            ),
+            Self::CredentialsRequired { provider } => (
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({
+                    "error": "credentials_required",
+                    "provider": provider,
+                    "message": format!("supply them with PUT /v1/credentials/{provider}"),
+                }),
             ),
             Self::NotFound(message) => (
                 StatusCode::NOT_FOUND,

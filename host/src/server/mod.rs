@@ -16,7 +16,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::DefaultBodyLimit,
-    routing::{delete, get, post},
+    routing::{delete, get, post, put},
     Router,
 };
 
@@ -93,7 +93,9 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/v1/credentials", get(routes::credentials))
         .route(
             "/v1/credentials/{provider}",
-            get(routes::credential).merge(delete(routes::revoke)),
+            get(routes::credential)
+                .merge(delete(routes::revoke))
+                .merge(put(routes::supply)),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -173,6 +173,9 @@ async fn invoke_inner(
             .into_response())
         }
         Err(InvokeError::AuthorizationRequired { provider, user, .. }) => {
+            if capabilities(state, &provider).contains(Capabilities::USER_SUPPLIED) {
+                return Err(ApiError::CredentialsRequired { provider });
+            }
             let auth_url = auth_url(state, &provider, &user).await?;
             Err(ApiError::AuthorizationRequired { provider, auth_url })
         }
@@ -227,6 +230,22 @@ pub(super) async fn callback(State(state): AppState, RawQuery(query): RawQuery) 
     (status, Html(authorize::result_page(&result))).into_response()
 }
 
+/// The capabilities of the provider instance `name` (none if unknown).
+fn capabilities(state: &ServerState, name: &str) -> Capabilities {
+    state
+        .workflow
+        .providers
+        .get(name)
+        .and_then(|entry| {
+            state
+                .workflow
+                .registry
+                .component(AUTH_PROVIDER, &entry.type_name)
+        })
+        .map(|c| c.capabilities)
+        .unwrap_or_default()
+}
+
 async fn status_of(
     state: &ServerState,
     provider: &str,
@@ -242,8 +261,23 @@ async fn status_of(
         .registry
         .component(AUTH_PROVIDER, &entry.type_name)
         .is_some_and(|c| c.capabilities.contains(Capabilities::INTERACTIVE));
-    let mut status =
-        serde_json::json!({"provider": provider, "type": entry.type_name, "per_user": interactive});
+    let supplied = capabilities(state, provider).contains(Capabilities::USER_SUPPLIED);
+    let mut status = serde_json::json!({
+        "provider": provider,
+        "type": entry.type_name,
+        "per_user": interactive || supplied
+    });
+    if supplied {
+        let until = state
+            .invoker
+            .broker()
+            .supplied_until(provider, user)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        status["authorized"] = until.is_some().into();
+        status["expires_at"] = until.into();
+        return Ok(status);
+    }
     if !interactive {
         status["authorized"] = true.into();
         return Ok(status);
@@ -299,6 +333,21 @@ pub(super) async fn revoke(
     if !state.workflow.providers.contains_key(&provider) {
         return Err(ApiError::NotFound(format!("no provider `{provider}`")));
     }
+    if capabilities(&state, &provider).contains(Capabilities::USER_SUPPLIED) {
+        let removed = state
+            .invoker
+            .broker()
+            .remove_supplied(&provider, &caller.user)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        return if removed {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(ApiError::NotFound(format!(
+                "no credentials of yours for `{provider}`"
+            )))
+        };
+    }
     let store = state
         .store
         .as_ref()
@@ -328,4 +377,75 @@ pub(super) async fn revoke(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     state.invoker.broker().forget(&provider, &caller.user);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Largest user-supplied credential document.
+const MAX_SUPPLIED: usize = 64 * 1024;
+
+/// `PUT /v1/credentials/{provider}`: credentials the caller supplies, for a
+/// `user_supplied` provider. Kept in memory for the provider's `ttl`, or
+/// encrypted in the store with `persist: true`; never logged.
+pub(super) async fn supply(
+    State(state): AppState,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = caller(&state, &headers).await?;
+    let Some(entry) = state.workflow.providers.get(&provider) else {
+        return Err(ApiError::NotFound(format!("no provider `{provider}`")));
+    };
+    if !capabilities(&state, &provider).contains(Capabilities::USER_SUPPLIED) {
+        return Err(ApiError::BadRequest(format!(
+            "`{provider}` does not accept user-supplied credentials"
+        )));
+    }
+    if body.len() > MAX_SUPPLIED {
+        return Err(ApiError::BadRequest(
+            "the credential document is too large".to_owned(),
+        ));
+    }
+    let document = std::str::from_utf8(&body)
+        .ok()
+        .filter(|d| serde_json::from_str::<serde_json::Value>(d).is_ok_and(|v| v.is_object()))
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "the body must be a JSON object such as {\"kind\": \"bearer\", \"token\": …}"
+                    .to_owned(),
+            )
+        })?;
+    let ttl = entry
+        .config
+        .get("ttl")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(3600);
+    let persist = entry
+        .config
+        .get("persist")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let handle = state
+        .invoker
+        .provider(&provider)
+        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
+    match state
+        .invoker
+        .broker()
+        .supply(&handle, &caller.user, document, ttl, persist)
+        .await
+    {
+        Ok(expires_at) => Ok(Json(
+            serde_json::json!({"provider": provider, "expires_at": expires_at, "persisted": persist}),
+        )),
+        Err(BrokerError::Provider(e))
+            if e.kind() == Some(authhost_plugin_api::ErrorKind::InvalidRequest) =>
+        {
+            let message = match &e {
+                crate::plugin::CallError::Plugin { source, .. } => source.message().to_owned(),
+                other => other.to_string(),
+            };
+            Err(ApiError::BadRequest(message))
+        }
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
 }

@@ -86,14 +86,20 @@ pub struct Workflow {
 }
 
 impl Workflow {
-    /// Whether any provider keeps per-user tokens (needs the token store).
+    /// Whether any provider keeps per-user tokens (needs the token store):
+    /// an interactive one, or a user-supplied one with `persist: true`.
     pub fn needs_store(&self) -> bool {
+        use authhost_plugin_api::Capabilities;
         self.providers.values().any(|p| {
             self.registry
                 .component(AUTH_PROVIDER, &p.type_name)
                 .is_some_and(|c| {
-                    c.capabilities
-                        .contains(authhost_plugin_api::Capabilities::INTERACTIVE)
+                    c.capabilities.contains(Capabilities::INTERACTIVE)
+                        || (c.capabilities.contains(Capabilities::USER_SUPPLIED)
+                            && p.config
+                                .get("persist")
+                                .and_then(|v| v.as_bool())
+                                .unwrap_or(false))
                 })
         })
     }

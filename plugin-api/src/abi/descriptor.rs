@@ -22,13 +22,19 @@ impl Capabilities {
     /// host caches one outcome per instance instead of one per user.
     pub const SHARED: Self = Self(1 << 4);
 
+    /// Users supply the credentials themselves (`PUT /v1/credentials/{provider}`);
+    /// the host keeps them per user and hands them back as the token set's
+    /// `access_token` (a JSON document).
+    pub const USER_SUPPLIED: Self = Self(1 << 5);
+
     /// Every capability with its name, in display order.
-    pub const NAMED: [(Self, &'static str); 5] = [
+    pub const NAMED: [(Self, &'static str); 6] = [
         (Self::INTERACTIVE, "interactive"),
         (Self::REFRESHABLE, "refreshable"),
         (Self::REVOCABLE, "revocable"),
         (Self::PER_REQUEST, "per_request"),
         (Self::SHARED, "shared"),
+        (Self::USER_SUPPLIED, "user_supplied"),
     ];
 
     /// Whether all bits of `other` are set.

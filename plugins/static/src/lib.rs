@@ -1,5 +1,6 @@
 //! authhost's built-in static-credential providers: `api_key`, `http_basic`,
-//! `bearer_token` and `custom_headers`.
+//! `bearer_token`, `custom_headers`, and `user_supplied` (credentials each
+//! user hands in).
 //!
 //! Built as `libauthhost_static.so`; the host finds it beside its executable.
 
@@ -7,17 +8,20 @@ mod api_key;
 mod bearer_token;
 mod custom_headers;
 mod http_basic;
+mod user_supplied;
 mod validate;
 
 pub use api_key::{ApiKey, ApiKeyConfig};
 pub use bearer_token::{BearerToken, BearerTokenConfig};
 pub use custom_headers::{CustomHeaders, CustomHeadersConfig};
 pub use http_basic::{HttpBasic, HttpBasicConfig};
+pub use user_supplied::{SuppliedKind, UserSupplied, UserSuppliedConfig};
 
 authhost_plugin_api::register_provider!(ApiKey);
 authhost_plugin_api::register_provider!(HttpBasic);
 authhost_plugin_api::register_provider!(BearerToken);
 authhost_plugin_api::register_provider!(CustomHeaders);
+authhost_plugin_api::register_provider!(UserSupplied);
 authhost_plugin_api::export_plugin!();
 
 #[cfg(test)]

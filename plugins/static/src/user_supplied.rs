@@ -1,0 +1,289 @@
+//! `user_supplied`: credentials each user hands in themselves (through
+//! `PUT /v1/credentials/{provider}`), as auto-bedrock-chat accepts them: a
+//! bearer token, basic auth, an API key in a header, or custom headers.
+//! The host keeps them per user (in memory with a TTL, or encrypted in the
+//! token store with `persist: true`) and passes them back as the token
+//! set's `access_token`, a JSON document this provider checks and turns
+//! into credentials.
+
+use std::collections::BTreeMap;
+
+use authhost_plugin_api::{
+    AuthContext, AuthOutcome, AuthProvider, Capabilities, CreateContext, Credential, Error,
+    ErrorKind, Secret,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::validate;
+
+/// The kinds of credential users may supply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppliedKind {
+    /// `{"kind": "bearer", "token": …, "scheme"?: "Bearer", "header_name"?: "Authorization"}`
+    Bearer,
+    /// `{"kind": "basic", "username": …, "password": …}`
+    Basic,
+    /// `{"kind": "api_key", "key": …, "header"?: "X-API-Key"}`
+    ApiKey,
+    /// `{"kind": "headers", "headers": {name: value, …}}`
+    Headers,
+}
+
+fn all_kinds() -> Vec<SuppliedKind> {
+    vec![
+        SuppliedKind::Bearer,
+        SuppliedKind::Basic,
+        SuppliedKind::ApiKey,
+        SuppliedKind::Headers,
+    ]
+}
+
+fn default_ttl() -> u64 {
+    3600
+}
+
+/// Credentials supplied by each user.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserSuppliedConfig {
+    /// The kinds users may supply.
+    #[serde(default = "all_kinds")]
+    pub kinds: Vec<SuppliedKind>,
+    /// How long supplied credentials are kept, in seconds.
+    #[serde(default = "default_ttl")]
+    pub ttl: u64,
+    /// Keep them encrypted in the token store (they survive restarts and are
+    /// shared by replicas) instead of only in this process's memory.
+    #[serde(default)]
+    pub persist: bool,
+}
+
+/// What a user sends.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum Supplied {
+    Bearer {
+        token: Secret,
+        #[serde(default = "bearer")]
+        scheme: String,
+        #[serde(default = "authorization")]
+        header_name: String,
+    },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    ApiKey {
+        key: Secret,
+        #[serde(default = "x_api_key")]
+        header: String,
+    },
+    Headers {
+        headers: BTreeMap<String, Secret>,
+    },
+}
+
+fn bearer() -> String {
+    "Bearer".to_owned()
+}
+fn authorization() -> String {
+    "Authorization".to_owned()
+}
+fn x_api_key() -> String {
+    "X-API-Key".to_owned()
+}
+
+/// The `user_supplied` provider.
+#[derive(Debug)]
+pub struct UserSupplied {
+    kinds: Vec<SuppliedKind>,
+}
+
+fn refuse(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidRequest, message)
+}
+
+impl UserSupplied {
+    fn credentials(&self, document: &str) -> Result<Vec<Credential>, Error> {
+        let supplied: Supplied = authhost_plugin_api::parse_config(document)
+            .map_err(|e| refuse(e.message().to_owned()))?;
+        let kind = match &supplied {
+            Supplied::Bearer { .. } => SuppliedKind::Bearer,
+            Supplied::Basic { .. } => SuppliedKind::Basic,
+            Supplied::ApiKey { .. } => SuppliedKind::ApiKey,
+            Supplied::Headers { .. } => SuppliedKind::Headers,
+        };
+        if !self.kinds.contains(&kind) {
+            return Err(refuse(
+                format!("this provider does not accept `{kind:?}` credentials").to_lowercase(),
+            ));
+        }
+        let checked = |e: Error| refuse(e.message().to_owned());
+        Ok(match supplied {
+            Supplied::Bearer {
+                token,
+                scheme,
+                header_name,
+            } => {
+                validate::secret_value("token", &token).map_err(checked)?;
+                validate::header_name("header_name", &header_name).map_err(checked)?;
+                validate::plain_value("scheme", &scheme).map_err(checked)?;
+                vec![Credential::Bearer {
+                    token,
+                    scheme,
+                    header_name,
+                }]
+            }
+            Supplied::Basic { username, password } => {
+                if username.contains(':') {
+                    return Err(refuse("username: must not contain `:`"));
+                }
+                validate::plain_value("username", &username).map_err(checked)?;
+                validate::secret_value("password", &password).map_err(checked)?;
+                vec![Credential::Basic { username, password }]
+            }
+            Supplied::ApiKey { key, header } => {
+                validate::secret_value("key", &key).map_err(checked)?;
+                validate::header_name("header", &header).map_err(checked)?;
+                vec![Credential::Header {
+                    name: header,
+                    value: key,
+                }]
+            }
+            Supplied::Headers { headers } => {
+                if headers.is_empty() {
+                    return Err(refuse("headers: needs at least one header"));
+                }
+                let mut out = Vec::new();
+                for (name, value) in headers {
+                    validate::header_name(&format!("headers.{name}"), &name).map_err(checked)?;
+                    validate::secret_value(&format!("headers.{name}"), &value).map_err(checked)?;
+                    out.push(Credential::Header { name, value });
+                }
+                out
+            }
+        })
+    }
+}
+
+impl AuthProvider for UserSupplied {
+    const NAME: &'static str = "user_supplied";
+    const DESCRIPTION: &'static str =
+        "Credentials each user supplies (bearer, basic, API key, headers), kept per user with a TTL";
+    const CAPABILITIES: Capabilities = Capabilities::USER_SUPPLIED;
+    type Config = UserSuppliedConfig;
+
+    fn example_config() -> serde_json::Value {
+        serde_json::json!({ "kinds": ["bearer", "api_key"], "ttl": 3600, "persist": false })
+    }
+
+    fn create(config: UserSuppliedConfig, _: &CreateContext) -> Result<Self, Error> {
+        if config.kinds.is_empty() {
+            return Err(Error::config("kinds: list at least one kind"));
+        }
+        if config.ttl == 0 {
+            return Err(Error::config("ttl: must be at least 1 second"));
+        }
+        Ok(Self {
+            kinds: config.kinds,
+        })
+    }
+
+    async fn authenticate(&self, ctx: AuthContext) -> Result<AuthOutcome, Error> {
+        match ctx.tokens {
+            None => Ok(AuthOutcome::AuthorizationRequired {
+                reason: "the user has not supplied credentials for this provider".to_owned(),
+            }),
+            Some(tokens) => Ok(AuthOutcome::Credentials {
+                credentials: self.credentials(tokens.access_token.expose())?,
+                expires_at: tokens.expires_at,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use authhost_plugin_api::TokenSet;
+
+    use super::*;
+
+    fn supplied(
+        document: serde_json::Value,
+        kinds: Vec<SuppliedKind>,
+    ) -> Result<Vec<Credential>, Error> {
+        let provider = UserSupplied { kinds };
+        let tokens = TokenSet {
+            access_token: Secret::new(document.to_string()),
+            token_type: "user_supplied".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: None,
+            scopes: vec![],
+            extra: serde_json::Map::new(),
+        };
+        let ctx = AuthContext {
+            user_id: "u".into(),
+            tokens: Some(tokens),
+            request: None,
+        };
+        match futures_executor::block_on(provider.authenticate(ctx))? {
+            AuthOutcome::Credentials { credentials, .. } => Ok(credentials),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_kind_and_the_allow_list() {
+        let c = supplied(
+            serde_json::json!({"kind": "bearer", "token": "t"}),
+            all_kinds(),
+        )
+        .expect("bearer");
+        assert!(matches!(&c[..], [Credential::Bearer { scheme, .. }] if scheme == "Bearer"));
+        let c = supplied(
+            serde_json::json!({"kind": "api_key", "key": "k", "header": "X-Key"}),
+            all_kinds(),
+        )
+        .expect("key");
+        assert!(matches!(&c[..], [Credential::Header { name, .. }] if name == "X-Key"));
+        let c = supplied(
+            serde_json::json!({"kind": "headers", "headers": {"A": "1", "B": "2"}}),
+            all_kinds(),
+        )
+        .expect("headers");
+        assert_eq!(c.len(), 2);
+        let err = supplied(
+            serde_json::json!({"kind": "basic", "username": "u", "password": "p"}),
+            vec![SuppliedKind::Bearer],
+        )
+        .expect_err("not allowed");
+        assert_eq!(
+            err.message(),
+            "this provider does not accept `basic` credentials"
+        );
+        let err = supplied(
+            serde_json::json!({"kind": "bearer", "token": "SENTINEL\r\nX: y"}),
+            all_kinds(),
+        )
+        .expect_err("crlf");
+        assert!(!err.message().contains("SENTINEL"));
+        let err =
+            supplied(serde_json::json!({"kind": "oauth"}), all_kinds()).expect_err("unknown kind");
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn example_config_creates() {
+        let provider = UserSupplied::create(
+            serde_json::from_value(UserSupplied::example_config()).expect("config"),
+            &CreateContext {
+                instance_name: "x".into(),
+                host: None,
+            },
+        );
+        assert!(provider.is_ok());
+    }
+}
