@@ -198,7 +198,10 @@ fn a_panic_in_init_refuses_that_plugin_only() {
         dir.file("faulty").display()
     )), "{}", out.stderr);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("json");
-    assert!(!rows.is_empty() && rows.iter().all(|r| r["plugin"] == "authhost-static"), "{rows:?}");
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r["plugin"] == "authhost-static"),
+        "{rows:?}"
+    );
 }
 
 #[test]

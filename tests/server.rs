@@ -1211,3 +1211,57 @@ async fn users_supply_their_own_credentials() {
     let (status, _) = put_credentials(&server.base, "nope", "carol", "{}").await;
     assert_eq!(status, 404);
 }
+
+/// The OpenAPI document lists every route, and docs/http-api.md lists
+/// everything the document does.
+#[tokio::test(flavor = "multi_thread")]
+async fn openapi_describes_every_route_and_the_guide_follows_it() {
+    let server = start(
+        "authentication:\n  key:\n    _type: api_key\n    api_key: k\n",
+        None,
+    )
+    .await;
+    let response = client()
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .expect("openapi");
+    assert_eq!(response.status(), 200);
+    let doc = json(response).await;
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "delete"] {
+            if item.get(method).is_some() {
+                documented.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    documented.sort();
+    let mut expected = vec![
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /v1/components",
+        "POST /v1/tools/{tool}/invoke",
+        "GET /v1/auth/{provider}/start",
+        "GET /auth/callback",
+        "GET /v1/credentials",
+        "GET /v1/credentials/{provider}",
+        "DELETE /v1/credentials/{provider}",
+        "PUT /v1/credentials/{provider}",
+    ];
+    expected.sort();
+    assert_eq!(documented, expected);
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/http-api.md"),
+    )
+    .expect("guide");
+    for route in &documented {
+        assert!(
+            guide.contains(&format!("`{route}`")),
+            "docs/http-api.md does not describe `{route}`"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}

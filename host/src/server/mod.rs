@@ -10,6 +10,7 @@ mod error;
 mod inbound;
 mod jwks;
 mod metrics;
+pub mod openapi;
 mod routes;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -86,6 +87,7 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi))
         .route("/v1/components", get(routes::components))
         .route("/v1/tools/{tool}/invoke", post(routes::invoke))
         .route("/v1/auth/{provider}/start", get(routes::start))

@@ -34,11 +34,13 @@ async fn caller(state: &ServerState, headers: &HeaderMap) -> Result<Caller, ApiE
 }
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is up", body = String)))]
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// `GET /readyz`: plugins loaded and the store reachable.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Plugins loaded and the token store reachable", body = String), (status = 503, description = "Not ready", body = String)))]
 pub(super) async fn readyz(State(state): AppState) -> Response {
     if state.workflow.registry.plugins().next().is_none() {
         return (StatusCode::SERVICE_UNAVAILABLE, "no plugin loaded\n").into_response();
@@ -52,6 +54,7 @@ pub(super) async fn readyz(State(state): AppState) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): AppState) -> Response {
     (
         [(
@@ -63,7 +66,20 @@ pub(super) async fn metrics(State(state): AppState) -> Response {
         .into_response()
 }
 
+/// `GET /openapi.json`: the OpenAPI document of these routes.
+pub(super) async fn openapi() -> Response {
+    use utoipa::OpenApi as _;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        super::openapi::ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_default(),
+    )
+        .into_response()
+}
+
 /// `GET /v1/components`: what is installed (no secrets).
+#[utoipa::path(get, path = "/v1/components", tag = "components", responses((status = 200, description = "Installed components", body = [super::openapi::ComponentInfo])))]
 pub(super) async fn components(State(state): AppState) -> Json<Vec<serde_json::Value>> {
     Json(
         state
@@ -122,6 +138,7 @@ async fn auth_url(state: &ServerState, provider: &str, user: &str) -> Result<Str
 }
 
 /// `POST /v1/tools/{tool}/invoke`: the call, with the caller's credentials.
+#[utoipa::path(post, path = "/v1/tools/{tool}/invoke", tag = "tools", params(("tool" = String, Path, description = "The tool name")), request_body(content = std::collections::HashMap<String, String>, description = "The tool's arguments (values may be any JSON; they become strings)", content_type = "application/json"), responses((status = 200, description = "The upstream answered (its status is inside)", body = super::openapi::InvokeResult), (status = 400, description = "Bad arguments", body = super::openapi::ErrorBody), (status = 401, description = "`invalid_token`, `authorization_required` (with `auth_url`) or `credentials_required`", body = super::openapi::ErrorBody), (status = 404, description = "Unknown tool", body = super::openapi::ErrorBody), (status = 502, description = "A plugin failed, panicked or timed out, or the upstream is unreachable", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn invoke(
     State(state): AppState,
     Path(tool): Path<String>,
@@ -192,6 +209,7 @@ async fn invoke_inner(
 }
 
 /// `GET /v1/auth/{provider}/start`: redirect the caller to authorize.
+#[utoipa::path(get, path = "/v1/auth/{provider}/start", tag = "authorization", params(("provider" = String, Path, description = "The provider instance")), responses((status = 303, description = "Redirect to the authorization server"), (status = 401, description = "Caller not authenticated", body = super::openapi::ErrorBody), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn start(
     State(state): AppState,
     Path(provider): Path<String>,
@@ -207,6 +225,7 @@ pub(super) async fn start(
 }
 
 /// `GET /auth/callback`: the authorization server sends the browser here.
+#[utoipa::path(get, path = "/auth/callback", tag = "authorization", params(("code" = Option<String>, Query, description = "Authorization code"), ("state" = Option<String>, Query, description = "The state authhost issued"), ("iss" = Option<String>, Query, description = "Issuer (RFC 9207)"), ("error" = Option<String>, Query, description = "OAuth error code")), responses((status = 200, description = "Authorized (HTML page)", body = String, content_type = "text/html"), (status = 400, description = "Refused, with the reason (HTML page)", body = String, content_type = "text/html")))]
 pub(super) async fn callback(State(state): AppState, RawQuery(query): RawQuery) -> Response {
     let Some(store) = &state.store else {
         return (StatusCode::NOT_FOUND, "no interactive provider\n").into_response();
@@ -300,6 +319,7 @@ async fn status_of(
 }
 
 /// `GET /v1/credentials`: the caller's status with every provider.
+#[utoipa::path(get, path = "/v1/credentials", tag = "credentials", responses((status = 200, description = "The caller's status with every provider", body = [super::openapi::CredentialStatus]), (status = 401, description = "Caller not authenticated", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn credentials(
     State(state): AppState,
     headers: HeaderMap,
@@ -313,6 +333,7 @@ pub(super) async fn credentials(
 }
 
 /// `GET /v1/credentials/{provider}`: the caller's status with one provider.
+#[utoipa::path(get, path = "/v1/credentials/{provider}", tag = "credentials", params(("provider" = String, Path, description = "The provider instance")), responses((status = 200, description = "The caller's status with one provider", body = super::openapi::CredentialStatus), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn credential(
     State(state): AppState,
     Path(provider): Path<String>,
@@ -324,6 +345,7 @@ pub(super) async fn credential(
 
 /// `DELETE /v1/credentials/{provider}`: revoke (when supported) and delete
 /// the caller's tokens.
+#[utoipa::path(delete, path = "/v1/credentials/{provider}", tag = "credentials", params(("provider" = String, Path, description = "The provider instance")), responses((status = 204, description = "Revoked (when supported) and deleted"), (status = 404, description = "Nothing stored for the caller", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn revoke(
     State(state): AppState,
     Path(provider): Path<String>,
@@ -385,6 +407,7 @@ const MAX_SUPPLIED: usize = 64 * 1024;
 /// `PUT /v1/credentials/{provider}`: credentials the caller supplies, for a
 /// `user_supplied` provider. Kept in memory for the provider's `ttl`, or
 /// encrypted in the store with `persist: true`; never logged.
+#[utoipa::path(put, path = "/v1/credentials/{provider}", tag = "credentials", params(("provider" = String, Path, description = "A `user_supplied` provider instance")), request_body(content = super::openapi::SuppliedCredential, content_type = "application/json"), responses((status = 200, description = "Kept", body = super::openapi::Supplied), (status = 400, description = "Refused, with the reason", body = super::openapi::ErrorBody), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn supply(
     State(state): AppState,
     Path(provider): Path<String>,
