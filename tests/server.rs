@@ -1265,3 +1265,130 @@ async fn openapi_describes_every_route_and_the_guide_follows_it() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// examples/python-client/client.py against the real server: it prints the
+/// `auth_url`, the test plays the browser, the client's retry succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_client_follows_auth_url() {
+    let python_ok = std::process::Command::new("python3")
+        .args(["-c", "import requests"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python_ok {
+        eprintln!("skipping: python3 with `requests` is not installed");
+        return;
+    }
+    let auth = oauth_server::start();
+    let yaml = format!(
+        "general:\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n",
+        base = auth.base
+    );
+    let server = start(&yaml, None).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/python-client/client.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args([
+            "--base",
+            &server.base,
+            "--tool",
+            "me",
+            "--user",
+            "alice",
+            "--no-browser",
+            "--wait",
+            "30",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout);
+    let mut first = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut first)
+        .await
+        .expect("line");
+    let auth_url = first
+        .trim()
+        .split_once(" at: ")
+        .expect("authorize line")
+        .1
+        .to_owned();
+    // The browser.
+    let location = client()
+        .get(&auth_url)
+        .send()
+        .await
+        .expect("authorize")
+        .headers()["location"]
+        .to_str()
+        .expect("loc")
+        .to_owned();
+    assert_eq!(
+        client()
+            .get(&location)
+            .send()
+            .await
+            .expect("callback")
+            .status(),
+        200
+    );
+    let mut rest = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut lines, &mut rest)
+        .await
+        .expect("rest");
+    let status = child.wait().await.expect("wait");
+    assert!(status.success(), "{first}{rest}");
+    assert!(rest.contains("\"user\": \"test-user\""), "{rest}");
+}
+
+/// The README's quick start: examples/quickstart.yaml served by the binary,
+/// one invoke with curl's headers.
+#[test]
+fn the_quickstart_example_serves_its_tool() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.yaml");
+    let mut child = support::authhost()
+        .env("QUICKSTART_ADDR", &addr)
+        .args(["serve", "--config", &example.display().to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("line");
+    assert!(line.contains(&addr), "{line}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let (status, body) = runtime.block_on(async {
+        let response = client()
+            .post(format!("http://{addr}/v1/tools/components/invoke"))
+            .header("X-User-Id", "alice")
+            .send()
+            .await
+            .expect("invoke");
+        (response.status().as_u16(), json(response).await)
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], 200);
+    assert!(
+        body["body"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["name"] == "api_key")),
+        "{body}"
+    );
+}
