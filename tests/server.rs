@@ -797,6 +797,7 @@ fn secret_leak_sweep_at_trace() {
     const CLIENT_SECRET: &str = "test-secret";
     const API_KEY: &str = "SENTINEL-api-key-71f3";
     const HS: &str = "SENTINEL-hs-secret-0123456789abcdef!!";
+    const SUPPLIED: &str = "SENTINEL-supplied-4d2e";
     let auth = oauth_server::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -805,7 +806,7 @@ fn secret_leak_sweep_at_trace() {
         .expect("addr")
         .port();
     let yaml = format!(
-        "general:\n  store:\n    url: sqlite://{db}\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: ${{INBOUND_SECRET}}\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: ${{GH_SECRET}}\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{port}/auth/callback\n  key:\n    _type: api_key\n    api_key: ${{API_KEY}}\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n  keyed:\n    _type: http\n    url: {base}/api/me\n    auth_provider: key\n",
+        "general:\n  store:\n    url: sqlite://{db}\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: ${{INBOUND_SECRET}}\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: ${{GH_SECRET}}\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{port}/auth/callback\n  key:\n    _type: api_key\n    api_key: ${{API_KEY}}\n  own:\n    _type: user_supplied\n    persist: true\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n  keyed:\n    _type: http\n    url: {base}/api/me\n    auth_provider: key\n",
         db = dir.path().join("tokens.db").display(),
         base = auth.base
     );
@@ -893,6 +894,17 @@ fn secret_leak_sweep_at_trace() {
                 .expect("text");
         }
         bodies += &http
+            .put(format!("{base}/v1/credentials/own"))
+            .header("authorization", &bearer)
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"kind": "bearer", "token": "{SUPPLIED}"}}"#))
+            .send()
+            .await
+            .expect("supply")
+            .text()
+            .await
+            .expect("text");
+        bodies += &http
             .get(format!("{base}/v1/credentials"))
             .header("authorization", &bearer)
             .send()
@@ -923,7 +935,8 @@ fn secret_leak_sweep_at_trace() {
         }
     }
     let store_text = String::from_utf8_lossy(&store_bytes);
-    let mut sentinels: Vec<String> = vec![API_KEY.into(), HS.into(), token.clone()];
+    let mut sentinels: Vec<String> =
+        vec![API_KEY.into(), HS.into(), SUPPLIED.into(), token.clone()];
     sentinels.extend(issued);
     for sentinel in &sentinels {
         assert!(

@@ -103,8 +103,11 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .with_state(state)
 }
 
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves `state` on `listener` until `shutdown` completes; in-flight
-/// requests finish first.
+/// requests then get up to [`SHUTDOWN_GRACE`] to finish.
 ///
 /// # Errors
 ///
@@ -114,7 +117,24 @@ pub async fn serve(
     state: Arc<ServerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (signalled, deadline) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    };
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(graceful);
+    let cut_off = async move {
+        if deadline.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!(
+                "in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway"
+            );
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = cut_off => Ok(()),
+    }
 }
