@@ -651,3 +651,44 @@ mod callback {
         nothing_stored(&store).await;
     }
 }
+
+#[test]
+fn private_key_jwt_client_authentication() {
+    let server = oauth_server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        "authentication:\n  svc:\n    _type: oauth2_client_credentials\n    client_id: jwt-client\n    token_url: {base}/token\n    token_endpoint_auth_method: private_key_jwt\n    private_key: ${{JWT_CLIENT_KEY}}\n    private_key_algorithm: RS256\ntools:\n  svc_me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: svc\n",
+        base = server.base
+    );
+    let path = dir.path().join("w.yaml");
+    std::fs::write(&path, yaml).expect("write");
+    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys");
+    let mut call = authhost();
+    call.env(
+        "JWT_CLIENT_KEY",
+        std::fs::read_to_string(keys.join("rsa-private.pem")).expect("key"),
+    );
+    let out = run(
+        call,
+        &["call", "svc_me", "--config", &path.display().to_string()],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("client:jwt-client"), "{}", out.stdout);
+    assert_eq!(server.calls("client_credentials"), 1);
+
+    // An EC key where RS256 is configured: refused at validation, key not shown.
+    let mut validate = authhost();
+    validate.env(
+        "JWT_CLIENT_KEY",
+        std::fs::read_to_string(keys.join("ec-private.pem")).expect("key"),
+    );
+    let out = run(validate, &["validate", &path.display().to_string()]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .contains("private_key: not a PEM private key for private_key_algorithm"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.all().contains("PRIVATE KEY"));
+}

@@ -207,9 +207,30 @@ async fn authorize(
     Redirect::to(target.as_str()).into_response()
 }
 
-/// The client id of a token request, authenticated (basic or post);
+/// The client id of a token request, authenticated (basic, post, or an
+/// RFC 7523 assertion from `jwt-client` signed with the test RSA key);
 /// `None` for `invalid_client`.
-fn client(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<String> {
+fn client(base: &str, headers: &HeaderMap, form: &HashMap<String, String>) -> Option<String> {
+    if form.get("client_assertion_type").map(String::as_str)
+        == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        let pem = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/keys/rsa-public.pem"),
+        )
+        .ok()?;
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem).ok()?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&[format!("{base}/token")]);
+        validation.set_issuer(&["jwt-client"]);
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            form.get("client_assertion")?,
+            &key,
+            &validation,
+        )
+        .ok()?;
+        return (data.claims["sub"] == "jwt-client").then(|| "jwt-client".to_owned());
+    }
     if let Some(basic) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -288,7 +309,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         // Cancelled with the request if the client goes away: nothing rotates.
         tokio::time::sleep(delay).await;
     }
-    let Some(client_id) = client(&headers, &form) else {
+    let Some(client_id) = client(&state.base, &headers, &form) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
     let mut guard = state.inner.lock().expect("lock");
@@ -358,7 +379,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    if client(&headers, &form).is_none() {
+    if client(&state.base, &headers, &form).is_none() {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     let mut inner = state.inner.lock().expect("lock");

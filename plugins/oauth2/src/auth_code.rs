@@ -18,7 +18,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::{
-    common::{self, TokenEndpointAuthMethod},
+    common::{self, AssertionAlgorithm, ClientAssertion, TokenEndpointAuthMethod},
     discovery::Discovery,
 };
 
@@ -60,6 +60,11 @@ pub struct AuthCodeConfig {
     /// How the client authenticates at the token endpoint.
     #[serde(default)]
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// The client's private key, PEM, for `private_key_jwt`.
+    pub private_key: Option<Secret>,
+    /// The algorithm of `private_key`.
+    #[serde(default)]
+    pub private_key_algorithm: AssertionAlgorithm,
     /// Lifetime assumed, in seconds, when the server sends no `expires_in`.
     #[serde(default = "common::default_fallback_lifetime")]
     pub fallback_token_lifetime: u64,
@@ -69,6 +74,7 @@ pub struct AuthCodeConfig {
 #[derive(Debug)]
 pub struct AuthCodeFlow {
     config: AuthCodeConfig,
+    assertion: Option<ClientAssertion>,
     redirect: RedirectUrl,
     discovery: Discovery,
     host: Option<Host>,
@@ -116,7 +122,7 @@ impl AuthCodeFlow {
     }
 
     /// The RFC 7009 form and, for `client_secret_basic`, the Authorization header.
-    fn revocation_form(&self, token: &str, hint: &str) -> (String, Option<String>) {
+    fn revocation_form(&self, token: &str, hint: &str, audience: &str) -> (String, Option<String>) {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("token", token)
             .append_pair("token_type_hint", hint);
@@ -142,6 +148,12 @@ impl AuthCodeFlow {
             }
             (None, _) => {
                 form.append_pair("client_id", &self.config.client_id);
+                if let Some(assertion) = &self.assertion {
+                    if let Ok(jwt) = assertion.sign(audience, self.now()) {
+                        form.append_pair("client_assertion_type", common::ASSERTION_TYPE)
+                            .append_pair("client_assertion", &jwt);
+                    }
+                }
             }
         }
         (form.finish(), authorization)
@@ -176,10 +188,29 @@ impl AuthProvider for AuthCodeFlow {
                 "redirect_uri: must not have a fragment (RFC 6749 §3.1.2)",
             ));
         }
-        let public = config
-            .client_secret
-            .as_ref()
-            .is_none_or(|s| s.expose().is_empty());
+        let assertion = match (config.token_endpoint_auth_method, &config.private_key) {
+            (TokenEndpointAuthMethod::PrivateKeyJwt, Some(key)) => Some(ClientAssertion::new(
+                key,
+                config.private_key_algorithm,
+                &config.client_id,
+            )?),
+            (TokenEndpointAuthMethod::PrivateKeyJwt, None) => {
+                return Err(Error::config(
+                    "private_key: required with private_key_jwt (the PEM private key)",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(Error::config(
+                    "private_key: only used with token_endpoint_auth_method: private_key_jwt",
+                ))
+            }
+            _ => None,
+        };
+        let public = assertion.is_none()
+            && config
+                .client_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().is_empty());
         if public && !config.use_pkce {
             return Err(Error::config(
                 "use_pkce: a public client (no client_secret) must use PKCE",
@@ -210,6 +241,7 @@ impl AuthProvider for AuthCodeFlow {
             optional_url("discovery_url", &config.discovery_url)?,
         )?;
         Ok(Self {
+            assertion,
             redirect: RedirectUrl::from_url(redirect_url),
             discovery,
             host: ctx.host.clone(),
@@ -278,6 +310,14 @@ impl AuthProvider for AuthCodeFlow {
         let client = self.client(&endpoints.token);
         let mut request =
             client.exchange_code(AuthorizationCode::new(exchange.code.expose().to_owned()));
+        if let Some(assertion) = &self.assertion {
+            request = request
+                .add_extra_param("client_assertion_type", common::ASSERTION_TYPE)
+                .add_extra_param(
+                    "client_assertion",
+                    assertion.sign(endpoints.token.as_str(), self.now())?,
+                );
+        }
         if let Some(verifier) = &exchange.pkce_verifier {
             request =
                 request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()));
@@ -311,8 +351,16 @@ impl AuthProvider for AuthCodeFlow {
         let client = self.client(&endpoints.token);
         let refresh_token = RefreshToken::new(refresh.expose().to_owned());
         let http = common::TokenHttp(self.http()?);
-        let response = client
-            .exchange_refresh_token(&refresh_token)
+        let mut request = client.exchange_refresh_token(&refresh_token);
+        if let Some(assertion) = &self.assertion {
+            request = request
+                .add_extra_param("client_assertion_type", common::ASSERTION_TYPE)
+                .add_extra_param(
+                    "client_assertion",
+                    assertion.sign(endpoints.token.as_str(), self.now())?,
+                );
+        }
+        let response = request
             .request_async(&http)
             .await
             .map_err(|e| common::token_error("the refresh", e))?;
@@ -344,7 +392,7 @@ impl AuthProvider for AuthCodeFlow {
             Some(r) => (r.expose().to_owned(), "refresh_token"),
             None => (tokens.access_token.expose().to_owned(), "access_token"),
         };
-        let (body, authorization) = self.revocation_form(&token, hint);
+        let (body, authorization) = self.revocation_form(&token, hint, revocation.as_str());
         let mut request = authhost_plugin_api::HttpRequest::new("POST", revocation.as_str())
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json");

@@ -12,7 +12,7 @@ use oauth2::{basic::BasicClient, ClientId, ClientSecret, Scope, TokenUrl};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::common::{self, TokenEndpointAuthMethod};
+use crate::common::{self, AssertionAlgorithm, ClientAssertion, TokenEndpointAuthMethod};
 
 /// OAuth2 client credentials grant.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -20,8 +20,13 @@ use crate::common::{self, TokenEndpointAuthMethod};
 pub struct ClientCredentialsConfig {
     /// The client id.
     pub client_id: String,
-    /// The client secret.
-    pub client_secret: Secret,
+    /// The client secret (not with `private_key_jwt`).
+    pub client_secret: Option<Secret>,
+    /// The client's private key, PEM, for `private_key_jwt`.
+    pub private_key: Option<Secret>,
+    /// The algorithm of `private_key`.
+    #[serde(default)]
+    pub private_key_algorithm: AssertionAlgorithm,
     /// The token endpoint.
     pub token_url: String,
     /// Scopes to request.
@@ -46,6 +51,7 @@ pub struct ClientCredentialsConfig {
 #[derive(Debug)]
 pub struct ClientCredentials {
     config: ClientCredentialsConfig,
+    assertion: Option<ClientAssertion>,
     token_url: TokenUrl,
     host: Option<Host>,
 }
@@ -69,14 +75,29 @@ impl AuthProvider for ClientCredentials {
 
     fn create(config: ClientCredentialsConfig, ctx: &CreateContext) -> Result<Self, Error> {
         let url = common::check_url("token_url", &config.token_url)?;
-        if config.token_endpoint_auth_method == TokenEndpointAuthMethod::None {
-            return Err(Error::config(
-                "token_endpoint_auth_method: `none` cannot be used with client credentials; use client_secret_basic or client_secret_post",
-            ));
-        }
-        if config.client_secret.expose().is_empty() {
-            return Err(Error::config("client_secret: must not be empty"));
-        }
+        let assertion = match config.token_endpoint_auth_method {
+            TokenEndpointAuthMethod::None => {
+                return Err(Error::config(
+                    "token_endpoint_auth_method: `none` cannot be used with client credentials; use client_secret_basic, client_secret_post or private_key_jwt",
+                ))
+            }
+            TokenEndpointAuthMethod::PrivateKeyJwt => {
+                if config.client_secret.is_some() {
+                    return Err(Error::config("client_secret: not used with private_key_jwt; remove it"));
+                }
+                let key = config
+                    .private_key
+                    .as_ref()
+                    .ok_or_else(|| Error::config("private_key: required with private_key_jwt (the PEM private key)"))?;
+                Some(ClientAssertion::new(key, config.private_key_algorithm, &config.client_id)?)
+            }
+            _ => {
+                if config.client_secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
+                    return Err(Error::config("client_secret: required (and not empty) with client_secret_basic and client_secret_post"));
+                }
+                None
+            }
+        };
         common::check_extra_params(
             "extra_params",
             &config.extra_params,
@@ -87,9 +108,12 @@ impl AuthProvider for ClientCredentials {
                 "scope",
                 "audience",
                 "resource",
+                "client_assertion",
+                "client_assertion_type",
             ],
         )?;
         Ok(Self {
+            assertion,
             token_url: TokenUrl::from_url(url),
             host: ctx.host.clone(),
             config,
@@ -98,13 +122,19 @@ impl AuthProvider for ClientCredentials {
 
     async fn authenticate(&self, _: AuthContext) -> Result<AuthOutcome, Error> {
         let host = common::require_host(&self.host)?;
-        let client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
-            .set_client_secret(ClientSecret::new(
-                self.config.client_secret.expose().to_owned(),
-            ))
+        let mut client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
             .set_token_uri(self.token_url.clone())
             .set_auth_type(self.config.token_endpoint_auth_method.auth_type());
+        if let Some(secret) = &self.config.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+        }
         let mut request = client.exchange_client_credentials();
+        if let Some(assertion) = &self.assertion {
+            let jwt = assertion.sign(self.token_url.as_str(), common::now_secs(Some(host)))?;
+            request = request
+                .add_extra_param("client_assertion_type", common::ASSERTION_TYPE)
+                .add_extra_param("client_assertion", jwt);
+        }
         for scope in &self.config.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }

@@ -27,13 +27,100 @@ pub enum TokenEndpointAuthMethod {
     ClientSecretPost,
     /// A public client: only the client id is sent (PKCE is required).
     None,
+    /// A JWT signed with the client's private key (RFC 7523 §2.2), set in
+    /// `private_key` (PEM) and `private_key_algorithm`.
+    PrivateKeyJwt,
 }
+
+/// Algorithms for `private_key_jwt`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum AssertionAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[default]
+    RS256,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+/// Signs client assertions for `private_key_jwt`.
+pub(crate) struct ClientAssertion {
+    key: jsonwebtoken::EncodingKey,
+    algorithm: jsonwebtoken::Algorithm,
+    client_id: String,
+}
+
+impl std::fmt::Debug for ClientAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAssertion")
+            .field("algorithm", &self.algorithm)
+            .finish()
+    }
+}
+
+impl ClientAssertion {
+    /// Reads the PEM key for `algorithm`.
+    pub(crate) fn new(
+        pem: &Secret,
+        algorithm: AssertionAlgorithm,
+        client_id: &str,
+    ) -> Result<Self, Error> {
+        let bytes = pem.expose().as_bytes();
+        let (key, algorithm) = match algorithm {
+            AssertionAlgorithm::RS256 => (
+                jsonwebtoken::EncodingKey::from_rsa_pem(bytes),
+                jsonwebtoken::Algorithm::RS256,
+            ),
+            AssertionAlgorithm::PS256 => (
+                jsonwebtoken::EncodingKey::from_rsa_pem(bytes),
+                jsonwebtoken::Algorithm::PS256,
+            ),
+            AssertionAlgorithm::ES256 => (
+                jsonwebtoken::EncodingKey::from_ec_pem(bytes),
+                jsonwebtoken::Algorithm::ES256,
+            ),
+        };
+        let key = key.map_err(|_| {
+            Error::config("private_key: not a PEM private key for private_key_algorithm")
+        })?;
+        Ok(Self {
+            key,
+            algorithm,
+            client_id: client_id.to_owned(),
+        })
+    }
+
+    /// A fresh assertion for the token endpoint `audience`, valid 60 s.
+    pub(crate) fn sign(&self, audience: &str, now: i64) -> Result<String, Error> {
+        let mut jti = [0u8; 16];
+        getrandom::getrandom(&mut jti)
+            .map_err(|_| Error::internal("no randomness for the assertion id"))?;
+        let claims = serde_json::json!({
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": audience,
+            "iat": now,
+            "exp": now + 60,
+            "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(self.algorithm),
+            &claims,
+            &self.key,
+        )
+        .map_err(|_| Error::internal("signing the client assertion failed"))
+    }
+}
+
+/// The assertion type parameter of RFC 7523.
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl TokenEndpointAuthMethod {
     pub(crate) fn auth_type(self) -> AuthType {
         match self {
             Self::ClientSecretBasic => AuthType::BasicAuth,
-            Self::ClientSecretPost | Self::None => AuthType::RequestBody,
+            Self::ClientSecretPost | Self::None | Self::PrivateKeyJwt => AuthType::RequestBody,
         }
     }
 }

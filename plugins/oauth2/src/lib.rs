@@ -13,7 +13,7 @@ mod discovery;
 
 pub use auth_code::{AuthCodeConfig, AuthCodeFlow};
 pub use client_credentials::{ClientCredentials, ClientCredentialsConfig};
-pub use common::TokenEndpointAuthMethod;
+pub use common::{AssertionAlgorithm, TokenEndpointAuthMethod};
 
 authhost_plugin_api::register_provider!(ClientCredentials);
 authhost_plugin_api::register_provider!(AuthCodeFlow);
