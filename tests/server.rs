@@ -276,6 +276,24 @@ async fn hs256_callers_and_the_attack_catalogue() {
     assert_eq!(response.status(), 400);
 }
 
+/// A JWT for `sub`-like `claims` (with `exp` in 5 minutes) signed with `key`.
+fn signed(algorithm: Algorithm, key: &EncodingKey, mut claims: serde_json::Value) -> String {
+    claims["exp"] = (now() + 300).into();
+    encode(&Header::new(algorithm), &claims, key).expect("jwt")
+}
+
+/// `invoke` of the `echo` tool of `jwt_workflow` with a bearer token.
+async fn echo_with(base: &str, token: &str) -> (u16, serde_json::Value) {
+    let (status, _, body) = invoke(
+        base,
+        "echo",
+        Some(&format!("Bearer {token}")),
+        serde_json::json!({"id": "1"}),
+    )
+    .await;
+    (status, body)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rs256_es256_and_algorithm_confusion() {
     let echo = echo::start();
@@ -287,67 +305,54 @@ async fn rs256_es256_and_algorithm_confusion() {
         None,
     )
     .await;
-    let rsa_private = std::fs::read(keys_dir().join("rsa-private.pem")).expect("key");
-    let token = encode(
-        &Header::new(Algorithm::RS256),
-        &serde_json::json!({"sub": "rita", "exp": now() + 300}),
-        &EncodingKey::from_rsa_pem(&rsa_private).expect("rsa"),
-    )
-    .expect("jwt");
-    let (status, _, body) = invoke(
+    let rsa_key =
+        EncodingKey::from_rsa_pem(&std::fs::read(keys_dir().join("rsa-private.pem")).expect("key"))
+            .expect("rsa");
+    let (status, body) = echo_with(
         &rsa.base,
-        "echo",
-        Some(&format!("Bearer {token}")),
-        serde_json::json!({"id": "1"}),
+        &signed(
+            Algorithm::RS256,
+            &rsa_key,
+            serde_json::json!({"sub": "rita"}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
 
     // HS256 signed with the RSA public key as the HMAC secret.
     let public = std::fs::read(keys_dir().join("rsa-public.pem")).expect("key");
-    let confused = encode(
-        &Header::new(Algorithm::HS256),
-        &serde_json::json!({"sub": "rita", "exp": now() + 300}),
+    let confused = signed(
+        Algorithm::HS256,
         &EncodingKey::from_secret(&public),
-    )
-    .expect("jwt");
-    let (status, _, body) = invoke(
-        &rsa.base,
-        "echo",
-        Some(&format!("Bearer {confused}")),
-        serde_json::json!({"id": "1"}),
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert_eq!(body["message"], "algorithm not accepted");
+        serde_json::json!({"sub": "rita"}),
+    );
+    let (status, body) = echo_with(&rsa.base, &confused).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (401, Some("algorithm not accepted"))
+    );
 
     let ec = start(&jwt_workflow(&echo, "    type: jwt\n    algorithms: [ES256]\n    public_key_file: {keys}/ec-public.pem\n    user_claim: user_id\n"), None).await;
-    let ec_private = std::fs::read(keys_dir().join("ec-private.pem")).expect("key");
-    let token = encode(
-        &Header::new(Algorithm::ES256),
-        &serde_json::json!({"user_id": "erin", "exp": now() + 300}),
-        &EncodingKey::from_ec_pem(&ec_private).expect("ec"),
-    )
-    .expect("jwt");
-    let (status, _, body) = invoke(
+    let ec_key =
+        EncodingKey::from_ec_pem(&std::fs::read(keys_dir().join("ec-private.pem")).expect("key"))
+            .expect("ec");
+    let (status, body) = echo_with(
         &ec.base,
-        "echo",
-        Some(&format!("Bearer {token}")),
-        serde_json::json!({"id": "1"}),
+        &signed(
+            Algorithm::ES256,
+            &ec_key,
+            serde_json::json!({"user_id": "erin"}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let no_user = encode(
-        &Header::new(Algorithm::ES256),
-        &serde_json::json!({"sub": "erin", "exp": now() + 300}),
-        &EncodingKey::from_ec_pem(&ec_private).expect("ec"),
-    )
-    .expect("jwt");
-    let (status, _, body) = invoke(
+    let (status, body) = echo_with(
         &ec.base,
-        "echo",
-        Some(&format!("Bearer {no_user}")),
-        serde_json::json!({"id": "1"}),
+        &signed(
+            Algorithm::ES256,
+            &ec_key,
+            serde_json::json!({"sub": "erin"}),
+        ),
     )
     .await;
     assert_eq!(

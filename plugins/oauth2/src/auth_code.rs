@@ -121,6 +121,14 @@ impl AuthCodeFlow {
         common::now_secs(self.host.as_ref())
     }
 
+    /// A fresh `private_key_jwt` assertion for `endpoint`, when configured.
+    fn client_assertion(&self, endpoint: &Url) -> Result<Option<String>, Error> {
+        self.assertion
+            .as_ref()
+            .map(|a| a.sign(endpoint.as_str(), self.now()))
+            .transpose()
+    }
+
     /// The RFC 7009 form and, for `client_secret_basic`, the Authorization header.
     fn revocation_form(&self, token: &str, hint: &str, audience: &str) -> (String, Option<String>) {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
@@ -310,13 +318,10 @@ impl AuthProvider for AuthCodeFlow {
         let client = self.client(&endpoints.token);
         let mut request =
             client.exchange_code(AuthorizationCode::new(exchange.code.expose().to_owned()));
-        if let Some(assertion) = &self.assertion {
+        if let Some(jwt) = self.client_assertion(&endpoints.token)? {
             request = request
                 .add_extra_param("client_assertion_type", common::ASSERTION_TYPE)
-                .add_extra_param(
-                    "client_assertion",
-                    assertion.sign(endpoints.token.as_str(), self.now())?,
-                );
+                .add_extra_param("client_assertion", jwt);
         }
         if let Some(verifier) = &exchange.pkce_verifier {
             request =
@@ -352,13 +357,10 @@ impl AuthProvider for AuthCodeFlow {
         let refresh_token = RefreshToken::new(refresh.expose().to_owned());
         let http = common::TokenHttp(self.http()?);
         let mut request = client.exchange_refresh_token(&refresh_token);
-        if let Some(assertion) = &self.assertion {
+        if let Some(jwt) = self.client_assertion(&endpoints.token)? {
             request = request
                 .add_extra_param("client_assertion_type", common::ASSERTION_TYPE)
-                .add_extra_param(
-                    "client_assertion",
-                    assertion.sign(endpoints.token.as_str(), self.now())?,
-                );
+                .add_extra_param("client_assertion", jwt);
         }
         let response = request
             .request_async(&http)
