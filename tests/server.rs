@@ -1410,3 +1410,54 @@ fn the_quickstart_example_serves_its_tool() {
         "{body}"
     );
 }
+
+/// `return_to` is followed only when allow-listed, and the target comes
+/// from the state row, not from the callback request.
+#[tokio::test(flavor = "multi_thread")]
+async fn return_to_only_from_the_allow_list() {
+    let auth = oauth_server::start();
+    let yaml = format!(
+        "general:\n  server:\n    return_to_allow: [\"https://app.example.com/\"]\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n",
+        base = auth.base
+    );
+    let server = start(&yaml, None).await;
+    let http = client();
+    let start_with = |target: &str| {
+        http.get(format!("{}/v1/auth/gh/start", server.base))
+            .query(&[("return_to", target)])
+            .header("x-user-id", "alice")
+            .send()
+    };
+    let refused = start_with("https://evil.example.com/steal")
+        .await
+        .expect("start");
+    assert_eq!(refused.status(), 400);
+    let started = start_with("https://app.example.com/done")
+        .await
+        .expect("start");
+    assert_eq!(started.status(), 303);
+    let auth_url = started.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let callback = http
+        .get(&auth_url)
+        .send()
+        .await
+        .expect("authorize")
+        .headers()["location"]
+        .to_str()
+        .expect("loc")
+        .to_owned();
+    // A return_to smuggled into the callback itself is ignored.
+    let response = http
+        .get(format!("{callback}&return_to=https://evil.example.com/"))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "https://app.example.com/done"
+    );
+}

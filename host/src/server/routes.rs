@@ -123,7 +123,12 @@ fn arguments(body: &[u8]) -> Result<Args, ApiError> {
 }
 
 /// Starts an authorization of `provider` for `user`; its URL.
-async fn auth_url(state: &ServerState, provider: &str, user: &str) -> Result<String, ApiError> {
+async fn auth_url(
+    state: &ServerState,
+    provider: &str,
+    user: &str,
+    return_to: Option<String>,
+) -> Result<String, ApiError> {
     let store = state.store.as_ref().ok_or_else(|| {
         ApiError::Internal("interactive provider without a token store".to_owned())
     })?;
@@ -131,7 +136,7 @@ async fn auth_url(state: &ServerState, provider: &str, user: &str) -> Result<Str
         .invoker
         .provider(provider)
         .map_err(|e| ApiError::BadGateway(e.to_string()))?;
-    let started = authorize::start(store, &handle, user, authorize::STATE_TTL, None)
+    let started = authorize::start(store, &handle, user, authorize::STATE_TTL, return_to)
         .await
         .map_err(|e| ApiError::BadGateway(e.to_string()))?;
     Ok(started.url)
@@ -193,7 +198,7 @@ async fn invoke_inner(
             if capabilities(state, &provider).contains(Capabilities::USER_SUPPLIED) {
                 return Err(ApiError::CredentialsRequired { provider });
             }
-            let auth_url = auth_url(state, &provider, &user).await?;
+            let auth_url = auth_url(state, &provider, &user, None).await?;
             Err(ApiError::AuthorizationRequired { provider, auth_url })
         }
         Err(e @ InvokeError::UnknownTool { .. }) => Err(ApiError::NotFound(e.to_string())),
@@ -209,23 +214,44 @@ async fn invoke_inner(
 }
 
 /// `GET /v1/auth/{provider}/start`: redirect the caller to authorize.
-#[utoipa::path(get, path = "/v1/auth/{provider}/start", tag = "authorization", params(("provider" = String, Path, description = "The provider instance")), responses((status = 303, description = "Redirect to the authorization server"), (status = 401, description = "Caller not authenticated", body = super::openapi::ErrorBody), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
+/// `?return_to=URL` sends the browser there afterwards, only if the URL
+/// starts with an entry of `general.server.return_to_allow`.
+#[utoipa::path(get, path = "/v1/auth/{provider}/start", tag = "authorization", params(("provider" = String, Path, description = "The provider instance"), ("return_to" = Option<String>, Query, description = "Where the browser goes after the callback; must start with an entry of general.server.return_to_allow")), responses((status = 303, description = "Redirect to the authorization server"), (status = 401, description = "Caller not authenticated", body = super::openapi::ErrorBody), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn start(
     State(state): AppState,
     Path(provider): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Redirect, ApiError> {
     let caller = caller(&state, &headers).await?;
     if !state.workflow.providers.contains_key(&provider) {
         return Err(ApiError::NotFound(format!("no provider `{provider}`")));
     }
+    let return_to = url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned());
+    if let Some(target) = &return_to {
+        let allowed = url::Url::parse(target).is_ok()
+            && state
+                .workflow
+                .general
+                .server
+                .return_to_allow
+                .iter()
+                .any(|prefix| target.starts_with(prefix.as_str()));
+        if !allowed {
+            return Err(ApiError::BadRequest(
+                "return_to is not in general.server.return_to_allow".to_owned(),
+            ));
+        }
+    }
     Ok(Redirect::to(
-        &auth_url(&state, &provider, &caller.user).await?,
+        &auth_url(&state, &provider, &caller.user, return_to).await?,
     ))
 }
 
 /// `GET /auth/callback`: the authorization server sends the browser here.
-#[utoipa::path(get, path = "/auth/callback", tag = "authorization", params(("code" = Option<String>, Query, description = "Authorization code"), ("state" = Option<String>, Query, description = "The state authhost issued"), ("iss" = Option<String>, Query, description = "Issuer (RFC 9207)"), ("error" = Option<String>, Query, description = "OAuth error code")), responses((status = 200, description = "Authorized (HTML page)", body = String, content_type = "text/html"), (status = 400, description = "Refused, with the reason (HTML page)", body = String, content_type = "text/html")))]
+#[utoipa::path(get, path = "/auth/callback", tag = "authorization", params(("code" = Option<String>, Query, description = "Authorization code"), ("state" = Option<String>, Query, description = "The state authhost issued"), ("iss" = Option<String>, Query, description = "Issuer (RFC 9207)"), ("error" = Option<String>, Query, description = "OAuth error code")), responses((status = 200, description = "Authorized (HTML page)", body = String, content_type = "text/html"), (status = 303, description = "Authorized; to the allow-listed return_to given at start"), (status = 400, description = "Refused, with the reason (HTML page)", body = String, content_type = "text/html")))]
 pub(super) async fn callback(State(state): AppState, RawQuery(query): RawQuery) -> Response {
     let Some(store) = &state.store else {
         return (StatusCode::NOT_FOUND, "no interactive provider\n").into_response();
@@ -237,6 +263,11 @@ pub(super) async fn callback(State(state): AppState, RawQuery(query): RawQuery) 
     .await;
     if let Ok(done) = &result {
         state.invoker.broker().forget(&done.provider, &done.user);
+        // The target was checked against the allow-list when the flow started
+        // and comes from the state row, never from this request.
+        if let Some(target) = &done.return_to {
+            return Redirect::to(target).into_response();
+        }
     }
     if let Err(e) = &result {
         tracing::info!(error = %e, "authorization callback refused");

@@ -20,6 +20,10 @@ pub struct ServerConfig {
     pub bind: String,
     /// The URL users' browsers reach the server at (for redirects).
     pub public_url: Option<String>,
+    /// URL prefixes a browser may be sent to after authorizing
+    /// (`/v1/auth/{provider}/start?return_to=…`); nothing else is followed.
+    #[serde(default)]
+    pub return_to_allow: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -27,6 +31,7 @@ impl Default for ServerConfig {
         Self {
             bind: default_bind(),
             public_url: None,
+            return_to_allow: Vec::new(),
         }
     }
 }
