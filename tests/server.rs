@@ -142,6 +142,15 @@ async fn invoke(
     (status, headers, json)
 }
 
+/// A workflow with the `gh` auth-code provider on `auth_base`, a SQLite
+/// store, callers named by `X-User-Id`, the tool `me` (`{auth_base}/api/me`),
+/// and `server_extra` under `general.server` (YAML, already indented).
+fn oauth_workflow(auth_base: &str, server_extra: &str) -> String {
+    format!(
+        "general:\n  server:\n    bind: 127.0.0.1:0\n{server_extra}  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {auth_base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [repo]\ntools:\n  me:\n    _type: http\n    url: {auth_base}/api/me\n    auth_provider: gh\n"
+    )
+}
+
 fn jwt_workflow(echo: &echo::EchoServer, inbound: &str) -> String {
     format!(
         "general:\n  inbound_auth:\n{inbound}\nauthentication:\n  key:\n    _type: api_key\n    api_key: upstream-key-1\ntools:\n  echo:\n    _type: http\n    url: {}/items/{{id}}\n    auth_provider: key\n",
@@ -364,10 +373,7 @@ async fn rs256_es256_and_algorithm_confusion() {
 #[tokio::test(flavor = "multi_thread")]
 async fn authorization_through_the_server_then_calls_succeed() {
     let auth = oauth_server::start();
-    let yaml = format!(
-        "general:\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [repo]\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n",
-        base = auth.base
-    );
+    let yaml = oauth_workflow(&auth.base, "");
     let server = start(&yaml, None).await;
     let http = client();
     let as_user = |user: &str| {
@@ -1298,10 +1304,7 @@ async fn the_python_client_follows_auth_url() {
         return;
     }
     let auth = oauth_server::start();
-    let yaml = format!(
-        "general:\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n",
-        base = auth.base
-    );
+    let yaml = oauth_workflow(&auth.base, "");
     let server = start(&yaml, None).await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/python-client/client.py");
@@ -1416,9 +1419,10 @@ fn the_quickstart_example_serves_its_tool() {
 #[tokio::test(flavor = "multi_thread")]
 async fn return_to_only_from_the_allow_list() {
     let auth = oauth_server::start();
-    let yaml = format!(
-        "general:\n  server:\n    return_to_allow: [\"https://app.example.com/\"]\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n",
-        base = auth.base
+    let yaml = oauth_workflow(
+        &auth.base,
+        "    return_to_allow: [\"https://app.example.com/\"]
+",
     );
     let server = start(&yaml, None).await;
     let http = client();
