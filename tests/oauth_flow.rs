@@ -98,11 +98,11 @@ fn drive_browser(url: &str) -> (u16, String) {
     })
 }
 
-/// Runs `authhost login gh --user USER` and drives the browser part.
-fn login(setup: &Setup, user: &str) -> (support::Run, String) {
-    let a = args(setup, &["login", "gh", "--user", user, "--timeout", "30s"]);
-    let mut child: Child = cmd()
-        .args(&a)
+/// Spawns `authhost login …` (`cmd` with its arguments set) with piped
+/// stdio and reads the first stdout line: the authorization URL.
+fn spawn_login(mut cmd: Command) -> (Child, BufReader<std::process::ChildStdout>, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -110,6 +110,17 @@ fn login(setup: &Setup, user: &str) -> (support::Run, String) {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut url = String::new();
     stdout.read_line(&mut url).expect("url line");
+    (child, stdout, url)
+}
+
+/// Runs `authhost login gh --user USER` and drives the browser part.
+fn login(setup: &Setup, user: &str) -> (support::Run, String) {
+    let mut login = cmd();
+    login.args(args(
+        setup,
+        &["login", "gh", "--user", user, "--timeout", "30s"],
+    ));
+    let (child, mut stdout, url) = spawn_login(login);
     let (_, page) = drive_browser(url.trim());
     let output = child.wait_with_output().expect("wait");
     let mut rest = String::new();
@@ -363,17 +374,12 @@ fn key_rotation_keeps_users_logged_in() {
 #[test]
 fn login_with_a_pasted_url() {
     let setup = setup_with_store(None);
-    let a = args(&setup, &["login", "gh", "--user", "gina", "--no-listen"]);
-    let mut child = cmd()
-        .args(&a)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut url = String::new();
-    stdout.read_line(&mut url).expect("url");
+    let mut login = cmd();
+    login.args(args(
+        &setup,
+        &["login", "gh", "--user", "gina", "--no-listen"],
+    ));
+    let (mut child, mut stdout, url) = spawn_login(login);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -425,24 +431,17 @@ fn the_oauth_example_logs_in_and_calls_both_tools() {
     let config = example.display().to_string();
     let mut login = authhost();
     env(&mut login);
-    let mut child = login
-        .args([
-            "login",
-            "github",
-            "--config",
-            &config,
-            "--user",
-            "alice",
-            "--timeout",
-            "30s",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut url = String::new();
-    stdout.read_line(&mut url).expect("url");
+    login.args([
+        "login",
+        "github",
+        "--config",
+        &config,
+        "--user",
+        "alice",
+        "--timeout",
+        "30s",
+    ]);
+    let (mut child, _stdout, url) = spawn_login(login);
     let (status, _) = drive_browser(url.trim());
     assert_eq!(status, 200);
     assert!(child.wait().expect("wait").success());

@@ -89,6 +89,49 @@ async fn start(yaml: &str, plugins: Option<PluginDir>) -> Running {
     }
 }
 
+/// Runs `authhost serve --config CONFIG [--bind BIND]` with `cmd`'s
+/// environment; returns once it listens, with its base URL. Its stderr is
+/// drained in the background so a chatty server never blocks.
+fn spawn_serve(
+    mut cmd: std::process::Command,
+    config: &std::path::Path,
+    bind: Option<&str>,
+) -> (std::process::Child, String) {
+    cmd.arg("serve").arg("--config").arg(config);
+    if let Some(bind) = bind {
+        cmd.args(["--bind", bind]);
+    }
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn authhost serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("listening on ") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("read") > 0,
+            "authhost serve exited before listening"
+        );
+    }
+    let base = line
+        .trim()
+        .rsplit_once("listening on ")
+        .expect("listening line")
+        .1
+        .to_owned();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, base)
+}
+
+/// SIGTERM, then the exit status.
+fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().expect("wait")
+}
+
 /// A response body as JSON.
 async fn json(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_slice(&response.bytes().await.expect("body")).expect("json")
@@ -600,25 +643,7 @@ fn serve_runs_and_stops_on_sigterm() {
         "authentication:\n  key:\n    _type: api_key\n    api_key: k\n",
     )
     .expect("write");
-    let mut child = support::authhost()
-        .args([
-            "serve",
-            "--config",
-            &path.display().to_string(),
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("line");
-    let base = line
-        .trim()
-        .strip_prefix("authhost listening on ")
-        .expect("listening line")
-        .to_owned();
+    let (child, base) = spawn_serve(support::authhost(), &path, Some("127.0.0.1:0"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -632,11 +657,7 @@ fn serve_runs_and_stops_on_sigterm() {
             .status()
     });
     assert_eq!(status, 200);
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    let exit = child.wait().expect("wait");
+    let exit = terminate(child);
     assert!(exit.success(), "{exit:?}");
     let _ = Duration::ZERO;
 }
@@ -703,26 +724,11 @@ fn three_replicas_on_postgres_refresh_once() {
     let mut children: Vec<std::process::Child> = Vec::new();
     // The first replica creates the key file; the others start after it.
     for port in &ports {
-        let mut child = support::authhost()
-            .args([
-                "serve",
-                "--config",
-                &path.display().to_string(),
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut line = String::new();
-        while !line.contains("listening on") {
-            line.clear();
-            assert!(
-                stderr.read_line(&mut line).expect("read") > 0,
-                "replica exited"
-            );
-        }
+        let (child, _) = spawn_serve(
+            support::authhost(),
+            &path,
+            Some(&format!("127.0.0.1:{port}")),
+        );
         children.push(child);
     }
     let bases: Vec<String> = ports
@@ -792,11 +798,8 @@ fn three_replicas_on_postgres_refresh_once() {
         assert_eq!(auth.calls("refresh_token") - before, 1);
         assert_eq!(auth.get(|s| s.reuse_detected), 0);
     });
-    for mut child in children {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
+    for child in children {
+        terminate(child);
     }
 }
 
@@ -824,7 +827,7 @@ fn secret_leak_sweep_at_trace() {
     let path = dir.path().join("workflow.yaml");
     std::fs::write(&path, yaml).expect("write");
     let log_path = dir.path().join("server.log");
-    let mut child = support::authhost()
+    let child = support::authhost()
         .env("RUST_LOG", "trace")
         .env("INBOUND_SECRET", HS)
         .env("GH_SECRET", CLIENT_SECRET)
@@ -925,10 +928,7 @@ fn secret_leak_sweep_at_trace() {
             .await
             .expect("text");
     });
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    terminate(child);
     let logs = std::fs::read_to_string(&log_path).expect("logs");
     assert!(
         logs.lines().count() > 20,
@@ -1377,16 +1377,10 @@ fn the_quickstart_example_serves_its_tool() {
     let addr = format!("127.0.0.1:{port}");
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.yaml");
-    let mut child = support::authhost()
-        .env("QUICKSTART_ADDR", &addr)
-        .args(["serve", "--config", &example.display().to_string()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("line");
-    assert!(line.contains(&addr), "{line}");
+    let mut cmd = support::authhost();
+    cmd.env("QUICKSTART_ADDR", &addr);
+    let (child, base) = spawn_serve(cmd, &example, None);
+    assert!(base.contains(&addr), "{base}");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1400,10 +1394,7 @@ fn the_quickstart_example_serves_its_tool() {
             .expect("invoke");
         (response.status().as_u16(), json(response).await)
     });
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    terminate(child);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], 200);
     assert!(

@@ -143,7 +143,7 @@ pub async fn start(
     let mut id = [0u8; 32];
     random_bytes(&mut id);
     let id = b64(&id);
-    let state = format!("{id}.{}", b64(&store.keys().sign(id.as_bytes())));
+    let state = format!("{id}.{}", b64(&store.with_keys(|k| k.sign(id.as_bytes()))));
     let mut verifier = [0u8; 32];
     random_bytes(&mut verifier);
     let verifier = b64(&verifier);
@@ -202,7 +202,7 @@ pub async fn complete(
     let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| FlowError::ForgedState)?;
-    if !store.keys().verify(id.as_bytes(), &signature) {
+    if !store.with_keys(|k| k.verify(id.as_bytes(), &signature)) {
         return Err(FlowError::ForgedState);
     }
     let pending = store.take_state(id).await?.ok_or(FlowError::UnknownState)?;

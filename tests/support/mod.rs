@@ -95,8 +95,13 @@ pub fn authhost() -> Command {
             }
         }
     }
-    let data = tempfile::tempdir().expect("tempdir").keep();
-    cmd.env("XDG_DATA_HOME", data);
+    // One empty data folder per test binary, shared by every command.
+    static DATA: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    cmd.env(
+        "XDG_DATA_HOME",
+        DATA.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+            .path(),
+    );
     cmd
 }
 

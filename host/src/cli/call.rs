@@ -73,7 +73,7 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
         &call_args,
     )) {
         Ok(response) => response,
-        Err(e @ InvokeError::AuthorizationRequired { .. }) => {
+        Err(e) => {
             if let InvokeError::AuthorizationRequired { provider, user, .. } = &e {
                 eprintln!(
                     "hint: authhost login {provider} --config {} --user {user}",
@@ -82,7 +82,6 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
             }
             return Err(anyhow::Error::new(e).context(format!("calling `{}`", args.tool)));
         }
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("calling `{}`", args.tool))),
     };
 
     let stdout = std::io::stdout();

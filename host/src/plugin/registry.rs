@@ -131,6 +131,11 @@ impl PluginRegistry {
         sorted.into_iter()
     }
 
+    /// How many plugins loaded.
+    pub fn plugin_count(&self) -> usize {
+        self.plugins.len()
+    }
+
     /// Indexes of the pins that matched a file.
     pub fn matched_pins(&self) -> &[usize] {
         &self.matched_pins

@@ -42,7 +42,7 @@ pub(super) async fn healthz() -> &'static str {
 /// `GET /readyz`: plugins loaded and the store reachable.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Plugins loaded and the token store reachable", body = String), (status = 503, description = "Not ready", body = String)))]
 pub(super) async fn readyz(State(state): AppState) -> Response {
-    if state.workflow.registry.plugins().next().is_none() {
+    if state.workflow.registry.plugin_count() == 0 {
         return (StatusCode::SERVICE_UNAVAILABLE, "no plugin loaded\n").into_response();
     }
     if let Some(store) = &state.store {

@@ -254,27 +254,32 @@ impl TokenStore {
         &self.location
     }
 
-    /// The key ring (a copy).
+    /// The key ring (a copy; reads go through [`with_keys`](Self::with_keys)).
     pub fn keys(&self) -> KeyRing {
-        self.keys
-            .read()
-            .map(|k| k.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.with_keys(KeyRing::clone)
+    }
+
+    /// Runs `f` with the key ring, without copying it.
+    pub fn with_keys<R>(&self, f: impl FnOnce(&KeyRing) -> R) -> R {
+        match self.keys.read() {
+            Ok(keys) => f(&keys),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
     }
 
     /// Seals tokens for a row.
     fn seal(&self, provider: &str, user: &str, tokens: &TokenSet) -> Sealed {
         let plaintext = token_row::serialize(tokens);
-        self.keys().seal(plaintext.as_bytes(), &aad(provider, user))
+        self.with_keys(|k| k.seal(plaintext.as_bytes(), &aad(provider, user)))
     }
 
     /// Opens a row's tokens; reloads the key file once if the row was sealed
     /// with a key this process has not seen (another replica rotated).
     fn unseal(&self, provider: &str, user: &str, sealed: &Sealed) -> Result<TokenSet, StoreError> {
         let aad = aad(provider, user);
-        let mut result = self.keys().open(sealed, &aad);
+        let (mut result, source) = self.with_keys(|k| (k.open(sealed, &aad), k.source().clone()));
         if let Err(OpenError::UnknownKey(_)) = result {
-            if let KeySource::File(path) = self.keys().source().clone() {
+            if let KeySource::File(path) = source {
                 if let Ok(fresh) = KeyRing::from_file(&path) {
                     result = fresh.open(sealed, &aad);
                     if let Ok(mut keys) = self.keys.write() {
@@ -494,7 +499,7 @@ impl TokenStore {
             .as_ref()
             .map(|v| v.expose().to_owned())
             .unwrap_or_default();
-        let sealed = self.keys().seal(verifier.as_bytes(), &aad("state", id));
+        let sealed = self.with_keys(|k| k.seal(verifier.as_bytes(), &aad("state", id)));
         sqlx::query("INSERT INTO authhost_states (id, provider, user_id, key_id, nonce, ciphertext, return_to, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(id)
             .bind(&state.provider)
@@ -535,8 +540,7 @@ impl TokenStore {
         let provider: String = row.try_get("provider")?;
         let user: String = row.try_get("user_id")?;
         let verifier = self
-            .keys()
-            .open(&sealed, &aad("state", id))
+            .with_keys(|k| k.open(&sealed, &aad("state", id)))
             .map_err(|reason| StoreError::Undecryptable {
                 provider: provider.clone(),
                 user: user.clone(),
