@@ -6,6 +6,7 @@
 //! [`app`] builds the router from a [`ServerState`], so tests drive it on a
 //! real socket or without one.
 
+mod connections;
 mod error;
 mod inbound;
 mod jwks;
@@ -21,8 +22,11 @@ use axum::{
     Router,
 };
 
+pub use connections::ConnectionLimits;
 pub use error::ApiError;
-pub use inbound::{Caller, InboundAuth, InboundAuthConfig, Refused};
+pub use inbound::{
+    Caller, ClaimRules, InboundAuth, InboundAuthConfig, InboundConfigError, Refused,
+};
 pub use metrics::{Metrics, Outcome};
 
 use crate::{broker::Broker, invoke::Invoker, store::TokenStore, workflow::Workflow};
@@ -69,7 +73,8 @@ impl ServerState {
             &workflow.registry,
             workflow.general.timeouts.plugin_call.0,
             &workflow.outbound,
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         let broker = Arc::new(Broker::new(store.clone()));
         Ok(Self {
             workflow,
@@ -107,7 +112,9 @@ pub fn app(state: Arc<ServerState>) -> Router {
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves `state` on `listener` until `shutdown` completes; in-flight
-/// requests then get up to [`SHUTDOWN_GRACE`] to finish.
+/// requests then get up to [`SHUTDOWN_GRACE`] to finish. Connections are
+/// held to the workflow's `general.server` limits (header read timeout,
+/// idle timeout, most connections at once).
 ///
 /// # Errors
 ///
@@ -117,24 +124,11 @@ pub async fn serve(
     state: Arc<ServerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (signalled, deadline) = tokio::sync::oneshot::channel::<()>();
-    let graceful = async move {
-        shutdown.await;
-        let _ = signalled.send(());
+    let server = &state.workflow.general.server;
+    let limits = ConnectionLimits {
+        header_read_timeout: server.header_read_timeout.0,
+        idle_timeout: server.idle_timeout.0,
+        max_connections: usize::try_from(server.max_connections).unwrap_or(usize::MAX),
     };
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(graceful);
-    let cut_off = async move {
-        if deadline.await.is_ok() {
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-            tracing::warn!(
-                "in-flight requests did not finish within {SHUTDOWN_GRACE:?}; stopping anyway"
-            );
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server => result,
-        () = cut_off => Ok(()),
-    }
+    connections::serve_connections(listener, app(state), limits, shutdown, SHUTDOWN_GRACE).await
 }

@@ -6,7 +6,8 @@ use std::{borrow::Cow, time::Duration};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{de, Deserialize, Deserializer};
 
-/// A duration as written in a workflow.
+/// A duration as written in a workflow; never zero (every duration in a
+/// workflow is a timeout or a lifetime, and zero would fail every call).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationSpec(pub Duration);
 
@@ -32,12 +33,16 @@ impl<'de> Deserialize<'de> for DurationSpec {
             Seconds(u64),
             Text(String),
         }
-        match Raw::deserialize(deserializer)? {
-            Raw::Seconds(s) => Ok(Self(Duration::from_secs(s))),
-            Raw::Text(t) => parse_duration(&t).map(Self).ok_or_else(|| {
+        let duration = match Raw::deserialize(deserializer)? {
+            Raw::Seconds(s) => Duration::from_secs(s),
+            Raw::Text(t) => parse_duration(&t).ok_or_else(|| {
                 de::Error::custom("expected a duration such as 500ms, 10s, 2m or 1h")
-            }),
+            })?,
+        };
+        if duration.is_zero() {
+            return Err(de::Error::custom("must be longer than zero"));
         }
+        Ok(Self(duration))
     }
 }
 
@@ -52,10 +57,10 @@ impl JsonSchema for DurationSpec {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A duration: 500ms, 10s, 2m, 1h, or a number of seconds.",
+            "description": "A duration longer than zero: 500ms, 10s, 2m, 1h, or a number of seconds.",
             "type": ["string", "integer"],
-            "pattern": "^[0-9]+(ms|s|m|h)$",
-            "minimum": 0
+            "pattern": "^[0-9]*[1-9][0-9]*(ms|s|m|h)$",
+            "minimum": 1
         })
     }
 }
@@ -74,5 +79,13 @@ mod tests {
         assert_eq!(parse_duration("5d"), None);
         let d: DurationSpec = serde_json::from_value(serde_json::json!(7)).expect("seconds");
         assert_eq!(d.0, Duration::from_secs(7));
+        for zero in [
+            serde_json::json!(0),
+            serde_json::json!("0s"),
+            serde_json::json!("000ms"),
+        ] {
+            let err = serde_json::from_value::<DurationSpec>(zero).expect_err("zero");
+            assert!(err.to_string().contains("longer than zero"), "{err}");
+        }
     }
 }

@@ -24,6 +24,30 @@ pub struct ServerConfig {
     /// (`/v1/auth/{provider}/start?return_to=…`); nothing else is followed.
     #[serde(default)]
     pub return_to_allow: Vec<String>,
+    /// Longest a client may take to send a request's headers.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: DurationSpec,
+    /// A connection on which no byte moves for this long is closed; longer
+    /// than `timeouts.http` plus `timeouts.plugin_call`, so a slow tool call
+    /// is never cut.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: DurationSpec,
+    /// Most connections served at once; more wait to be accepted.
+    #[serde(default = "default_max_connections")]
+    #[schemars(range(min = 1))]
+    pub max_connections: u32,
+}
+
+fn default_header_read_timeout() -> DurationSpec {
+    DurationSpec(Duration::from_secs(10))
+}
+
+fn default_idle_timeout() -> DurationSpec {
+    DurationSpec(Duration::from_secs(120))
+}
+
+fn default_max_connections() -> u32 {
+    1024
 }
 
 impl Default for ServerConfig {
@@ -32,6 +56,9 @@ impl Default for ServerConfig {
             bind: default_bind(),
             public_url: None,
             return_to_allow: Vec::new(),
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -61,6 +88,11 @@ pub struct EgressConfig {
     /// When true, only destinations matching `allow` may be reached.
     #[serde(default)]
     pub allow_only: bool,
+    /// Send outbound requests through this HTTP proxy (`http://host:port`).
+    /// The `HTTP_PROXY`/`HTTPS_PROXY` variables are ignored: a proxy is used
+    /// only when named here, and the policy is applied to every address of
+    /// the target before a request is handed to it.
+    pub proxy: Option<String>,
 }
 
 fn default_plugin_call() -> DurationSpec {
@@ -100,6 +132,29 @@ impl Default for TimeoutsConfig {
     }
 }
 
+fn default_max_response_bytes() -> u64 {
+    crate::outbound::DEFAULT_MAX_RESPONSE_BYTES
+}
+
+/// Size limits.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest tool response body read into memory, in bytes (default 8 MiB);
+    /// a larger answer fails the call with a clear error.
+    #[serde(default = "default_max_response_bytes")]
+    #[schemars(range(min = 1))]
+    pub max_response_bytes: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_response_bytes: default_max_response_bytes(),
+        }
+    }
+}
+
 /// Settings that apply to the whole workflow.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +173,9 @@ pub struct GeneralConfig {
     /// Timeouts.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    /// Size limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// A plugin file that must have a given SHA-256 digest.

@@ -30,7 +30,7 @@ pub use compose::workflow_schema;
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use duration::{parse_duration, DurationSpec};
 pub use general::{
-    EgressConfig, GeneralConfig, PluginPin, PluginsConfig, ServerConfig, StoreConfig,
+    EgressConfig, GeneralConfig, LimitsConfig, PluginPin, PluginsConfig, ServerConfig, StoreConfig,
     TimeoutsConfig,
 };
 pub use node::{dotted, pointer_segment, Node, Origin, Pos, Value};
@@ -325,13 +325,35 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
             "is not a host name, an IP address or a CIDR range",
         );
     }
-    let outbound = Arc::new(Outbound::new(
-        policy,
-        OutboundTimeouts {
-            request: general.timeouts.http.0,
-            connect: general.timeouts.connect.0,
-        },
-    ));
+    let proxy = general
+        .egress
+        .proxy
+        .as_deref()
+        .and_then(|text| match url::Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(url)
+            }
+            _ => {
+                let (_, node) = root.locate("/general/egress/proxy");
+                diags.error(
+                    Location::of(node),
+                    "general.egress.proxy",
+                    "expected an http:// or https:// proxy URL such as http://proxy.internal:3128",
+                );
+                None
+            }
+        });
+    let outbound = Arc::new(
+        Outbound::new(
+            policy,
+            OutboundTimeouts {
+                request: general.timeouts.http.0,
+                connect: general.timeouts.connect.0,
+                max_response_bytes: general.limits.max_response_bytes,
+            },
+        )
+        .with_proxy(proxy),
+    );
 
     let base = path
         .parent()
@@ -422,6 +444,10 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
         }
     }
 
+    if !diags.has_errors() {
+        check_server(&root, &general, &base, &registry, &outbound, &mut diags);
+    }
+
     if diags.has_errors() {
         return failed(diags);
     }
@@ -445,6 +471,63 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
             store_options,
         }),
         diagnostics: diags.sorted(),
+    }
+}
+
+/// What `serve` refuses at start-up, refused here too (so `validate` says
+/// it with a position): a `general.server.bind` that is not an address, and
+/// an inbound authentication that cannot work on that address.
+fn check_server(
+    root: &Node,
+    general: &GeneralConfig,
+    base: &Path,
+    registry: &PluginRegistry,
+    outbound: &Arc<Outbound>,
+    diags: &mut Diagnostics,
+) {
+    let Ok(bind) = general.server.bind.parse::<std::net::SocketAddr>() else {
+        let (_, node) = root.locate("/general/server/bind");
+        diags.error(
+            Location::of(node),
+            "general.server.bind",
+            format!(
+                "`{}` is not an address:port such as 127.0.0.1:8080",
+                general.server.bind
+            ),
+        );
+        return;
+    };
+    let slowest_call = general.timeouts.http.0 + general.timeouts.plugin_call.0;
+    if general.server.idle_timeout.0 <= slowest_call {
+        let (_, node) = root.locate("/general/server/idle_timeout");
+        diags.error(
+            Location::of(node),
+            "general.server.idle_timeout",
+            format!(
+                "must be longer than timeouts.http + timeouts.plugin_call ({slowest_call:?}), or slow tool calls would be cut off"
+            ),
+        );
+    }
+    if let Err(e) = crate::server::InboundAuth::new(
+        general.inbound_auth.as_ref(),
+        bind.ip().is_loopback(),
+        base,
+        registry,
+        general.timeouts.plugin_call.0,
+        outbound,
+    ) {
+        let mut pointer = "/general/inbound_auth".to_owned();
+        if !e.key.is_empty() {
+            pointer = format!("{pointer}/{}", e.key);
+        }
+        // Without the section, the bind address is what makes it a problem.
+        let place = if general.inbound_auth.is_none() {
+            "/general/server/bind"
+        } else {
+            &pointer
+        };
+        let (_, node) = root.locate(place);
+        diags.error(Location::of(node), &dotted(&pointer), e.message);
     }
 }
 
