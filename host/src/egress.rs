@@ -13,6 +13,7 @@ const DEFAULT_BLOCK: &[&str] = &[
     "fd00:ec2::254/128", // AWS metadata over IPv6
     "100.100.100.200/32", // Alibaba Cloud metadata
     "0.0.0.0/8",         // "this network"
+    "::/128",            // unspecified, as 0.0.0.0
     "metadata.google.internal", // GCP metadata by name
     "metadata.goog",
     "metadata.azure.com",
@@ -78,6 +79,25 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
+    }
+}
+
+/// The IPv4 address an IPv6 address carries and that a network may route
+/// it to: IPv4-compatible `::a.b.c.d`, SIIT `::ffff:0:a.b.c.d`, NAT64
+/// `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4 `2002::/16`, and a Teredo
+/// client `2001::/32` (IPv4-mapped addresses are checked as IPv4 directly).
+pub fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let last32 = std::net::Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
+    match s {
+        [0, 0, 0, 0, 0, 0, _, _] if u32::from(last32) > 1 => Some(last32),
+        [0, 0, 0, 0, 0xffff, 0, _, _] => Some(last32),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] | [0x64, 0xff9b, 1, ..] => Some(last32),
+        [0x2002, hi, lo, ..] => Some(std::net::Ipv4Addr::from(
+            (u32::from(hi) << 16) | u32::from(lo),
+        )),
+        [0x2001, 0, ..] => Some(std::net::Ipv4Addr::from(!u32::from(last32))),
+        _ => None,
     }
 }
 
@@ -168,7 +188,19 @@ impl EgressPolicy {
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), EgressError> {
         let allowed = self.allow.iter().any(|r| r.matches_ip(ip));
         let blocked = self.block.iter().find(|r| r.matches_ip(ip));
-        self.decide(canonical(ip).to_string(), allowed, blocked)
+        self.decide(canonical(ip).to_string(), allowed, blocked)?;
+        // An address that carries an IPv4 address is refused when that one is,
+        // unless the IPv6 address itself is allowed.
+        match canonical(ip) {
+            IpAddr::V6(v6) if !allowed => match embedded_ipv4(v6) {
+                Some(v4) => self.check_ip(IpAddr::V4(v4)).map_err(|e| EgressError {
+                    destination: format!("{v6} (carrying {})", e.destination),
+                    reason: e.reason,
+                }),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 
     /// Checks a URL's host before any connection: literal addresses against
@@ -239,6 +271,41 @@ mod tests {
         assert!(check(&policy, "metadata.google.internal").is_err());
         assert!(check(&policy, "127.0.0.1").is_ok());
         assert!(check(&policy, "api.github.com").is_ok());
+    }
+
+    #[test]
+    fn every_address_form_of_a_blocked_address_is_blocked() {
+        let policy = EgressPolicy::default();
+        for form in [
+            "[::ffff:169.254.169.254]",
+            "[::ffff:a9fe:a9fe]",
+            "[::169.254.169.254]",
+            "[::ffff:0:169.254.169.254]",
+            "[64:ff9b::169.254.169.254]",
+            "[64:ff9b:1::a9fe:a9fe]",
+            "[2002:a9fe:a9fe::1]",
+            "[2001:0:4136:e378:8000:63bf:5601:5601]", // Teredo client 169.254.169.254 (inverted)
+            "2852039166",                             // decimal
+            "0xa9fea9fe",                             // hex
+            "0251.0376.0251.0376",                    // octal
+            "0xa9.0xfe.0xa9.0xfe",
+            "169.254.43518",
+            "169.254.169.254.",
+            "[::]",
+            "0.0.0.0",
+            "0",
+        ] {
+            let err = check(&policy, form).expect_err(form);
+            assert!(err.reason.contains("matches blocked"), "{form}: {err}");
+        }
+        for form in [
+            "[2002:7f00:1::1]",
+            "[::1]",
+            "[64:ff9b::8.8.8.8]",
+            "[2001:db8::1]",
+        ] {
+            assert!(check(&policy, form).is_ok(), "{form}");
+        }
     }
 
     #[test]

@@ -284,7 +284,7 @@ pub async fn send(
         .unwrap_or_else(|| outbound.request_timeout());
     let started = std::time::Instant::now();
     for _ in 0..=MAX_REDIRECTS {
-        outbound.check_url(&request.url)?;
+        outbound.check_destination(&request.url).await?;
         let destination = loggable_url(&request.url);
         let mut builder = client
             .request(request.method.clone(), request.url.clone())
@@ -328,11 +328,13 @@ pub async fn send(
                 )
             })
             .collect();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| OutboundError::from_reqwest(&destination, timeout, &e))?
-            .to_vec();
+        let body = crate::outbound::read_limited(
+            response,
+            outbound.max_response_bytes(),
+            &destination,
+            timeout,
+        )
+        .await?;
         return Ok(CallResponse {
             status,
             headers,

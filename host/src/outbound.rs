@@ -11,22 +11,62 @@ use std::{
 
 use crate::egress::{EgressError, EgressPolicy};
 
-/// Timeouts of outbound requests.
+/// Timeouts and size limits of outbound requests.
 #[derive(Debug, Clone, Copy)]
 pub struct OutboundTimeouts {
     /// Whole request, unless the caller sets one.
     pub request: Duration,
     /// Connecting.
     pub connect: Duration,
+    /// Largest tool response body read into memory.
+    pub max_response_bytes: u64,
 }
+
+/// Default of [`OutboundTimeouts::max_response_bytes`]: 8 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 
 impl Default for OutboundTimeouts {
     fn default() -> Self {
         Self {
             request: Duration::from_secs(30),
             connect: Duration::from_secs(10),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
+}
+
+/// Reads `response`'s body, chunk by chunk, refusing it as soon as it
+/// passes `limit` bytes (or announces more in `Content-Length`), so a huge
+/// answer never sits in memory whole.
+///
+/// # Errors
+///
+/// [`OutboundError::TooLarge`] past the limit; transport errors while
+/// reading, classified as [`OutboundError::from_reqwest`] does.
+pub async fn read_limited(
+    mut response: reqwest::Response,
+    limit: u64,
+    destination: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, OutboundError> {
+    let too_large = || OutboundError::TooLarge(destination.to_owned(), limit);
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(
+        usize::try_from(response.content_length().unwrap_or(0).min(64 * 1024)).unwrap_or(0),
+    );
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| OutboundError::from_reqwest(destination, timeout, &e))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Resolves names with the system resolver and refuses the lookup when any
@@ -60,6 +100,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 pub struct Outbound {
     policy: Arc<EgressPolicy>,
     timeouts: OutboundTimeouts,
+    proxy: Option<url::Url>,
     client: OnceLock<reqwest::Client>,
 }
 
@@ -76,8 +117,19 @@ impl Outbound {
         Self {
             policy: Arc::new(policy),
             timeouts,
+            proxy: None,
             client: OnceLock::new(),
         }
+    }
+
+    /// Sends every request through the HTTP proxy at `proxy`. Without it no
+    /// proxy is used, whatever `HTTP_PROXY`/`HTTPS_PROXY` say: a proxy
+    /// resolves names itself, so the policy could not see where a request
+    /// really goes.
+    #[must_use]
+    pub fn with_proxy(mut self, proxy: Option<url::Url>) -> Self {
+        self.proxy = proxy;
+        self
     }
 
     /// The egress policy.
@@ -90,6 +142,11 @@ impl Outbound {
         self.timeouts.request
     }
 
+    /// The largest tool response body read into memory.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.timeouts.max_response_bytes
+    }
+
     /// The client: redirects are never followed automatically.
     ///
     /// # Errors
@@ -99,14 +156,18 @@ impl Outbound {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.timeouts.connect)
             .timeout(self.timeouts.request)
             .dns_resolver(Arc::new(CheckedResolver {
                 policy: self.policy.clone(),
-            }))
-            .build()?;
+            }));
+        let builder = match &self.proxy {
+            Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.as_str())?),
+            None => builder.no_proxy(),
+        };
+        let client = builder.build()?;
         Ok(self.client.get_or_init(|| client))
     }
 
@@ -122,6 +183,35 @@ impl Outbound {
         }
         let host = url.host().ok_or(OutboundError::NoHost)?;
         self.policy.check_host(&host)?;
+        Ok(())
+    }
+
+    /// Checks a URL right before a request is sent:
+    /// [`check_url`](Self::check_url), and, when requests go through a proxy (which
+    /// resolves names itself, past this process's resolver), every address
+    /// the host name resolves to.
+    ///
+    /// # Errors
+    ///
+    /// As [`check_url`](Self::check_url); a name that does not resolve.
+    pub async fn check_destination(&self, url: &url::Url) -> Result<(), OutboundError> {
+        self.check_url(url)?;
+        let (Some(_), Some(url::Host::Domain(name))) = (&self.proxy, url.host()) else {
+            return Ok(());
+        };
+        if self.policy.host_allowed(name) {
+            return Ok(());
+        }
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addrs = tokio::net::lookup_host((name, port)).await.map_err(|e| {
+            OutboundError::Transport(loggable_url(url), format!("cannot resolve {name}: {e}"))
+        })?;
+        for addr in addrs {
+            self.policy.check_ip(addr.ip()).map_err(|e| EgressError {
+                destination: format!("{name} ({})", e.destination),
+                reason: e.reason,
+            })?;
+        }
         Ok(())
     }
 }
@@ -141,6 +231,9 @@ pub enum OutboundError {
     /// The request timed out.
     #[error("{0} did not answer within {1:?}")]
     Timeout(String, Duration),
+    /// The response body is larger than the configured limit.
+    #[error("the response of {0} is larger than {1} bytes (general.limits.max_response_bytes)")]
+    TooLarge(String, u64),
     /// Connecting or sending failed.
     #[error("request to {0} failed: {1}")]
     Transport(String, String),

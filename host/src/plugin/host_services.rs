@@ -23,7 +23,7 @@ use tracing::level_filters::LevelFilter;
 use crate::outbound::{loggable_url, Outbound, OutboundError};
 
 /// Largest response body handed to a plugin.
-const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The host side of [`abi::HostServices`].
 #[derive(Clone)]
@@ -73,7 +73,8 @@ async fn send(outbound: Arc<Outbound>, request: HttpRequest) -> Result<HttpRespo
     })?;
     let loggable = loggable_url(&url);
     outbound
-        .check_url(&url)
+        .check_destination(&url)
+        .await
         .map_err(|e| plugin_error(ErrorKind::InvalidRequest, e.to_string()))?;
     let method = reqwest::Method::from_bytes(request.method.as_bytes())
         .map_err(|_| plugin_error(ErrorKind::InvalidRequest, "invalid HTTP method".to_owned()))?;
@@ -115,23 +116,20 @@ async fn send(outbound: Arc<Outbound>, request: HttpRequest) -> Result<HttpRespo
             })
         })
         .collect();
-    let body = response.bytes().await.map_err(|_| {
-        plugin_error(
-            ErrorKind::Transport,
-            format!("reading the response of {loggable} failed"),
-        )
-    })?;
-    if body.len() > MAX_RESPONSE_BYTES {
-        return Err(plugin_error(
-            ErrorKind::Upstream,
-            format!("response of {loggable} is larger than {MAX_RESPONSE_BYTES} bytes"),
-        ));
-    }
+    let body = crate::outbound::read_limited(response, MAX_RESPONSE_BYTES, &loggable, timeout)
+        .await
+        .map_err(|e| match e {
+            OutboundError::TooLarge(..) => plugin_error(ErrorKind::Upstream, e.to_string()),
+            _ => plugin_error(
+                ErrorKind::Transport,
+                format!("reading the response of {loggable} failed"),
+            ),
+        })?;
     tracing::debug!(url = %loggable, status, "plugin HTTP request");
     Ok(HttpResponse {
         status,
         headers,
-        body: RVec::from(body.to_vec()),
+        body: RVec::from(body),
     })
 }
 
