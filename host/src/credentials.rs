@@ -43,6 +43,41 @@ pub enum ApplyError {
     /// The value has characters a header cannot carry (CR, LF, …).
     #[error("the provider returned a value for `{0}` that cannot be sent in a header")]
     HeaderValue(String),
+    /// A hop-by-hop, framing or routing header: it is the transport's or
+    /// the proxies', never a credential.
+    #[error("the provider may not set `{0}`: it is a hop-by-hop, framing or routing header")]
+    Reserved(String),
+    /// The tool sets this header itself; credentials never replace it.
+    #[error("the provider may not replace header `{0}`, which the tool sets")]
+    ToolHeader(String),
+}
+
+/// Whether a header belongs to the transport or to proxies (RFC 9110
+/// §7.6.1 hop-by-hop fields, message framing, routing and client-address
+/// fields): no credential may set one.
+pub fn is_reserved_header(name: &HeaderName) -> bool {
+    const RESERVED: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "expect",
+        "forwarded",
+        "via",
+        "x-real-ip",
+        "true-client-ip",
+        "x-client-ip",
+        "cf-connecting-ip",
+    ];
+    let name = name.as_str();
+    RESERVED.contains(&name) || name.starts_with("x-forwarded-")
 }
 
 fn sensitive(name: &str, value: &str) -> Result<HeaderValue, ApplyError> {
@@ -52,25 +87,37 @@ fn sensitive(name: &str, value: &str) -> Result<HeaderValue, ApplyError> {
     Ok(v)
 }
 
-fn header_name(name: &str) -> Result<HeaderName, ApplyError> {
-    HeaderName::from_bytes(name.as_bytes()).map_err(|_| ApplyError::HeaderName(name.to_owned()))
+/// A header a credential may set: a valid name, not reserved, and not one
+/// the tool set itself (`tool`: the request's headers before credentials).
+fn header_name(name: &str, tool: &HeaderMap) -> Result<HeaderName, ApplyError> {
+    let header = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| ApplyError::HeaderName(name.to_owned()))?;
+    if is_reserved_header(&header) {
+        return Err(ApplyError::Reserved(header.as_str().to_owned()));
+    }
+    if tool.contains_key(&header) {
+        return Err(ApplyError::ToolHeader(header.as_str().to_owned()));
+    }
+    Ok(header)
 }
 
-/// Applies `credentials` to `request`, in order: headers replace any header
-/// of the same name the tool set; query parameters are appended; cookies
-/// are added to the `Cookie` header.
+/// Applies `credentials` to `request`, in order: headers are added (never
+/// a reserved header, never one the tool set); query parameters are
+/// appended; cookies are added to the `Cookie` header.
 ///
 /// # Errors
 ///
-/// [`ApplyError`] for a header name or value HTTP cannot carry; the request
-/// is then left without any of the credentials.
+/// [`ApplyError`] for a header name or value HTTP cannot carry, a reserved
+/// header or a header the tool sets; the request is then left without any
+/// of the credentials.
 pub fn apply(request: &mut PreparedRequest, credentials: &[Credential]) -> Result<(), ApplyError> {
+    let tool = &request.headers;
     let mut headers = request.headers.clone();
     let mut url = request.url.clone();
     for credential in credentials {
         match credential {
             Credential::Header { name, value } => {
-                headers.insert(header_name(name)?, sensitive(name, value.expose())?);
+                headers.insert(header_name(name, tool)?, sensitive(name, value.expose())?);
             }
             Credential::Query { name, value } => {
                 url.query_pairs_mut().append_pair(name, value.expose());
@@ -93,13 +140,13 @@ pub fn apply(request: &mut PreparedRequest, credentials: &[Credential]) -> Resul
                 } else {
                     format!("{scheme} {}", token.expose())
                 };
-                headers.insert(header_name(name)?, sensitive(name, &value)?);
+                headers.insert(header_name(name, tool)?, sensitive(name, &value)?);
             }
             Credential::Basic { username, password } => {
                 let encoded = base64::engine::general_purpose::STANDARD
                     .encode(format!("{username}:{}", password.expose()));
                 headers.insert(
-                    http::header::AUTHORIZATION,
+                    header_name("authorization", tool)?,
                     sensitive("Authorization", &format!("Basic {encoded}"))?,
                 );
             }
@@ -189,5 +236,89 @@ mod tests {
             "the provider returned a value for `X-Bad` that cannot be sent in a header"
         );
         assert!(r.headers.is_empty(), "nothing half-applied");
+    }
+
+    #[test]
+    fn reserved_and_tool_headers_are_never_replaced() {
+        for name in [
+            "Host",
+            "Connection",
+            "Transfer-Encoding",
+            "Content-Length",
+            "X-Forwarded-For",
+            "x-forwarded-host",
+            "Forwarded",
+            "Proxy-Authorization",
+        ] {
+            let mut r = request();
+            let err = apply(
+                &mut r,
+                &[Credential::Header {
+                    name: name.into(),
+                    value: Secret::new("v"),
+                }],
+            )
+            .expect_err(name);
+            assert!(matches!(err, ApplyError::Reserved(_)), "{name}: {err}");
+        }
+        let mut r = request();
+        r.headers
+            .insert("x-user", HeaderValue::from_static("alice"));
+        r.headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_static("tool"),
+        );
+        for credential in [
+            Credential::Header {
+                name: "X-User".into(),
+                value: Secret::new("bob"),
+            },
+            Credential::Bearer {
+                token: Secret::new("t"),
+                scheme: "Bearer".into(),
+                header_name: "authorization".into(),
+            },
+            Credential::Basic {
+                username: "u".into(),
+                password: Secret::new("p"),
+            },
+        ] {
+            let err = apply(&mut r, std::slice::from_ref(&credential)).expect_err("tool header");
+            assert!(matches!(err, ApplyError::ToolHeader(_)), "{err}");
+            assert_eq!(r.headers["x-user"], "alice");
+            assert_eq!(r.headers["authorization"], "tool");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any header a provider or a user names: either applied without
+        /// touching a reserved header or one the tool set, or refused with
+        /// the request exactly as it was, and the value never in the error.
+        #[test]
+        fn credentials_never_reach_reserved_or_tool_headers(
+            name in "([a-zA-Z\\-]{1,20}|[Hh]ost|[Xx]-[Ff]orwarded-[a-zA-Z]{1,5}|[Cc]onnection|x-user|[ -~]{1,10})",
+            value in "[ -~\\r\\n\\x00]{0,20}",
+        ) {
+            let mut r = request();
+            r.headers.insert("x-user", HeaderValue::from_static("alice"));
+            let before = r.clone();
+            let result = apply(&mut r, &[Credential::Header { name: name.clone(), value: Secret::new(value.clone()) }]);
+            match result {
+                Ok(()) => {
+                    let header = HeaderName::from_bytes(name.as_bytes()).expect("applied names are valid");
+                    proptest::prop_assert!(!is_reserved_header(&header));
+                    proptest::prop_assert_eq!(&r.headers["x-user"], "alice");
+                }
+                Err(e) => {
+                    proptest::prop_assert_eq!(r.headers, before.headers);
+                    proptest::prop_assert_eq!(r.url, before.url);
+                    if value.len() > 3 {
+                        proptest::prop_assert!(!e.to_string().contains(&value));
+                    }
+                }
+            }
+        }
     }
 }

@@ -146,6 +146,8 @@ pub struct HttpTool {
     description: Option<String>,
     method: Method,
     url: Template,
+    /// The path the written URL starts with: a filled URL never leaves it.
+    path_prefix: String,
     headers: Vec<(HeaderName, Template)>,
     query: Vec<(String, Template)>,
     body: Option<BodyTemplate>,
@@ -164,6 +166,9 @@ fn check_url(url: &Template, outbound: &Outbound) -> Result<(), String> {
             parsed.scheme()
         ));
     }
+    if super::has_dot_segment(&sample) {
+        return Err("has a `.` or `..` path segment; write the path it stands for".to_owned());
+    }
     if !url.is_literal() {
         let prefix = url.literal_prefix();
         let authority_closed = prefix
@@ -174,6 +179,16 @@ fn check_url(url: &Template, outbound: &Outbound) -> Result<(), String> {
         }
     }
     outbound.check_url(&parsed).map_err(|e| e.to_string())
+}
+
+/// The path of the URL's literal part before its first placeholder.
+fn path_prefix(url: &Template) -> String {
+    if url.is_literal() {
+        return String::new();
+    }
+    url::Url::parse(url.literal_prefix())
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|_| "/".to_owned())
 }
 
 impl ToolType for HttpToolType {
@@ -253,6 +268,7 @@ impl ToolType for HttpToolType {
             Some(url) if problems.is_empty() => Ok(Box::new(HttpTool {
                 description: config.description,
                 method: config.method.method(),
+                path_prefix: path_prefix(&url),
                 url,
                 headers,
                 query,
@@ -299,10 +315,31 @@ impl Tool for HttpTool {
             });
         }
         let rendered = self.url.render(args, true)?;
+        let first_arg = || {
+            let dots = self
+                .url
+                .args()
+                .find(|n| args.get(*n).is_some_and(|v| v.chars().all(|c| c == '.')));
+            dots.or_else(|| self.url.args().next())
+                .unwrap_or("url")
+                .to_owned()
+        };
+        if super::has_dot_segment(&rendered) {
+            return Err(ToolError::Invalid {
+                name: first_arg(),
+                reason: "would make a `.` or `..` path segment (the request would leave the tool's path)".to_owned(),
+            });
+        }
         let mut url = url::Url::parse(&rendered).map_err(|e| ToolError::Invalid {
-            name: self.url.args().next().unwrap_or("url").to_owned(),
+            name: first_arg(),
             reason: format!("makes the URL invalid ({e})"),
         })?;
+        if !url.path().starts_with(&self.path_prefix) {
+            return Err(ToolError::Invalid {
+                name: first_arg(),
+                reason: "would move the request out of the tool's path".to_owned(),
+            });
+        }
         if !self.query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (name, value) in &self.query {
@@ -411,6 +448,42 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_never_leave_the_path() {
+        let tool =
+            build(serde_json::json!({"url": "http://127.0.0.1:1/api/echo/{id}{suffix}?q={q}"}))
+                .expect("valid");
+        let call = |id: &str, suffix: &str| {
+            tool.prepare(&Args::from([
+                ("id".into(), id.into()),
+                ("suffix".into(), suffix.into()),
+                ("q".into(), "../..".into()),
+            ]))
+        };
+        for (id, suffix) in [("..", ""), (".", ""), (".", "."), ("", ".."), ("", ".")] {
+            let err = call(id, suffix).expect_err("dot segment");
+            assert!(
+                err.to_string().contains("`.` or `..` path segment"),
+                "{err}"
+            );
+        }
+        for (id, suffix) in [
+            ("../..", ""),
+            ("%2e%2e", ""),
+            ("..\\..", ""),
+            ("a/../../b", "."),
+        ] {
+            let r = call(id, suffix).expect("encoded, stays in the path");
+            assert!(r.url.path().starts_with("/api/echo/"), "{}", r.url);
+        }
+        assert!(
+            build(serde_json::json!({"url": "http://127.0.0.1:1/api/../{x}"}))
+                .expect_err("literal dots")[0]
+                .1
+                .contains("path segment")
+        );
+    }
+
+    #[test]
     fn urls_are_checked() {
         let problems = |url: &str| build(serde_json::json!({"url": url})).expect_err("invalid");
         assert!(problems("not a url")[0]
@@ -426,5 +499,31 @@ mod tests {
             .1
             .contains("blocked by the egress policy"));
         assert!(build(serde_json::json!({"url": "http://127.0.0.1:8080/{x}"})).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever the arguments, a prepared URL keeps the tool's scheme,
+        /// host, port and path prefix, and has no dot segment; or the call
+        /// is refused.
+        #[test]
+        fn a_filled_url_never_leaves_its_prefix(
+            a in "([./\\\\%?#@:a-zA-Z0-9]|%2[eE]|\\.\\.){0,12}",
+            b in "([./\\\\%?#@:a-z]|%2[eE]){0,6}",
+        ) {
+            let tool = build(serde_json::json!({"url": "https://api.example.com:8443/v1/items/{a}{b}/x?q={b}"}))
+                .expect("valid");
+            match tool.prepare(&Args::from([("a".into(), a), ("b".into(), b)])) {
+                Ok(r) => {
+                    proptest::prop_assert_eq!(r.url.host_str(), Some("api.example.com"));
+                    proptest::prop_assert_eq!(r.url.port(), Some(8443));
+                    proptest::prop_assert!(r.url.path().starts_with("/v1/items/"), "{}", r.url);
+                    proptest::prop_assert!(r.url.path().ends_with("/x"), "{}", r.url);
+                    proptest::prop_assert!(!super::super::has_dot_segment(r.url.as_str()));
+                }
+                Err(e) => proptest::prop_assert!(matches!(e, ToolError::Invalid { .. }), "{}", e),
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ mod template;
 use std::fmt;
 
 pub use self::http::{HttpToolConfig, HttpToolType};
-pub use template::{Args, MissingArg, Template};
+pub use template::{has_dot_segment, Args, MissingArg, Template};
 
 use crate::{credentials::PreparedRequest, outbound::Outbound};
 

@@ -139,9 +139,49 @@ impl Template {
     }
 }
 
+/// Whether the path of the absolute URL `url` has a `.` or `..` segment
+/// (also spelled `%2e`, in any case): a URL parser resolves those, so the
+/// request would go to another path than the one written.
+pub fn has_dot_segment(url: &str) -> bool {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let Some(start) = after_scheme.find(['/', '\\', '?', '#']) else {
+        return false;
+    };
+    let path = &after_scheme[start..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    path.split(['/', '\\']).any(|segment| {
+        let plain = segment.to_ascii_lowercase().replace("%2e", ".");
+        plain == "." || plain == ".."
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments() {
+        for url in [
+            "http://h/a/../b",
+            "http://h/a/..",
+            "http://h/./a",
+            "http://h/a/%2e%2E/b",
+            "http://h/a/.%2e",
+            "http://h/a\\..\\b",
+        ] {
+            assert!(has_dot_segment(url), "{url}");
+        }
+        for url in [
+            "http://h/a/..b/c",
+            "http://h/a/.well-known",
+            "http://h/a?x=../..",
+            "http://h/a#../..",
+            "http://h",
+            "http://h/a%252e%252e",
+        ] {
+            assert!(!has_dot_segment(url), "{url}");
+        }
+    }
 
     #[test]
     fn parse_and_render() {

@@ -58,6 +58,11 @@ pub struct UserSuppliedConfig {
     /// shared by replicas) instead of only in this process's memory.
     #[serde(default)]
     pub persist: bool,
+    /// Header names a user may put credentials in beyond each kind's own
+    /// (`Authorization` for bearer, `X-API-Key` for api_key); the `headers`
+    /// kind may set only these. Default: none.
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
 }
 
 /// What a user sends.
@@ -99,6 +104,7 @@ fn x_api_key() -> String {
 #[derive(Debug)]
 pub struct UserSupplied {
     kinds: Vec<SuppliedKind>,
+    allowed_headers: Vec<String>,
 }
 
 fn refuse(message: impl Into<String>) -> Error {
@@ -106,6 +112,28 @@ fn refuse(message: impl Into<String>) -> Error {
 }
 
 impl UserSupplied {
+    /// Refuses a header the user may not set: only `own` (the kind's
+    /// default header) or one listed in `allowed_headers`.
+    fn check_allowed(&self, key: &str, name: &str, own: Option<&str>) -> Result<(), Error> {
+        let allowed = own.is_some_and(|own| own.eq_ignore_ascii_case(name))
+            || self
+                .allowed_headers
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(name));
+        if allowed {
+            return Ok(());
+        }
+        let listed = if self.allowed_headers.is_empty() {
+            "none are listed".to_owned()
+        } else {
+            format!("allowed: {}", self.allowed_headers.join(", "))
+        };
+        Err(refuse(format!(
+            "{key}: this provider does not let users set header `{name}` ({}{listed}; an operator lists more in `allowed_headers`)",
+            own.map(|o| format!("the default is `{o}`; ")).unwrap_or_default()
+        )))
+    }
+
     fn credentials(&self, document: &str) -> Result<Vec<Credential>, Error> {
         let supplied: Supplied = authhost_plugin_api::parse_config(document)
             .map_err(|e| refuse(e.message().to_owned()))?;
@@ -129,6 +157,7 @@ impl UserSupplied {
             } => {
                 validate::secret_value("token", &token).map_err(checked)?;
                 validate::header_name("header_name", &header_name).map_err(checked)?;
+                self.check_allowed("header_name", &header_name, Some("Authorization"))?;
                 validate::plain_value("scheme", &scheme).map_err(checked)?;
                 vec![Credential::Bearer {
                     token,
@@ -147,6 +176,7 @@ impl UserSupplied {
             Supplied::ApiKey { key, header } => {
                 validate::secret_value("key", &key).map_err(checked)?;
                 validate::header_name("header", &header).map_err(checked)?;
+                self.check_allowed("header", &header, Some("X-API-Key"))?;
                 vec![Credential::Header {
                     name: header,
                     value: key,
@@ -159,6 +189,7 @@ impl UserSupplied {
                 let mut out = Vec::new();
                 for (name, value) in headers {
                     validate::header_name(&format!("headers.{name}"), &name).map_err(checked)?;
+                    self.check_allowed(&format!("headers.{name}"), &name, None)?;
                     validate::secret_value(&format!("headers.{name}"), &value).map_err(checked)?;
                     out.push(Credential::Header { name, value });
                 }
@@ -186,8 +217,12 @@ impl AuthProvider for UserSupplied {
         if config.ttl == 0 {
             return Err(Error::config("ttl: must be at least 1 second"));
         }
+        for (i, name) in config.allowed_headers.iter().enumerate() {
+            validate::header_name(&format!("allowed_headers.{i}"), name)?;
+        }
         Ok(Self {
             kinds: config.kinds,
+            allowed_headers: config.allowed_headers,
         })
     }
 
@@ -214,7 +249,10 @@ mod tests {
         document: serde_json::Value,
         kinds: Vec<SuppliedKind>,
     ) -> Result<Vec<Credential>, Error> {
-        let provider = UserSupplied { kinds };
+        let provider = UserSupplied {
+            kinds,
+            allowed_headers: vec!["X-Key".into(), "A".into(), "B".into()],
+        };
         let tokens = TokenSet {
             access_token: Secret::new(document.to_string()),
             token_type: "user_supplied".into(),
@@ -273,6 +311,28 @@ mod tests {
         let err =
             supplied(serde_json::json!({"kind": "oauth"}), all_kinds()).expect_err("unknown kind");
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn headers_outside_the_allow_list_are_refused() {
+        for document in [
+            serde_json::json!({"kind": "headers", "headers": {"X-User": "bob"}}),
+            serde_json::json!({"kind": "headers", "headers": {"Host": "evil"}}),
+            serde_json::json!({"kind": "bearer", "token": "t", "header_name": "Cookie"}),
+            serde_json::json!({"kind": "api_key", "key": "k", "header": "X-Forwarded-For"}),
+        ] {
+            let err = supplied(document.clone(), all_kinds()).expect_err("refused");
+            assert!(
+                err.message().contains("does not let users set header"),
+                "{document}: {}",
+                err.message()
+            );
+        }
+        supplied(
+            serde_json::json!({"kind": "api_key", "key": "k"}),
+            all_kinds(),
+        )
+        .expect("the kind's own header is always allowed");
     }
 
     #[test]
