@@ -135,6 +135,9 @@ pub fn load_plugin(path: &Path, outbound: &Arc<Outbound>) -> Result<LoadedPlugin
     if let Some(reason) = insecure_reason(&path) {
         return Err(LoadError::Insecure { path, reason });
     }
+    if let Err(reason) = super::elf_check::check_extents(&path) {
+        return Err(LoadError::NotALibrary { path, reason });
+    }
     let header = lib_header_from_path(&path).map_err(|e| match e {
         LibraryError::OpenError { err, .. } => LoadError::NotALibrary {
             path: path.clone(),

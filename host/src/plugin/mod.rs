@@ -2,6 +2,7 @@
 //! registry of the components they offer.
 
 mod discovery;
+mod elf_check;
 mod error;
 mod handle;
 mod host_services;
