@@ -352,7 +352,8 @@ impl Broker {
         persist: bool,
     ) -> Result<i64, BrokerError> {
         let name = provider.instance();
-        let expires_at = now() + ttl_secs;
+        let expires_at =
+            authhost_plugin_api::expires_after(now(), u64::try_from(ttl_secs).unwrap_or(0));
         let tokens = TokenSet {
             access_token: authhost_plugin_api::Secret::new(document),
             token_type: "user_supplied".to_owned(),

@@ -120,7 +120,7 @@ pub use oauth2_http::OAuth2HttpClient;
 pub use provider::{instantiate, AuthProvider, CreateContext};
 pub use registry::{config_schema, AUTHENTICATOR, AUTH_PROVIDER};
 pub use secret::Secret;
-pub use token::TokenSet;
+pub use token::{clamp_expiry, expires_after, TokenSet, MAX_LIFETIME_SECS};
 
 /// Re-exports used by the macros. Not part of the public API.
 #[doc(hidden)]

@@ -8,6 +8,33 @@ use crate::{
     Secret,
 };
 
+/// The longest lifetime a token or credential is given, in seconds (one
+/// year): a larger `expires_in` (or one that would overflow) is clamped to
+/// it, by the host for every value a plugin returns and by
+/// [`expires_after`] in plugins.
+pub const MAX_LIFETIME_SECS: i64 = 365 * 24 * 3600;
+
+/// The expiry `lifetime_secs` after `now` (Unix seconds), never more than
+/// [`MAX_LIFETIME_SECS`] away and never overflowing, whatever a server sent.
+///
+/// # Example
+///
+/// ```
+/// use authhost_plugin_api::{expires_after, MAX_LIFETIME_SECS};
+/// assert_eq!(expires_after(1_000, 3_600), 4_600);
+/// assert_eq!(expires_after(1_000, u64::MAX), 1_000 + MAX_LIFETIME_SECS);
+/// ```
+pub fn expires_after(now: i64, lifetime_secs: u64) -> i64 {
+    let lifetime =
+        i64::try_from(lifetime_secs).map_or(MAX_LIFETIME_SECS, |l| l.min(MAX_LIFETIME_SECS));
+    now.saturating_add(lifetime)
+}
+
+/// `expires_at` brought within [`MAX_LIFETIME_SECS`] of `now`.
+pub fn clamp_expiry(expires_at: Option<i64>, now: i64) -> Option<i64> {
+    expires_at.map(|at| at.min(now.saturating_add(MAX_LIFETIME_SECS)))
+}
+
 /// OAuth tokens for one (provider, user).
 #[derive(Debug, Clone)]
 pub struct TokenSet {

@@ -6,8 +6,8 @@ use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 use abi_stable::std_types::RResult;
 use authhost_plugin_api::{
     abi::{self, AuthenticatorBox, Capabilities, PluginError, ProviderBox},
-    AuthContext, AuthOutcome, AuthorizationRequest, Claims, CodeExchange, Error, ErrorKind,
-    InboundCredential, TokenSet,
+    clamp_expiry, AuthContext, AuthOutcome, AuthorizationRequest, Claims, CodeExchange, Error,
+    ErrorKind, InboundCredential, TokenSet,
 };
 use futures_util::FutureExt;
 
@@ -128,10 +128,21 @@ impl ProviderHandle {
     /// The plugin's error (a panic included) or a timeout.
     pub async fn authenticate(&self, ctx: &AuthContext) -> Result<AuthOutcome, CallError> {
         let fut = self.inner.authenticate(abi::AuthContext::from(ctx));
-        self.names
+        let outcome = self
+            .names
             .call("authenticate", fut)
             .await
-            .map(AuthOutcome::from)
+            .map(AuthOutcome::from)?;
+        Ok(match outcome {
+            AuthOutcome::Credentials {
+                credentials,
+                expires_at,
+            } => AuthOutcome::Credentials {
+                credentials,
+                expires_at: clamp_expiry(expires_at, crate::store::now()),
+            },
+            other => other,
+        })
     }
 
     /// The URL where the user authorizes.
@@ -163,6 +174,7 @@ impl ProviderHandle {
             .call("exchange_code", fut)
             .await
             .map(TokenSet::from)
+            .map(clamped)
     }
 
     /// Refreshes a token set.
@@ -172,7 +184,11 @@ impl ProviderHandle {
     /// As [`authenticate`](Self::authenticate).
     pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, CallError> {
         let fut = self.inner.refresh(abi::TokenSet::from(tokens));
-        self.names.call("refresh", fut).await.map(TokenSet::from)
+        self.names
+            .call("refresh", fut)
+            .await
+            .map(TokenSet::from)
+            .map(clamped)
     }
 
     /// Revokes a token set at the server.
@@ -184,6 +200,13 @@ impl ProviderHandle {
         let fut = self.inner.revoke(abi::TokenSet::from(tokens));
         self.names.call("revoke", fut).await
     }
+}
+
+/// A plugin's token set with its expiry within the host's maximum lifetime
+/// (a server's `expires_in` of 2^63 must not wrap into the past).
+fn clamped(mut tokens: TokenSet) -> TokenSet {
+    tokens.expires_at = clamp_expiry(tokens.expires_at, crate::store::now());
+    tokens
 }
 
 /// A configured authenticator instance.

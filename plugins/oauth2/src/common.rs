@@ -256,7 +256,7 @@ pub(crate) fn token_set(
             .map(|r| Secret::new(r.secret().clone()))
             .or_else(|| previous_refresh.cloned()),
         id_token: None,
-        expires_at: Some(now + i64::try_from(lifetime).unwrap_or(i64::MAX / 2)),
+        expires_at: Some(authhost_plugin_api::expires_after(now, lifetime)),
         scopes,
         extra,
     }
