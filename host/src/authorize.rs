@@ -34,6 +34,8 @@ pub struct Started {
     pub url: String,
     /// When the state stops being accepted (Unix seconds).
     pub expires_at: i64,
+    /// The `state` sent with it: the callback of this authorization carries it.
+    pub state: Secret,
 }
 
 /// The query parameters of the redirect back from the authorization server.
@@ -161,14 +163,19 @@ pub async fn start(
             },
         )
         .await?;
+    let state = Secret::new(state);
     let url = provider
         .authorization_url(&AuthorizationRequest {
             user_id: user.to_owned(),
-            state: Secret::new(state),
+            state: state.clone(),
             pkce_challenge: Some(challenge),
         })
         .await?;
-    Ok(Started { url, expires_at })
+    Ok(Started {
+        url,
+        expires_at,
+        state,
+    })
 }
 
 /// A well-formed OAuth error code, or `unknown` (nothing else is echoed).
@@ -334,5 +341,23 @@ mod tests {
         let p = CallbackParams::from_query("code=abc&state=s.t&iss=https%3A%2F%2Fas&x=1");
         assert_eq!(p.code.as_deref(), Some("abc"));
         assert_eq!(p.iss.as_deref(), Some("https://as"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any query string parses; the page for any refusal escapes what
+        /// it shows.
+        #[test]
+        fn callback_queries_never_panic_and_pages_escape(query in "[ -~]{0,80}") {
+            let params = CallbackParams::from_query(&query);
+            let denied: Result<Completed, FlowError> =
+                Err(FlowError::Denied(error_code(params.error.as_deref().unwrap_or("<x>"))));
+            let page = result_page(&denied);
+            proptest::prop_assert!(!page.contains("<x>"));
+            if let Some(description) = params.error_description.filter(|d| d.len() > 3) {
+                proptest::prop_assert!(!page.contains(&description));
+            }
+        }
     }
 }

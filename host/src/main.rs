@@ -6,7 +6,10 @@ fn main() -> ExitCode {
     match authhost::cli::run() {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Errors can quote values users control: print no terminal controls.
+            let message = format!("{err:#}");
+            let lines: Vec<_> = message.lines().map(authhost::cli::printable).collect();
+            eprintln!("error: {}", lines.join("\n"));
             ExitCode::FAILURE
         }
     }

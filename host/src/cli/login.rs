@@ -11,10 +11,14 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
+use authhost_plugin_api::Secret;
+use axum::{
+    extract::{RawQuery, State},
+    http::StatusCode,
+    response::Html,
+    routing::get,
 };
+use tokio::net::TcpListener;
 
 use super::Globals;
 use crate::{
@@ -93,7 +97,7 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
     runtime.block_on(async {
         let store = super::open_store(&workflow).await?;
         let started = authorize::start(&store, &handle, &args.user, authorize::STATE_TTL, None).await?;
-        eprintln!("Open this URL to authorize `{}` for user `{}`:", args.provider, args.user);
+        eprintln!("Open this URL to authorize `{}` for user `{}`:", args.provider, super::printable(&args.user));
         println!("{}", started.url);
         if args.open {
             if let Err(e) = std::process::Command::new("xdg-open").arg(&started.url).spawn() {
@@ -108,7 +112,16 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
                     format!("cannot listen on {addr} (the redirect URI's address); free it, or use --no-listen and paste the redirected URL")
                 })?;
                 eprintln!("waiting for the browser at {redirect} ...");
-                wait_for_redirect(listener, redirect.path(), deadline, &store, &handle, &args).await?
+                let (done, finished) = tokio::sync::mpsc::channel(1);
+                let waiting = Waiting {
+                    store: store.clone(),
+                    handle: handle.clone(),
+                    provider: args.provider.clone(),
+                    user: args.user.clone(),
+                    state: started.state.clone(),
+                    done,
+                };
+                wait_for_redirect(listener, redirect.path(), deadline, waiting, finished, args.timeout).await?
             }
             _ => {
                 if !args.no_listen {
@@ -122,14 +135,14 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
                 .await??;
                 let url = url::Url::parse(line.trim()).context("that is not a URL")?;
                 let params = CallbackParams::from_query(url.query().unwrap_or_default());
-                finish(&store, &handle, &args, &params).await
+                finish(&store, &handle, &args.provider, &args.user, &params).await
             }
         };
         match result {
             Ok(done) => {
                 println!(
                     "user `{}` is logged in to `{}` until {}{}",
-                    done.user,
+                    super::printable(&done.user),
                     done.provider,
                     done.expires_at.map(format_utc).unwrap_or_else(|| "it is revoked".to_owned()),
                     if done.scopes.is_empty() { String::new() } else { format!(" (scopes: {})", done.scopes.join(" ")) }
@@ -144,89 +157,118 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
 async fn finish(
     store: &TokenStore,
     handle: &ProviderHandle,
-    args: &LoginArgs,
+    provider: &str,
+    user: &str,
     params: &CallbackParams,
 ) -> Result<Completed, FlowError> {
-    let provider = handle.clone();
-    authorize::complete(
-        store,
-        params,
-        Some((args.provider.as_str(), args.user.as_str())),
-        move |_| Some(provider.clone()),
-    )
+    let instance = handle.clone();
+    authorize::complete(store, params, Some((provider, user)), move |_| {
+        Some(instance.clone())
+    })
     .await
 }
 
-/// Serves the redirect URI on a loopback listener until the callback
-/// arrives or the deadline passes, with a countdown on stderr.
+/// What the loopback callback route needs.
+struct Waiting {
+    store: Arc<TokenStore>,
+    handle: ProviderHandle,
+    provider: String,
+    user: String,
+    /// The state this login sent; any other callback is refused.
+    state: Secret,
+    done: tokio::sync::mpsc::Sender<Result<Completed, FlowError>>,
+}
+
+/// The redirect URI's route: a callback with another `state` (forged, or
+/// from another login) gets a 400 page and changes nothing; this login's
+/// callback finishes it, success or refusal.
+async fn callback(
+    State(waiting): State<Arc<Waiting>>,
+    RawQuery(query): RawQuery,
+) -> (
+    StatusCode,
+    [(http::HeaderName, &'static str); 1],
+    Html<String>,
+) {
+    let no_store = [(http::header::CACHE_CONTROL, "no-store")];
+    let params = CallbackParams::from_query(query.as_deref().unwrap_or_default());
+    let ours = params.state.as_deref().is_some_and(|s| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            s.as_bytes(),
+            waiting.state.expose().as_bytes(),
+        ))
+    });
+    if !ours {
+        tracing::info!("ignored a callback that does not carry this login's state");
+        let refused: Result<Completed, FlowError> = Err(FlowError::ForgedState);
+        return (
+            StatusCode::BAD_REQUEST,
+            no_store,
+            Html(authorize::result_page(&refused)),
+        );
+    }
+    let result = finish(
+        &waiting.store,
+        &waiting.handle,
+        &waiting.provider,
+        &waiting.user,
+        &params,
+    )
+    .await;
+    let page = authorize::result_page(&result);
+    let status = if result.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let _ = waiting.done.try_send(result);
+    (status, no_store, Html(page))
+}
+
+/// Serves the redirect URI on a loopback listener until this login's
+/// callback arrives or the deadline passes, with a countdown on stderr.
+/// Connections are served concurrently: an idle or hostile one never delays
+/// the real callback, and a forged one never ends the wait.
 async fn wait_for_redirect(
     listener: TcpListener,
     path: &str,
     deadline: Instant,
-    store: &Arc<TokenStore>,
-    handle: &ProviderHandle,
-    args: &LoginArgs,
+    waiting: Waiting,
+    mut finished: tokio::sync::mpsc::Receiver<Result<Completed, FlowError>>,
+    timeout: Duration,
 ) -> anyhow::Result<Result<Completed, FlowError>> {
+    let waiting = Arc::new(waiting);
+    let app = axum::Router::new()
+        .route(path, get(callback))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(waiting);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     tick.tick().await;
-    loop {
+    let outcome = loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            bail!(
-                "no authorization arrived within {:?}; run login again",
-                args.timeout
-            );
+            break None;
         }
-        let (mut socket, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
+        tokio::select! {
+            result = finished.recv() => break result,
             _ = tick.tick() => {
                 eprintln!("still waiting for the authorization ({} s left)", remaining.as_secs());
-                continue;
             }
-            _ = tokio::time::sleep(remaining) => continue,
-        };
-        let mut head = Vec::new();
-        let mut buf = [0u8; 2048];
-        let read = tokio::time::timeout(Duration::from_secs(10), async {
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-                let n = socket.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                head.extend_from_slice(&buf[..n]);
-            }
-            std::io::Result::Ok(())
-        })
-        .await;
-        if !matches!(read, Ok(Ok(()))) {
-            continue;
+            () = tokio::time::sleep(remaining) => {}
         }
-        let head = String::from_utf8_lossy(&head);
-        let target = head
-            .lines()
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or("/");
-        let (request_path, query) = target.split_once('?').unwrap_or((target, ""));
-        if request_path != path {
-            let _ = socket
-                .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nnot found\n")
-                .await;
-            continue;
-        }
-        let result = finish(store, handle, args, &CallbackParams::from_query(query)).await;
-        let page = authorize::result_page(&result);
-        let status = if result.is_ok() {
-            "200 OK"
-        } else {
-            "400 Bad Request"
-        };
-        let response = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
-            page.len()
-        );
-        let _ = socket.write_all(response.as_bytes()).await;
-        let _ = socket.shutdown().await;
-        return Ok(result);
-    }
+    };
+    let _ = stop.send(());
+    // The page has been written; give the browser a moment to read it.
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    outcome.ok_or_else(|| {
+        anyhow::anyhow!("no authorization arrived within {timeout:?}; run login again")
+    })
 }

@@ -13,6 +13,8 @@ mod validate;
 
 use std::{path::PathBuf, process::ExitCode, sync::LazyLock};
 
+pub use output::printable;
+
 use clap::{Parser, Subcommand};
 
 use crate::plugin::{PluginRegistry, SearchPath};

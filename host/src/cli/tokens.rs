@@ -8,7 +8,7 @@ use authhost_plugin_api::Capabilities;
 use clap::Subcommand;
 
 use super::{
-    output::{write_table, ListFormat},
+    output::{printable, write_table, ListFormat},
     Globals,
 };
 use crate::{authorize::format_utc, store::now};
@@ -131,10 +131,10 @@ impl TokensCommand {
                     else {
                         bail!("no tokens stored for user `{user}` and provider `{provider}`");
                     };
-                    println!("provider      {}", row.provider);
-                    println!("user          {}", row.user);
+                    println!("provider      {}", printable(&row.provider));
+                    println!("user          {}", printable(&row.user));
                     println!("expires       {}", when(row.expires_at));
-                    println!("scopes        {}", row.scopes.join(" "));
+                    println!("scopes        {}", printable(&row.scopes.join(" ")));
                     println!("stored        {}", format_utc(row.created_at));
                     println!(
                         "updated       {} (version {})",
@@ -155,10 +155,10 @@ impl TokensCommand {
                             );
                         }
                         Ok(None) => {}
-                        Err(e) => println!("decrypts      NO: {e}"),
+                        Err(e) => println!("decrypts      NO: {}", printable(&e.to_string())),
                     }
                     if let Some(error) = row.last_error {
-                        println!("last error    {error}");
+                        println!("last error    {}", printable(&error));
                     }
                     Ok(ExitCode::SUCCESS)
                 })

@@ -216,7 +216,7 @@ async fn invoke_inner(
 /// `GET /v1/auth/{provider}/start`: redirect the caller to authorize.
 /// `?return_to=URL` sends the browser there afterwards, only if the URL
 /// starts with an entry of `general.server.return_to_allow`.
-#[utoipa::path(get, path = "/v1/auth/{provider}/start", tag = "authorization", params(("provider" = String, Path, description = "The provider instance"), ("return_to" = Option<String>, Query, description = "Where the browser goes after the callback; must start with an entry of general.server.return_to_allow")), responses((status = 303, description = "Redirect to the authorization server"), (status = 401, description = "Caller not authenticated", body = super::openapi::ErrorBody), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/auth/{provider}/start", tag = "authorization", params(("provider" = String, Path, description = "The provider instance"), ("return_to" = Option<String>, Query, description = "Where the browser goes after the callback; must start with an entry of general.server.return_to_allow")), responses((status = 303, description = "Redirect to the authorization server"), (status = 400, description = "Not an interactive provider, or return_to not allowed", body = super::openapi::ErrorBody), (status = 401, description = "Caller not authenticated", body = super::openapi::ErrorBody), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn start(
     State(state): AppState,
     Path(provider): Path<String>,
@@ -226,6 +226,16 @@ pub(super) async fn start(
     let caller = caller(&state, &headers).await?;
     if !state.workflow.providers.contains_key(&provider) {
         return Err(ApiError::NotFound(format!("no provider `{provider}`")));
+    }
+    if !capabilities(&state, &provider).contains(Capabilities::INTERACTIVE) {
+        return Err(ApiError::BadRequest(format!(
+            "`{provider}` has no browser authorization: it needs nothing from the user{}",
+            if capabilities(&state, &provider).contains(Capabilities::USER_SUPPLIED) {
+                " but credentials supplied with PUT /v1/credentials/{provider}"
+            } else {
+                ""
+            }
+        )));
     }
     let return_to = url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "return_to")

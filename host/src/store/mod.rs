@@ -115,6 +115,32 @@ pub struct StoreOptions {
     pub master_key: Option<authhost_plugin_api::Secret>,
 }
 
+/// Creates the SQLite database file readable by its owner only (and its
+/// missing folders, 0700); an existing file is left as it is.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Url(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// The default SQLite file: `$XDG_DATA_HOME/authhost/authhost.db`.
 pub fn default_sqlite_path() -> PathBuf {
     crate::plugin::data_dir()
@@ -130,6 +156,12 @@ impl TokenStore {
     /// # Errors
     ///
     /// Bad URL, unreachable database, missing key for Postgres, bad keys.
+    ///
+    /// # Security
+    ///
+    /// A new SQLite file is created with mode 0600 (its folder, when
+    /// created, 0700), like the key file; SQLite gives its `-wal` and `-shm`
+    /// files the database file's mode.
     pub async fn open(options: &StoreOptions) -> Result<(Self, Option<String>), StoreError> {
         sqlx::any::install_default_drivers();
         let (url, backend, sqlite_path) = match options.url.as_deref() {
@@ -164,12 +196,8 @@ impl TokenStore {
                 ))
             }
         };
-        if let Some(dir) = sqlite_path.as_deref().and_then(Path::parent) {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Url(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
+        if let Some(path) = &sqlite_path {
+            create_private_file(path)?;
         }
 
         let mut notice = None;
