@@ -691,3 +691,132 @@ fn private_key_jwt_client_authentication() {
     );
     assert!(!out.all().contains("PRIVATE KEY"));
 }
+
+/// The redirect URI's `host:port` in an authorization URL.
+fn redirect_addr(auth_url: &str) -> String {
+    let url = url::Url::parse(auth_url.trim()).expect("url");
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| url::Url::parse(&v).expect("redirect uri"))
+        .expect("redirect_uri");
+    format!(
+        "{}:{}",
+        redirect.host_str().expect("host"),
+        redirect.port().expect("port")
+    )
+}
+
+/// A raw HTTP/1.1 GET of `target` on `addr`; the status code.
+fn raw_get(addr: &str, target: &str) -> u16 {
+    use std::io::{Read, Write};
+    for _ in 0..50 {
+        let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        stream
+            .write_all(
+                format!("GET {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .expect("write");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        return answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+    }
+    panic!("nothing listens at {addr}");
+}
+
+/// Issue 10: a forged callback used to end `login` with exit 1, and one idle
+/// connection delayed the real callback. Both are now only refused.
+#[test]
+fn login_ignores_forged_callbacks_and_idle_connections() {
+    let setup = setup_with_store(None);
+    let mut login = cmd();
+    login.args(args(
+        &setup,
+        &["login", "gh", "--user", "alice", "--timeout", "30s"],
+    ));
+    let (mut child, mut stdout, url) = spawn_login(login);
+    let addr = redirect_addr(&url);
+    assert_eq!(raw_get(&addr, "/callback?state=forged.sig&code=x"), 400);
+    assert_eq!(raw_get(&addr, "/callback?code=x"), 400);
+    assert_eq!(raw_get(&addr, "/elsewhere"), 404);
+    assert!(child.try_wait().expect("wait").is_none(), "login gave up");
+    let _idle = std::net::TcpStream::connect(&addr).expect("idle connection");
+    let started = std::time::Instant::now();
+    let (status, _) = drive_browser(url.trim());
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the idle connection delayed the callback"
+    );
+    let status = child.wait().expect("wait");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("user `alice` is logged in"), "{rest}");
+}
+
+/// Issue 10: `expires_in` of 2^63-1 wrapped the expiry into the past and the
+/// CLI refreshed on every call. Lifetimes are clamped where they enter.
+/// Also: the SQLite store is created readable by its owner only, and user
+/// ids are printed without their terminal escape sequences.
+#[test]
+fn hostile_lifetimes_are_clamped_and_store_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = setup_with_store(None);
+    setup
+        .server
+        .set(|s| s.lifetime = Some(9_223_372_036_854_775_807));
+    let (out, _) = login(&setup, "alice");
+    assert_eq!(out.code, 0, "{}", out.all());
+    for _ in 0..3 {
+        let out = authhost_run(&setup, &["call", "me", "--user", "alice"]);
+        assert_eq!(out.code, 0, "{}", out.all());
+    }
+    assert_eq!(
+        setup.server.calls("refresh_token"),
+        0,
+        "refreshed a valid token"
+    );
+    let list = authhost_run(&setup, &["tokens", "list", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).expect("json");
+    let expires_at = rows[0]["expires_at"].as_i64().expect("expiry");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(
+        expires_at > now && expires_at <= now + authhost_plugin_api::MAX_LIFETIME_SECS + 5,
+        "{expires_at}"
+    );
+
+    let db = setup.workflow.with_file_name("tokens.db");
+    let mode = std::fs::metadata(&db).expect("db").permissions().mode();
+    assert_eq!(mode & 0o077, 0, "tokens.db is {mode:o}");
+
+    setup.server.set(|s| s.lifetime = Some(3600));
+    let evil = "mallory\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let (out, _) = login(&setup, evil);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let list = authhost_run(&setup, &["tokens", "list"]);
+    assert_eq!(list.code, 0, "{}", list.all());
+    assert!(
+        !list.stdout.contains('\u{1b}') && !list.stdout.contains('\u{7}'),
+        "{:?}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.contains("mallory\\u{1b}]0;owned"),
+        "{}",
+        list.stdout
+    );
+    let show = authhost_run(&setup, &["tokens", "show", "gh", "--user", evil]);
+    assert!(!show.stdout.contains('\u{1b}'), "{:?}", show.stdout);
+}

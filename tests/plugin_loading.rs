@@ -239,3 +239,91 @@ fn the_provider_template_loads_as_a_third_party_plugin() {
         "X-Signature"
     );
 }
+
+/// Issue 10: a truncated copy of a real plugin crashed every command with
+/// SIGBUS. Each command must now name the file once and keep the others.
+#[test]
+fn a_truncated_plugin_is_refused_by_every_command_and_the_others_still_work() {
+    let dir = PluginDir::new();
+    dir.install("authhost_static", "static");
+    let whole = std::fs::read(support::library("authhost_oauth2")).expect("read");
+    for (name, len) in [("cut20k", 20_000), ("cuthalf", whole.len() / 2)] {
+        let file = dir.write(name, &whole[..len]);
+        set_mode(&file, 0o755);
+    }
+    let workflow = dir.path().join("w.yaml");
+    std::fs::write(
+        &workflow,
+        "authentication:\n  key:\n    _type: api_key\n    api_key: k\n",
+    )
+    .expect("write");
+    let workflow = workflow.display().to_string();
+    let base = plugin_path(&dir);
+    for command in [
+        vec!["plugins", "verify", dir.path().to_str().expect("utf-8")],
+        vec!["info", "components"],
+        vec!["validate", &workflow],
+    ] {
+        let out = run(authhost(), &args(&base, &command));
+        assert!(
+            matches!(out.code, 0..=2),
+            "{command:?} exited {} (a signal?): {}",
+            out.code,
+            out.all()
+        );
+        let all = out.all();
+        for name in ["cut20k", "cuthalf"] {
+            let file = dir.file(name).display().to_string();
+            let lines: Vec<&str> = all.lines().filter(|l| l.contains(&file)).collect();
+            assert_eq!(lines.len(), 1, "{command:?}: {}", out.all());
+            assert!(lines[0].contains("truncated or damaged"), "{}", lines[0]);
+        }
+        assert!(
+            out.all().contains("api_key") || out.all().contains("valid"),
+            "{command:?}: the good plugin still works: {}",
+            out.all()
+        );
+    }
+    let (child, base_url) = {
+        let mut cmd = authhost();
+        cmd.args(&base);
+        cmd.args(["serve", "--config", &workflow, "--bind", "127.0.0.1:0"])
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+        let url = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("authhost listening on ").map(str::to_owned))
+            .expect("serve starts despite the damaged files");
+        (child, url)
+    };
+    let health = std::net::TcpStream::connect(base_url.trim_start_matches("http://"));
+    assert!(health.is_ok());
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Issue 10: `plugins verify` on a folder without plugins is a failure.
+#[test]
+fn verify_of_a_folder_without_plugins_fails() {
+    let dir = PluginDir::new();
+    std::fs::write(dir.path().join("README.txt"), "no plugins here").expect("write");
+    let out = run(
+        authhost(),
+        &[
+            "--no-default-plugins",
+            "plugins",
+            "verify",
+            dir.path().to_str().expect("utf-8"),
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("no plugin files found"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1116,7 +1116,7 @@ async fn users_supply_their_own_credentials() {
     const SENTINEL: &str = "SENTINEL-user-token-93c1";
     let echo = echo::start();
     let yaml = format!(
-        "general:\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  mine:\n    _type: user_supplied\n    kinds: [bearer, api_key]\n    ttl: 600\n  kept:\n    _type: user_supplied\n    persist: true\ntools:\n  t:\n    _type: http\n    url: {e}/t\n    auth_provider: mine\n  k:\n    _type: http\n    url: {e}/k\n    auth_provider: kept\n",
+        "general:\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  mine:\n    _type: user_supplied\n    kinds: [bearer, api_key]\n    ttl: 600\n  kept:\n    _type: user_supplied\n    persist: true\n    allowed_headers: [X-Key]\ntools:\n  t:\n    _type: http\n    url: {e}/t\n    auth_provider: mine\n  k:\n    _type: http\n    url: {e}/k\n    auth_provider: kept\n",
         e = echo.base
     );
     let server = start(&yaml, None).await;
@@ -1455,4 +1455,295 @@ async fn return_to_only_from_the_allow_list() {
         response.headers()["location"],
         "https://app.example.com/done"
     );
+}
+
+/// Issue 10: a JWT without the configured `iss` or `aud`, or whose `nbf` or
+/// `iat` lies in the future, or whose time claims are not numbers, was
+/// accepted. Each is refused, for HS256 and RS256, before any upstream call.
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_missing_configured_claims_or_from_the_future_are_refused() {
+    let echo = echo::start();
+    let inbound = format!(
+        "    type: jwt\n    algorithms: [HS256]\n    secret: \"{HS_SECRET}\"\n    issuer: https://idp.test\n    audience: authhost\n"
+    );
+    let hs_server = start(&jwt_workflow(&echo, &inbound), None).await;
+    let rs_server = start(
+        &jwt_workflow(
+            &echo,
+            "    type: jwt\n    algorithms: [RS256]\n    public_key_file: {keys}/rsa-public.pem\n    issuer: https://idp.test\n    audience: authhost\n",
+        ),
+        None,
+    )
+    .await;
+    let rsa_key =
+        EncodingKey::from_rsa_pem(&std::fs::read(keys_dir().join("rsa-private.pem")).expect("key"))
+            .expect("rsa");
+    let later = now() + 3600;
+    let cases = [
+        serde_json::json!({"sub": "alice", "aud": "authhost"}),
+        serde_json::json!({"sub": "alice", "iss": "https://idp.test"}),
+        serde_json::json!({"sub": "alice", "iss": "https://idp.test", "aud": "authhost", "nbf": later}),
+        serde_json::json!({"sub": "alice", "iss": "https://idp.test", "aud": "authhost", "iat": later}),
+        serde_json::json!({"sub": "alice", "iss": "https://idp.test", "aud": "authhost", "nbf": later.to_string()}),
+        serde_json::json!({"sub": "alice", "iss": ["https://idp.test"], "aud": "authhost"}),
+        serde_json::json!({"sub": "alice", "iss": "https://idp.test/", "aud": "authhost"}),
+        serde_json::json!({"sub": "alice", "iss": "https://idp.test", "aud": ["other"]}),
+    ];
+    for claims in &cases {
+        let hs_token = signed(
+            Algorithm::HS256,
+            &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+            claims.clone(),
+        );
+        let rs_token = signed(Algorithm::RS256, &rsa_key, claims.clone());
+        for (base, token) in [(&hs_server.base, hs_token), (&rs_server.base, rs_token)] {
+            let (status, body) = echo_with(base, &token).await;
+            assert_eq!(status, 401, "{claims}: {body}");
+            assert_eq!(body["error"], "invalid_token", "{body}");
+        }
+    }
+    let mut exp_string =
+        serde_json::json!({"sub": "alice", "iss": "https://idp.test", "aud": "authhost"});
+    exp_string["exp"] = (now() + 300).to_string().into();
+    let token = encode(
+        &Header::new(Algorithm::HS256),
+        &exp_string,
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
+    )
+    .expect("jwt");
+    assert_eq!(echo_with(&hs_server.base, &token).await.0, 401);
+    assert!(
+        echo.hits().is_empty(),
+        "a refused caller reached the upstream"
+    );
+    let good = serde_json::json!({"sub": "alice", "iss": "https://idp.test", "aud": ["x", "authhost"], "iat": now(), "nbf": now()});
+    let token = signed(Algorithm::RS256, &rsa_key, good);
+    assert_eq!(echo_with(&rs_server.base, &token).await.0, 200);
+}
+
+/// Issue 10: serving without inbound authentication on a non-loopback
+/// address started silently. `validate` and `serve` refuse it (with the
+/// place), unless `allow_unauthenticated: true` says it is meant.
+#[test]
+fn unauthenticated_serving_off_loopback_is_refused_unless_explicit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let absent = dir.path().join("absent.yaml");
+    std::fs::write(&absent, "general:\n  server:\n    bind: 0.0.0.0:8080\n").expect("write");
+    let none = dir.path().join("none.yaml");
+    std::fs::write(
+        &none,
+        "general:\n  server:\n    bind: 0.0.0.0:8080\n  inbound_auth:\n    type: none\n",
+    )
+    .expect("write");
+    for (file, place) in [
+        (&absent, ":3:11: error: general.inbound_auth: "),
+        (&none, ":5:11: error: general.inbound_auth.type: "),
+    ] {
+        let out = support::run(
+            support::authhost(),
+            &["validate", file.to_str().expect("utf-8")],
+        );
+        assert_ne!(out.code, 0, "{}", out.all());
+        assert!(out.all().contains(place), "{place}: {}", out.all());
+        assert!(out.all().contains("allow_unauthenticated"), "{}", out.all());
+        let out = support::run(
+            support::authhost(),
+            &["serve", "--config", file.to_str().expect("utf-8")],
+        );
+        assert_ne!(out.code, 0, "{}", out.all());
+        assert!(!out.stderr.contains("listening"), "{}", out.stderr);
+    }
+    let allowed = dir.path().join("allowed.yaml");
+    std::fs::write(
+        &allowed,
+        "general:\n  server:\n    bind: 0.0.0.0:8080\n  inbound_auth:\n    type: none\n    allow_unauthenticated: true\n",
+    )
+    .expect("write");
+    let out = support::run(
+        support::authhost(),
+        &["validate", allowed.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+/// Issue 10: user-supplied `headers` replaced the tool's `X-User:
+/// {user.id}`, and `Host`, `X-Forwarded-For`, `Cookie`, `Authorization`
+/// passed the same way. Users may set only allowed headers; no credential
+/// sets a reserved header or replaces one the tool sets.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_never_set_reserved_headers_or_replace_the_tools() {
+    let echo = echo::start();
+    let yaml = format!(
+        "general:\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  mine:\n    _type: user_supplied\n    kinds: [headers, api_key]\n    allowed_headers: [X-Team, X-User]\ntools:\n  t:\n    _type: http\n    url: {e}/t\n    headers:\n      X-User: \"{{user.id}}\"\n    auth_provider: mine\n",
+        e = echo.base
+    );
+    let server = start(&yaml, None).await;
+    for headers in [
+        r#"{"X-Forwarded-For": "10.0.0.1"}"#,
+        r#"{"Host": "evil.test"}"#,
+        r#"{"Cookie": "session=stolen"}"#,
+        r#"{"Authorization": "Bearer other"}"#,
+    ] {
+        let (status, body) = put_credentials(
+            &server.base,
+            "mine",
+            "alice",
+            &format!(r#"{{"kind": "headers", "headers": {headers}}}"#),
+        )
+        .await;
+        assert_eq!(status, 400, "{headers}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("does not let users set header")),
+            "{body}"
+        );
+    }
+    // Allowed by the provider, but the tool sets it: refused at call time,
+    // and nothing reaches the upstream.
+    let (status, body) = put_credentials(
+        &server.base,
+        "mine",
+        "alice",
+        r#"{"kind": "headers", "headers": {"X-User": "bob"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = invoke_as(&server.base, "t", "alice").await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("may not replace header `x-user`")),
+        "{body}"
+    );
+    assert!(echo.hits().is_empty());
+    let (status, _) = put_credentials(
+        &server.base,
+        "mine",
+        "alice",
+        r#"{"kind": "headers", "headers": {"X-Team": "blue"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = invoke_as(&server.base, "t", "alice").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["body"]["headers"]["x-user"], "alice");
+    assert_eq!(body["body"]["headers"]["x-team"], "blue");
+}
+
+/// Issue 10: `{"id": ".."}` made `…/echo/{id}` reach `/`; a response of
+/// 400 MB was buffered whole; `/start` of a static provider answered 502.
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_stay_in_their_prefix_and_responses_are_capped() {
+    let echo = echo::start();
+    let yaml = format!(
+        "general:\n  limits:\n    max_response_bytes: 1048576\nauthentication:\n  key:\n    _type: api_key\n    api_key: k\ntools:\n  echo:\n    _type: http\n    url: {e}/api/echo/{{id}}\n    auth_provider: key\n  big:\n    _type: http\n    url: {e}/big/{{n}}\n",
+        e = echo.base
+    );
+    let server = start(&yaml, None).await;
+    for id in ["..", ".", "%2e%2e"] {
+        let (status, _, body) =
+            invoke(&server.base, "echo", None, serde_json::json!({"id": id})).await;
+        if id == "%2e%2e" {
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["body"]["path"], "/api/echo/%252e%252e");
+        } else {
+            assert_eq!(status, 400, "{id}: {body}");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("path segment")),
+                "{body}"
+            );
+        }
+    }
+    assert!(echo.hits().iter().all(|h| h["path"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("/api/echo/"))));
+
+    let (status, _, body) =
+        invoke(&server.base, "big", None, serde_json::json!({"n": "1000"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = invoke(
+        &server.base,
+        "big",
+        None,
+        serde_json::json!({"n": "52428800"}),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("larger than 1048576 bytes")),
+        "{body}"
+    );
+
+    let response = client()
+        .get(format!("{}/v1/auth/key/start", server.base))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(response.status(), 400);
+}
+
+/// Issue 10: 800 connections sending a partial request line were all kept
+/// open. Connections that do not finish their headers in time are closed,
+/// the number served at once is capped, and real requests keep being
+/// answered meanwhile. Bounded: 300 connections, a few seconds.
+#[test]
+fn slow_clients_are_cut_off_and_capped() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.yaml");
+    std::fs::write(
+        &path,
+        "general:\n  server:\n    header_read_timeout: 1s\n    max_connections: 100\n",
+    )
+    .expect("write");
+    let (child, base) = spawn_serve(support::authhost(), &path, Some("127.0.0.1:0"));
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+        stream.write_all(b"GET /healthz HT").expect("partial");
+        slow.push(stream);
+    }
+    // Within the first connections' header timeout, a real request gets in
+    // once slots free up, and is answered.
+    let started = std::time::Instant::now();
+    let mut real = std::net::TcpStream::connect(&addr).expect("connect");
+    real.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("write");
+    real.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = real.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // Every slow connection is closed by the server.
+    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for stream in &mut slow {
+        stream
+            .set_read_timeout(Some(
+                deadline
+                    .saturating_duration_since(std::time::Instant::now())
+                    .max(Duration::from_millis(10)),
+            ))
+            .expect("timeout");
+        let mut buf = [0u8; 256];
+        let closed = match stream.read(&mut buf) {
+            Ok(_) => true, // EOF, or a 408/400 answer before closing
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(closed, "a slow connection was kept open");
+    }
+    let exit = terminate(child);
+    assert!(exit.success(), "{exit:?}");
 }

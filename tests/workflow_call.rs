@@ -368,3 +368,101 @@ fn the_static_example_calls_every_tool() {
         assert_eq!(got, expected, "{tool}");
     }
 }
+
+/// A forward proxy on 127.0.0.1 that records each request line and answers
+/// 200; returns its URL and the record.
+fn recording_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            record.lock().expect("lock").push(first.trim().to_owned());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+        }
+    });
+    (url, seen)
+}
+
+/// Issue 10: with HTTP_PROXY set, a tool whose name resolves into a
+/// blocked range went to the proxy with its credentials. The environment's
+/// proxy is ignored; a configured one gets only destinations the policy
+/// allows, checked on every resolved address first.
+#[test]
+fn proxies_never_carry_requests_the_policy_refuses() {
+    let (proxy, seen) = recording_proxy();
+    let server = echo::start();
+    let blocked = format!(
+        "general:\n  egress:\n    block: [127.0.0.0/8, \"::1\"]\nauthentication:\n  key:\n    _type: api_key\n    api_key: secret-key-1\ntools:\n  t:\n    _type: http\n    url: http://localhost:{}/x\n    auth_provider: key\n",
+        server.port
+    );
+    let (_dir, path) = workflow(&blocked);
+    let path = path.display().to_string();
+    let mut cmd = authhost();
+    cmd.env("HTTP_PROXY", &proxy)
+        .env("http_proxy", &proxy)
+        .env("ALL_PROXY", &proxy);
+    let out = run(cmd, &["call", "t", "--config", &path]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("blocked by the egress policy"),
+        "{}",
+        out.stderr
+    );
+
+    let configured = blocked.replace(
+        "  egress:\n",
+        &format!("  egress:\n    proxy: {proxy}\n    allow: [api.proxied.test]\n"),
+    );
+    let (_dir2, path2) = workflow(&configured);
+    let path2 = path2.display().to_string();
+    let out = run(authhost(), &["call", "t", "--config", &path2]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("blocked by the egress policy"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "the proxy saw {:?}",
+        seen.lock()
+    );
+    assert!(server.hits().is_empty());
+
+    // An allowed destination goes through the configured proxy.
+    let allowed = configured.replace(
+        &format!("http://localhost:{}/x", server.port),
+        "http://api.proxied.test/x",
+    );
+    let (_dir3, path3) = workflow(&allowed);
+    let out = run(
+        authhost(),
+        &["call", "t", "--config", &path3.display().to_string()],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(
+        seen.lock().expect("lock").as_slice(),
+        ["GET http://api.proxied.test/x HTTP/1.1"]
+    );
+
+    let bad = configured.replace(&format!("proxy: {proxy}"), "proxy: socks9://nowhere");
+    let (_dir4, path4) = workflow(&bad);
+    let out = run(authhost(), &["validate", &path4.display().to_string()]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stdout.contains("general.egress.proxy") || out.stderr.contains("general.egress.proxy"),
+        "{}",
+        out.all()
+    );
+}

@@ -72,6 +72,15 @@ async fn echo(
         )
             .into_response(),
         "/status/500" => (StatusCode::INTERNAL_SERVER_ERROR, Json(record)).into_response(),
+        // `/big/N`: N bytes, streamed without a Content-Length.
+        path if path.starts_with("/big/") => {
+            let total: usize = path["/big/".len()..].parse().unwrap_or(0);
+            let chunks = (0..total.div_ceil(64 * 1024)).map(move |i| {
+                let len = (total - i * 64 * 1024).min(64 * 1024);
+                Ok::<_, std::convert::Infallible>(Bytes::from(vec![b'x'; len]))
+            });
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks)).into_response()
+        }
         _ => Json(record).into_response(),
     }
 }
