@@ -402,4 +402,29 @@ mod tests {
             Some("did you mean `authentication`?")
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Hostile text with `${…}` anywhere: parsing and interpolation
+        /// never panic, and no diagnostic quotes a variable's value.
+        #[test]
+        fn interpolation_never_panics_or_echoes_values(
+            text in "([a-z]{1,3}: )?([a-zA-Z0-9 :{}$\\-\\[\\],'\"\n]|\\$\\{[A-Z_:\\-]{0,8}\\}?){0,40}",
+        ) {
+            let Ok(mut root) = parse(&text) else { return Ok(()) };
+            let mut diags = Diagnostics::new(Path::new("w.yaml"));
+            let secret = |_: &str| Some("SENTINEL-env-value".to_owned());
+            interpolate(&mut root, "", &secret, &mut diags);
+            apply_overrides(
+                &mut root,
+                &[("AUTHHOST_GENERAL__X".to_owned(), "SENTINEL-override".to_owned())],
+                &mut diags,
+            );
+            for d in diags.sorted() {
+                let shown = d.to_string();
+                proptest::prop_assert!(!shown.contains("SENTINEL"), "{}", shown);
+            }
+        }
+    }
 }
