@@ -1747,3 +1747,63 @@ fn slow_clients_are_cut_off_and_capped() {
     let exit = terminate(child);
     assert!(exit.success(), "{exit:?}");
 }
+
+/// Issue 8: a callback whose state names a provider this replica's workflow
+/// lacks (another replica's workflow, or an edit within the state's TTL)
+/// panicked the handler. It is a 400 page that says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_for_a_provider_this_workflow_lacks_is_a_clear_400() {
+    let auth = oauth_server::start();
+    let server = start(&oauth_workflow(&auth.base, ""), None).await;
+    let dir = server._dir.path();
+    let other = dir.join("other.yaml");
+    std::fs::write(
+        &other,
+        oauth_workflow(&auth.base, "")
+            .replace("  gh:\n", "  gh2:\n")
+            .replace("auth_provider: gh\n", "auth_provider: gh2\n")
+            .replace("{dir}", &dir.display().to_string())
+            .replace("{port}", "9"),
+    )
+    .expect("write");
+    let loaded = load(
+        &other,
+        &LoadOptions {
+            plugin_paths: vec![target_dir()],
+            ..LoadOptions::default()
+        },
+    );
+    let workflow = loaded.workflow.expect("valid");
+    let store = workflow.open_store().await.expect("store").0;
+    let handle = workflow.provider("gh2").expect("gh2");
+    let started = authhost::authorize::start(
+        &store,
+        &handle,
+        "alice",
+        authhost::authorize::STATE_TTL,
+        None,
+    )
+    .await
+    .expect("start");
+    let response = client()
+        .get(format!("{}/auth/callback", server.base))
+        .query(&[("state", started.state.expose()), ("code", "c")])
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.expect("page");
+    assert!(
+        page.contains("provider `gh2` is not in this workflow"),
+        "{page}"
+    );
+    assert_eq!(
+        client()
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .expect("health")
+            .status(),
+        200
+    );
+}

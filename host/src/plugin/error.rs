@@ -152,6 +152,10 @@ pub enum CreateError {
         /// Close matches among the installed types.
         suggestions: Vec<String>,
     },
+    /// The workflow has no provider instance of that name (a state row
+    /// written by another replica's workflow, or before an edit).
+    #[error("no provider `{0}` in this workflow")]
+    UnknownInstance(String),
     /// The plugin refused the configuration (or panicked).
     #[error("`{instance}` ({type_name}, plugin {plugin}): {source}")]
     Plugin {

@@ -118,9 +118,13 @@ impl Workflow {
     ///
     /// # Errors
     ///
-    /// The plugin's refusal (validation normally catches it first).
+    /// No such instance; the plugin's refusal (validation normally catches
+    /// it first).
     pub fn provider(&self, name: &str) -> Result<ProviderHandle, crate::plugin::CreateError> {
-        let entry = &self.providers[name];
+        let entry = self
+            .providers
+            .get(name)
+            .ok_or_else(|| crate::plugin::CreateError::UnknownInstance(name.to_owned()))?;
         self.registry.create_provider(
             &entry.type_name,
             name,

@@ -300,4 +300,25 @@ mod tests {
     fn second_document_is_refused() {
         assert!(parse("a: 1\n---\nb: 2\n").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any text, YAML-shaped or not: a tree or a positioned error, never
+        /// a panic, and positions inside the text.
+        #[test]
+        fn any_text_parses_or_fails_cleanly(
+            text in "([a-z0-9]{1,4}|: |- |\n|  |\\[|\\]|\\{|\\}|,|&a |\\*a|!!str |'|\"|#|\\||>|\\?|%|@|\\t){0,60}",
+        ) {
+            match parse(&text) {
+                Ok(root) => {
+                    let _ = root.to_json();
+                }
+                Err(e) => {
+                    proptest::prop_assert!(e.pos.line >= 1);
+                    proptest::prop_assert!(e.pos.line <= text.lines().count().max(1) + 1);
+                }
+            }
+        }
+    }
 }
