@@ -190,8 +190,27 @@ async fn invoke(
 /// and `server_extra` under `general.server` (YAML, already indented).
 fn oauth_workflow(auth_base: &str, server_extra: &str) -> String {
     format!(
-        "general:\n  server:\n    bind: 127.0.0.1:0\n{server_extra}  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {auth_base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [repo]\ntools:\n  me:\n    _type: http\n    url: {auth_base}/api/me\n    auth_provider: gh\n"
+        "general:\n  server:\n    bind: 127.0.0.1:0\n    connect:\n      verify: none\n{server_extra}  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {auth_base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [repo]\ntools:\n  me:\n    _type: http\n    url: {auth_base}/api/me\n    auth_provider: gh\n"
     )
+}
+
+/// Plays the browser from an `auth_url` (a connect link, or the
+/// authorization server's URL) to the redirect back: the callback URL.
+async fn follow_to_callback(http: &reqwest::Client, url: &str) -> String {
+    let mut url = url.to_owned();
+    for _ in 0..4 {
+        let response = http.get(&url).send().await.expect("browser");
+        assert_eq!(response.status(), 303, "{url}");
+        let next = response.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        if next.contains("/auth/callback?") {
+            return next;
+        }
+        url = next;
+    }
+    panic!("no redirect to the callback from {url}");
 }
 
 fn jwt_workflow(echo: &echo::EchoServer, inbound: &str) -> String {
@@ -438,16 +457,12 @@ async fn authorization_through_the_server_then_calls_succeed() {
     assert_eq!(body["provider"], "gh");
     let auth_url = body["auth_url"].as_str().expect("auth_url").to_owned();
     assert!(
-        auth_url.starts_with(&format!("{}/authorize?", auth.base)),
+        auth_url.starts_with(&format!("{}/v1/auth/flows/", server.base)),
         "{auth_url}"
     );
 
-    // The browser: authorization server → the server's callback.
-    let response = http.get(&auth_url).send().await.expect("authorize");
-    let callback = response.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
+    // The browser: connect link → authorization server → the server's callback.
+    let callback = follow_to_callback(&http, &auth_url).await;
     assert!(
         callback.starts_with(&format!("{}/auth/callback?", server.base)),
         "{callback}"
@@ -714,7 +729,7 @@ fn three_replicas_on_postgres_refresh_once() {
         .collect();
     let provider = support::unique("gh").replace('-', "_");
     let yaml = format!(
-        "general:\n  store:\n    url: {postgres}\n    key_file: {key}\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  {provider}:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{a}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: {provider}\n",
+        "general:\n  server:\n    connect:\n      verify: none\n  store:\n    url: {postgres}\n    key_file: {key}\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  {provider}:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{a}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: {provider}\n",
         key = dir.path().join("store.key").display(),
         base = auth.base,
         a = ports[0]
@@ -759,15 +774,7 @@ fn three_replicas_on_postgres_refresh_once() {
             .as_str()
             .expect("auth_url")
             .to_owned();
-        let location = http
-            .get(&auth_url)
-            .send()
-            .await
-            .expect("authorize")
-            .headers()["location"]
-            .to_str()
-            .expect("location")
-            .to_owned();
+        let location = follow_to_callback(&http, &auth_url).await;
         let via_b = location.replace(&bases[0], &bases[1]);
         assert_eq!(
             http.get(&via_b).send().await.expect("callback").status(),
@@ -820,7 +827,7 @@ fn secret_leak_sweep_at_trace() {
         .expect("addr")
         .port();
     let yaml = format!(
-        "general:\n  store:\n    url: sqlite://{db}\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: ${{INBOUND_SECRET}}\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: ${{GH_SECRET}}\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{port}/auth/callback\n  key:\n    _type: api_key\n    api_key: ${{API_KEY}}\n  own:\n    _type: user_supplied\n    persist: true\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n  keyed:\n    _type: http\n    url: {base}/api/me\n    auth_provider: key\n",
+        "general:\n  server:\n    connect:\n      verify: none\n  store:\n    url: sqlite://{db}\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: ${{INBOUND_SECRET}}\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: ${{GH_SECRET}}\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{port}/auth/callback\n  key:\n    _type: api_key\n    api_key: ${{API_KEY}}\n  own:\n    _type: user_supplied\n    persist: true\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n  keyed:\n    _type: http\n    url: {base}/api/me\n    auth_provider: key\n",
         db = dir.path().join("tokens.db").display(),
         base = auth.base
     );
@@ -877,15 +884,7 @@ fn secret_leak_sweep_at_trace() {
             .expect("url")
             .to_owned();
         bodies += &first;
-        let location = http
-            .get(&auth_url)
-            .send()
-            .await
-            .expect("authorize")
-            .headers()["location"]
-            .to_str()
-            .expect("loc")
-            .to_owned();
+        let location = follow_to_callback(&http, &auth_url).await;
         bodies += &http
             .get(&location)
             .send()
@@ -1269,6 +1268,8 @@ async fn openapi_describes_every_route_and_the_guide_follows_it() {
         "GET /v1/components",
         "POST /v1/tools/{tool}/invoke",
         "GET /v1/auth/{provider}/start",
+        "GET /v1/auth/flows/{link}",
+        "POST /v1/auth/flows/{id}/confirm",
         "GET /auth/callback",
         "GET /v1/credentials",
         "GET /v1/credentials/{provider}",
@@ -1338,15 +1339,7 @@ async fn the_python_client_follows_auth_url() {
         .1
         .to_owned();
     // The browser.
-    let location = client()
-        .get(&auth_url)
-        .send()
-        .await
-        .expect("authorize")
-        .headers()["location"]
-        .to_str()
-        .expect("loc")
-        .to_owned();
+    let location = follow_to_callback(&client(), &auth_url).await;
     assert_eq!(
         client()
             .get(&location)
@@ -1435,15 +1428,7 @@ async fn return_to_only_from_the_allow_list() {
         .to_str()
         .expect("location")
         .to_owned();
-    let callback = http
-        .get(&auth_url)
-        .send()
-        .await
-        .expect("authorize")
-        .headers()["location"]
-        .to_str()
-        .expect("loc")
-        .to_owned();
+    let callback = follow_to_callback(&http, &auth_url).await;
     // A return_to smuggled into the callback itself is ignored.
     let response = http
         .get(format!("{callback}&return_to=https://evil.example.com/"))
@@ -1806,4 +1791,339 @@ async fn a_state_for_a_provider_this_workflow_lacks_is_a_clear_400() {
             .status(),
         200
     );
+}
+
+/// The connect-flow test setup: the test authorization server, a server
+/// whose callers are HS256 JWTs (header, or the `app_session` cookie in a
+/// browser) with `connect` settings `connect` (YAML under
+/// `general.server.connect`, indented six spaces).
+async fn connect_setup(connect: &str) -> (oauth_server::AuthServer, Running) {
+    let auth = oauth_server::start();
+    let yaml = format!(
+        "general:\n  server:\n    connect:\n{connect}  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: \"{HS_SECRET}\"\n    cookie: app_session\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [repo]\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n",
+        base = auth.base
+    );
+    let server = start(&yaml, None).await;
+    (auth, server)
+}
+
+fn jwt_for(user: &str) -> String {
+    hs(&serde_json::json!({"sub": user, "exp": now() + 600}))
+}
+
+/// `invoke` of `me` as `user`: (status, body).
+async fn me_as(base: &str, user: &str) -> (u16, serde_json::Value) {
+    let (status, _, body) = invoke(
+        base,
+        "me",
+        Some(&format!("Bearer {}", jwt_for(user))),
+        serde_json::json!({}),
+    )
+    .await;
+    (status, body)
+}
+
+/// One browser request: status, `Location`, `Set-Cookie` pairs, body.
+async fn browse(url: &str, cookies: &[&str]) -> (u16, String, Vec<String>, String) {
+    let mut request = client().get(url);
+    if !cookies.is_empty() {
+        request = request.header("cookie", cookies.join("; "));
+    }
+    let response = request.send().await.expect("browser");
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let set = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect();
+    (
+        status,
+        location,
+        set,
+        response.text().await.unwrap_or_default(),
+    )
+}
+
+async fn flow_status(link: &str, user: &str, wait: u64) -> serde_json::Value {
+    let response = client()
+        .get(link)
+        .query(&[("wait", wait.to_string())])
+        .header("authorization", format!("Bearer {}", jwt_for(user)))
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(response.status(), 200);
+    json(response).await
+}
+
+async fn rows(dir: &std::path::Path, table: &str) -> i64 {
+    use sqlx::Row as _;
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}/tokens.db", dir.display());
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("sqlite");
+    let query = match table {
+        "authhost_states" => "SELECT COUNT(*) AS n FROM authhost_states",
+        "authhost_flows" => "SELECT COUNT(*) AS n FROM authhost_flows",
+        _ => "SELECT COUNT(*) AS n FROM authhost_tokens",
+    };
+    sqlx::query(query)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+        .try_get::<i64, _>("n")
+        .expect("n")
+}
+
+/// Issue 9, hole 1 (`session` verification): a connect link issued to dave,
+/// whose authorization-server step was completed in carol's browser, stored
+/// carol's tokens under dave. Now the link opens only in dave's signed-in
+/// browser, which gets a flow cookie; a callback without it is refused and
+/// nothing is stored. A flood of 401s writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn session_mode_refuses_a_flow_finished_in_another_browser() {
+    let (_auth, server) = connect_setup("      verify: session\n").await;
+    let dave_session = format!("app_session={}", jwt_for("dave"));
+    let carol_session = format!("app_session={}", jwt_for("carol"));
+
+    let (status, body) = me_as(&server.base, "dave").await;
+    assert_eq!(status, 401, "{body}");
+    let link = body["auth_url"].as_str().expect("link").to_owned();
+    assert!(
+        link.starts_with(&format!("{}/v1/auth/flows/", server.base)),
+        "{link}"
+    );
+    for _ in 0..50 {
+        assert_eq!(me_as(&server.base, "dave").await.0, 401);
+    }
+    assert_eq!(
+        rows(server._dir.path(), "authhost_states").await,
+        0,
+        "a 401 wrote a state"
+    );
+    assert_eq!(
+        rows(server._dir.path(), "authhost_flows").await,
+        0,
+        "a 401 wrote a flow"
+    );
+    assert_eq!(flow_status(&link, "dave", 0).await["status"], "pending");
+
+    // Opened without the user's sign-in, or by another user: refused.
+    assert_eq!(browse(&link, &[]).await.0, 401);
+    assert_eq!(browse(&link, &[&carol_session]).await.0, 403);
+
+    // Dave opens his link, then has carol finish at the authorization server.
+    let (status, to_idp, set, _) = browse(&link, &[&dave_session]).await;
+    assert_eq!(status, 303);
+    assert!(
+        set.iter().any(|c| c.starts_with("authhost_flow_")),
+        "{set:?}"
+    );
+    let (status, callback, _, _) = browse(&to_idp, &[]).await;
+    assert_eq!(status, 303);
+    let (status, _, _, page) = browse(&callback, &[&carol_session]).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("finished in a browser that did not start it"),
+        "{page}"
+    );
+    assert_eq!(
+        me_as(&server.base, "dave").await.0,
+        401,
+        "carol's grant was stored for dave"
+    );
+    assert_eq!(rows(server._dir.path(), "authhost_tokens").await, 0);
+    let status = flow_status(&link, "dave", 0).await;
+    assert_eq!(status["status"], "refused", "{status}");
+    // The link was used.
+    assert_eq!(browse(&link, &[&dave_session]).await.0, 410);
+
+    // The normal flow, in dave's own browser, with the agent waiting.
+    let (_, body) = me_as(&server.base, "dave").await;
+    let link = body["auth_url"].as_str().expect("link").to_owned();
+    let waiter = tokio::spawn({
+        let link = link.clone();
+        async move { flow_status(&link, "dave", 20).await }
+    });
+    let (_, to_idp, flow_cookie, _) = browse(&link, &[&dave_session]).await;
+    let (_, callback, _, _) = browse(&to_idp, &[]).await;
+    let cookies = [dave_session.as_str(), flow_cookie[0].as_str()];
+    let (status, _, _, page) = browse(&callback, &cookies).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("User <b>dave</b> is now authorized"),
+        "{page}"
+    );
+    let waited = waiter.await.expect("waiter");
+    assert_eq!(waited["status"], "completed", "{waited}");
+    assert_eq!(me_as(&server.base, "dave").await.0, 200);
+    assert_eq!(me_as(&server.base, "carol").await.0, 401);
+}
+
+/// Issue 9, hole 1 (`app` verification): the grant is held after the
+/// callback, the browser goes to the application's verify_url with a
+/// one-time id, and only the confirmation of the user who started the flow
+/// stores it; another user's confirmation discards it.
+#[tokio::test(flavor = "multi_thread")]
+async fn app_mode_stores_a_grant_only_for_the_confirming_starter() {
+    let (_auth, server) = connect_setup(
+        "      verify: app\n      verify_url: https://app.example.com/connect/verify\n",
+    )
+    .await;
+    let through_idp = |link: String| async move {
+        let (status, to_idp, _, _) = browse(&link, &[]).await;
+        assert_eq!(status, 303);
+        let (_, callback, _, _) = browse(&to_idp, &[]).await;
+        let (status, verify, _, _) = browse(&callback, &[]).await;
+        assert_eq!(status, 303);
+        assert!(
+            verify.starts_with("https://app.example.com/connect/verify?flow="),
+            "{verify}"
+        );
+        let flow = verify.rsplit_once("flow=").expect("flow").1.to_owned();
+        (link, flow)
+    };
+    let confirm = |flow: String, user: &'static str| {
+        let base = server.base.clone();
+        async move {
+            let response = client()
+                .post(format!("{base}/v1/auth/flows/{flow}/confirm"))
+                .header("authorization", format!("Bearer {}", jwt_for(user)))
+                .send()
+                .await
+                .expect("confirm");
+            let status = response.status().as_u16();
+            (status, json(response).await)
+        }
+    };
+
+    // Dave's link, completed in carol's browser; the application, where
+    // carol is signed in, confirms: refused, discarded.
+    let (_, body) = me_as(&server.base, "dave").await;
+    let (link, flow) = through_idp(body["auth_url"].as_str().expect("link").to_owned()).await;
+    assert_eq!(
+        flow_status(&link, "dave", 0).await["status"],
+        "awaiting_confirmation"
+    );
+    assert_eq!(
+        rows(server._dir.path(), "authhost_tokens").await,
+        0,
+        "stored before confirmation"
+    );
+    let (status, body) = confirm(flow.clone(), "carol").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    assert_eq!(
+        confirm(flow.clone(), "dave").await.0,
+        404,
+        "the discarded grant came back"
+    );
+    assert_eq!(me_as(&server.base, "dave").await.0, 401);
+    assert_eq!(me_as(&server.base, "carol").await.0, 401);
+    let status = flow_status(&link, "dave", 0).await;
+    assert_eq!(status["status"], "refused", "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("another user")),
+        "{status}"
+    );
+
+    // Dave's own: confirmed by dave, stored, usable; the id works once.
+    let (_, body) = me_as(&server.base, "dave").await;
+    let (link, flow) = through_idp(body["auth_url"].as_str().expect("link").to_owned()).await;
+    let (status, body) = confirm(flow.clone(), "dave").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("completed")),
+        "{body}"
+    );
+    assert_eq!(confirm(flow, "dave").await.0, 404);
+    assert_eq!(flow_status(&link, "dave", 0).await["status"], "completed");
+    assert_eq!(me_as(&server.base, "dave").await.0, 200);
+}
+
+/// Issue 9, hole 2: `return_to_allow: ["https://app.example.com"]` accepted
+/// `https://app.example.com.evil.net/x`. Targets are matched as parsed URLs.
+#[tokio::test(flavor = "multi_thread")]
+async fn return_to_tricks_are_refused() {
+    let auth = oauth_server::start();
+    let yaml = oauth_workflow(
+        &auth.base,
+        "    return_to_allow: [\"https://app.example.com/connected\"]\n",
+    );
+    let server = start(&yaml, None).await;
+    for target in [
+        "https://app.example.com.evil.net/connected",
+        "https://app.example.com@evil.net/connected",
+        "https://evil.net\\@app.example.com/connected",
+        "https://app.example.com\\@evil.net/connected",
+        "http://app.example.com/connected",
+        "https://app.example.com:444/connected",
+        "//evil.net/connected",
+        "https://app.example.com/connected/%2e%2e/admin",
+        "https://app.example.com/connected/../admin",
+        "https://app.example.com/connectedx",
+        "javascript:alert(1)//app.example.com/connected",
+    ] {
+        let response = client()
+            .get(format!("{}/v1/auth/gh/start", server.base))
+            .query(&[("return_to", target)])
+            .header("x-user-id", "alice")
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(response.status(), 400, "{target}");
+    }
+    let response = client()
+        .get(format!("{}/v1/auth/gh/start", server.base))
+        .query(&[("return_to", "https://app.example.com/connected/done")])
+        .header("x-user-id", "alice")
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(response.status(), 303);
+}
+
+/// `verify: app` needs a verify_url; `verify: none` is refused off loopback
+/// unless `allow_unverified: true`.
+#[test]
+fn connect_verification_settings_are_validated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (yaml, expect) in [
+        (
+            "general:\n  server:\n    connect:\n      verify: app\n",
+            Some("general.server.connect.verify_url"),
+        ),
+        (
+            "general:\n  server:\n    bind: 0.0.0.0:8080\n    connect:\n      verify: none\n  inbound_auth:\n    type: none\n    allow_unauthenticated: true\n",
+            Some("general.server.connect.verify: `none` on a non-loopback address"),
+        ),
+        (
+            "general:\n  server:\n    bind: 0.0.0.0:8080\n    connect:\n      verify: none\n      allow_unverified: true\n  inbound_auth:\n    type: none\n    allow_unauthenticated: true\n",
+            None,
+        ),
+    ] {
+        let path = dir.path().join("w.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        let out = support::run(support::authhost(), &["validate", path.to_str().expect("utf-8")]);
+        match expect {
+            Some(fragment) => {
+                assert_ne!(out.code, 0, "{yaml}");
+                assert!(out.all().contains(fragment), "{}", out.all());
+            }
+            None => assert_eq!(out.code, 0, "{}", out.all()),
+        }
+    }
 }

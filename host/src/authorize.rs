@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use authhost_plugin_api::{AuthorizationRequest, Capabilities, CodeExchange, Secret};
+use authhost_plugin_api::{AuthorizationRequest, Capabilities, CodeExchange, Secret, TokenSet};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
@@ -109,6 +109,10 @@ pub enum FlowError {
     /// Started by someone else, or for another provider.
     #[error("this authorization was started by another user or for another provider")]
     Mismatch,
+    /// Finished in a browser that did not open the connect link (`session`
+    /// verification): someone else's account must not be connected.
+    #[error("this authorization was finished in a browser that did not start it; open the connect link in your own signed-in browser")]
+    WrongBrowser,
     /// The user or the server said no.
     #[error("the authorization server refused: {0}")]
     Denied(String),
@@ -139,12 +143,28 @@ pub async fn start(
     ttl: Duration,
     return_to: Option<String>,
 ) -> Result<Started, FlowError> {
+    let mut id = [0u8; 32];
+    random_bytes(&mut id);
+    start_with_id(store, provider, user, ttl, return_to, &b64(&id)).await
+}
+
+/// [`start`] with the state id given: a connect flow's id, so the callback
+/// finds the flow the state belongs to. `id` must be random and unique.
+///
+/// # Errors
+///
+/// As [`start`]; a state with this id exists already.
+pub async fn start_with_id(
+    store: &TokenStore,
+    provider: &ProviderHandle,
+    user: &str,
+    ttl: Duration,
+    return_to: Option<String>,
+    id: &str,
+) -> Result<Started, FlowError> {
     if !provider.capabilities().contains(Capabilities::INTERACTIVE) {
         return Err(FlowError::NotInteractive(provider.instance().to_owned()));
     }
-    let mut id = [0u8; 32];
-    random_bytes(&mut id);
-    let id = b64(&id);
     let state = format!("{id}.{}", b64(&store.with_keys(|k| k.sign(id.as_bytes()))));
     let mut verifier = [0u8; 32];
     random_bytes(&mut verifier);
@@ -153,7 +173,7 @@ pub async fn start(
     let expires_at = now() + ttl.as_secs() as i64;
     store
         .put_state(
-            &id,
+            id,
             &PendingState {
                 provider: provider.instance().to_owned(),
                 user: user.to_owned(),
@@ -204,6 +224,28 @@ pub async fn complete(
     expected: Option<(&str, &str)>,
     provider_for: impl Fn(&str) -> Option<ProviderHandle>,
 ) -> Result<Completed, FlowError> {
+    let exchanged = exchange(store, params, expected, provider_for).await?;
+    store
+        .put(
+            &exchanged.provider,
+            &exchanged.user,
+            &exchanged.tokens,
+            None,
+        )
+        .await?;
+    tracing::info!(provider = %exchanged.provider, user = %exchanged.user, "authorization completed");
+    Ok(exchanged.completed())
+}
+
+/// The id of a redirect's `state`, once its signature is checked.
+///
+/// # Errors
+///
+/// [`FlowError::MissingState`] or [`FlowError::ForgedState`].
+pub fn verified_state_id<'p>(
+    store: &TokenStore,
+    params: &'p CallbackParams,
+) -> Result<&'p str, FlowError> {
     let state = params.state.as_deref().ok_or(FlowError::MissingState)?;
     let (id, signature) = state.split_once('.').ok_or(FlowError::ForgedState)?;
     let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -212,6 +254,50 @@ pub async fn complete(
     if !store.with_keys(|k| k.verify(id.as_bytes(), &signature)) {
         return Err(FlowError::ForgedState);
     }
+    Ok(id)
+}
+
+/// A redirect's code exchanged for tokens, not yet stored.
+#[derive(Debug)]
+pub struct Exchanged {
+    /// The provider instance.
+    pub provider: String,
+    /// The user who started the flow.
+    pub user: String,
+    /// The tokens.
+    pub tokens: TokenSet,
+    /// Where to send the browser (server only, from the allow-list).
+    pub return_to: Option<String>,
+}
+
+impl Exchanged {
+    /// What to report once the tokens are stored.
+    pub fn completed(self) -> Completed {
+        Completed {
+            provider: self.provider,
+            user: self.user,
+            expires_at: self.tokens.expires_at,
+            scopes: self.tokens.scopes,
+            return_to: self.return_to,
+        }
+    }
+}
+
+/// Checks a redirect back from the authorization server (signed, known,
+/// unexpired, single-use state; `expected` (provider, user) when the caller
+/// knows it; no `error`; a code) and exchanges the code. Nothing is
+/// stored; the state is used up either way.
+///
+/// # Errors
+///
+/// Every way a redirect can be wrong, each with its own [`FlowError`].
+pub async fn exchange(
+    store: &TokenStore,
+    params: &CallbackParams,
+    expected: Option<(&str, &str)>,
+    provider_for: impl Fn(&str) -> Option<ProviderHandle>,
+) -> Result<Exchanged, FlowError> {
+    let id = verified_state_id(store, params)?;
     let pending = store.take_state(id).await?.ok_or(FlowError::UnknownState)?;
     if pending.expires_at < now() {
         return Err(FlowError::ExpiredState);
@@ -239,15 +325,10 @@ pub async fn complete(
             issuer: params.iss.clone(),
         })
         .await?;
-    store
-        .put(&pending.provider, &pending.user, &tokens, None)
-        .await?;
-    tracing::info!(provider = %pending.provider, user = %pending.user, "authorization completed");
-    Ok(Completed {
+    Ok(Exchanged {
         provider: pending.provider,
         user: pending.user,
-        expires_at: tokens.expires_at,
-        scopes: tokens.scopes,
+        tokens,
         return_to: pending.return_to,
     })
 }
@@ -282,6 +363,20 @@ pub fn result_page(result: &Result<Completed, FlowError>) -> String {
         ),
         Err(e) => ("Authorization failed", format!("<p>{}</p><p>You can close this window.</p>", escape_html(&e.to_string()))),
     };
+    page(title, &body)
+}
+
+/// A page with `title` and a paragraph of `text`, escaped.
+pub fn message_page(title: &str, text: &str) -> String {
+    page(
+        &escape_html(title),
+        &format!("<p>{}</p>", escape_html(text)),
+    )
+}
+
+/// The HTML around every page the browser sees; `title` and `body` are
+/// already escaped.
+fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>\n"
     )

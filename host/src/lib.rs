@@ -11,6 +11,7 @@
 pub mod authorize;
 pub mod broker;
 pub mod cli;
+pub mod connect;
 pub mod credentials;
 pub mod egress;
 pub mod invoke;

@@ -24,6 +24,8 @@ pub enum ApiError {
         /// The provider instance.
         provider: String,
     },
+    /// 403: authenticated, but not allowed to do this.
+    Forbidden(String),
     /// 404.
     NotFound(String),
     /// 400.
@@ -60,6 +62,10 @@ impl IntoResponse for ApiError {
                     "provider": provider,
                     "message": format!("supply them with PUT /v1/credentials/{provider}"),
                 }),
+            ),
+            Self::Forbidden(message) => (
+                StatusCode::FORBIDDEN,
+                serde_json::json!({"error": "forbidden", "message": message}),
             ),
             Self::NotFound(message) => (
                 StatusCode::NOT_FOUND,

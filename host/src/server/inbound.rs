@@ -55,6 +55,10 @@ pub enum InboundAuthConfig {
         /// Scopes the caller must have (in `scope` or `scp`).
         #[serde(default)]
         required_scopes: Vec<String>,
+        /// A cookie that carries the JWT in browsers. Read only on browser
+        /// routes (opening a connect link, `/start`), never on API routes,
+        /// so a cross-site request cannot use it.
+        cookie: Option<String>,
     },
     /// An `authenticator` component from a plugin (a custom backend).
     Plugin {
@@ -126,6 +130,8 @@ pub enum InboundAuth {
         user_claim: String,
         /// Required scopes.
         required_scopes: Vec<String>,
+        /// The cookie carrying the JWT in browsers.
+        cookie: Option<String>,
     },
     /// `plugin`.
     Plugin(crate::plugin::AuthenticatorHandle),
@@ -232,6 +238,7 @@ impl InboundAuth {
                 leeway,
                 user_claim,
                 required_scopes,
+                cookie,
             }) => {
                 let algorithms: Vec<Algorithm> = algorithms
                     .iter()
@@ -320,17 +327,33 @@ impl InboundAuth {
                     },
                     user_claim: user_claim.clone(),
                     required_scopes: required_scopes.clone(),
+                    cookie: cookie.clone(),
                 })
             }
         }
     }
 
-    /// Who is calling.
+    /// Who is calling an API route: credentials from headers only.
     ///
     /// # Errors
     ///
     /// [`Refused`] with a reason safe to return and log.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, Refused> {
+        self.authenticate_as(headers, false).await
+    }
+
+    /// Who is using a browser route (opening a connect link, `/start`):
+    /// as [`authenticate`](Self::authenticate), and a JWT may also come
+    /// from the configured `cookie`.
+    ///
+    /// # Errors
+    ///
+    /// [`Refused`] with a reason safe to return and log.
+    pub async fn authenticate_browser(&self, headers: &HeaderMap) -> Result<Caller, Refused> {
+        self.authenticate_as(headers, true).await
+    }
+
+    async fn authenticate_as(&self, headers: &HeaderMap, browser: bool) -> Result<Caller, Refused> {
         match self {
             Self::Plugin(handle) => {
                 let (scheme, credential) = headers
@@ -397,21 +420,34 @@ impl InboundAuth {
                 rules,
                 user_claim,
                 required_scopes,
+                cookie,
             } => {
-                let value = headers
-                    .get(http::header::AUTHORIZATION)
-                    .ok_or_else(|| Refused("missing bearer token".to_owned()))?;
-                if value.len() > MAX_AUTHORIZATION {
+                let from_cookie = match (browser, cookie, headers.get(http::header::AUTHORIZATION))
+                {
+                    (true, Some(name), None) => crate::connect::cookie(headers, name),
+                    _ => None,
+                };
+                let token = match from_cookie {
+                    Some(token) => token,
+                    None => {
+                        let value = headers
+                            .get(http::header::AUTHORIZATION)
+                            .ok_or_else(|| Refused("missing bearer token".to_owned()))?;
+                        value
+                            .to_str()
+                            .ok()
+                            .and_then(|v| {
+                                v.strip_prefix("Bearer ")
+                                    .or_else(|| v.strip_prefix("bearer "))
+                            })
+                            .ok_or_else(|| {
+                                Refused("expected `Authorization: Bearer <jwt>`".to_owned())
+                            })?
+                    }
+                };
+                if token.len() > MAX_AUTHORIZATION {
                     return Err(Refused("authorization header too large".to_owned()));
                 }
-                let token = value
-                    .to_str()
-                    .ok()
-                    .and_then(|v| {
-                        v.strip_prefix("Bearer ")
-                            .or_else(|| v.strip_prefix("bearer "))
-                    })
-                    .ok_or_else(|| Refused("expected `Authorization: Bearer <jwt>`".to_owned()))?;
                 let key = match &**key {
                     JwtKey::Static(key) => (**key).clone(),
                     JwtKey::Jwks(jwks) => {
@@ -707,6 +743,7 @@ mod tests {
                     leeway: 30,
                     user_claim: "sub".into(),
                     required_scopes: vec![],
+                    cookie: None,
                 }),
                 true,
                 Path::new("."),

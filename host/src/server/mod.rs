@@ -8,6 +8,7 @@
 
 mod connections;
 mod error;
+mod flows;
 mod inbound;
 mod jwks;
 mod metrics;
@@ -75,6 +76,11 @@ impl ServerState {
             &workflow.outbound,
         )
         .map_err(|e| e.to_string())?;
+        if workflow.general.server.connect.verify == crate::workflow::VerifyMode::None
+            && workflow.needs_store()
+        {
+            tracing::warn!("general.server.connect.verify is `none`: whoever completes a connect flow in a browser connects their account to the user who started it");
+        }
         let broker = Arc::new(Broker::new(store.clone()));
         Ok(Self {
             workflow,
@@ -95,8 +101,10 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/openapi.json", get(routes::openapi))
         .route("/v1/components", get(routes::components))
         .route("/v1/tools/{tool}/invoke", post(routes::invoke))
-        .route("/v1/auth/{provider}/start", get(routes::start))
-        .route("/auth/callback", get(routes::callback))
+        .route("/v1/auth/{provider}/start", get(flows::start))
+        .route("/v1/auth/flows/{link}", get(flows::open_link))
+        .route("/v1/auth/flows/{id}/confirm", post(flows::confirm))
+        .route("/auth/callback", get(flows::callback))
         .route("/v1/credentials", get(routes::credentials))
         .route(
             "/v1/credentials/{provider}",

@@ -42,13 +42,13 @@ pub struct InvokeResult {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// `invalid_token`, `authorization_required`, `credentials_required`,
-    /// `bad_request`, `not_found`, `bad_gateway` or `internal`.
+    /// `bad_request`, `forbidden`, `not_found`, `bad_gateway` or `internal`.
     pub error: String,
     /// What to fix.
     pub message: Option<String>,
     /// The provider needing authorization or credentials.
     pub provider: Option<String>,
-    /// Where the user authorizes (`authorization_required`).
+    /// The connect link where the user authorizes (`authorization_required`).
     pub auth_url: Option<String>,
 }
 
@@ -68,6 +68,23 @@ pub struct CredentialStatus {
     pub expires_at: Option<i64>,
     /// Granted scopes (OAuth).
     pub scopes: Option<Vec<String>>,
+    /// Where the user connects the account, when an interactive provider
+    /// is not authorized yet (a connect link).
+    pub connect_url: Option<String>,
+}
+
+/// Where a connect flow stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowStatusBody {
+    /// The provider instance.
+    pub provider: String,
+    /// `pending` (link not opened), `started`, `awaiting_confirmation`,
+    /// `completed`, `refused` or `expired`.
+    pub status: String,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    /// When the link (or the flow) expires (Unix seconds).
+    pub expires_at: Option<i64>,
 }
 
 /// A credential the caller supplies (`kind` plus its fields).
@@ -116,14 +133,16 @@ impl Modify for BearerAuth {
         super::routes::metrics,
         super::routes::components,
         super::routes::invoke,
-        super::routes::start,
-        super::routes::callback,
+        super::flows::start,
+        super::flows::callback,
+        super::flows::open_link,
+        super::flows::confirm,
         super::routes::credentials,
         super::routes::credential,
         super::routes::revoke,
         super::routes::supply,
     ),
-    components(schemas(ComponentInfo, InvokeResult, ErrorBody, CredentialStatus, SuppliedCredential, Supplied)),
+    components(schemas(ComponentInfo, InvokeResult, ErrorBody, CredentialStatus, FlowStatusBody, SuppliedCredential, Supplied)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -5,24 +5,19 @@ use std::sync::Arc;
 use authhost_plugin_api::{Capabilities, AUTH_PROVIDER};
 use axum::{
     body::Bytes,
-    extract::{Path, RawQuery, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
     Json,
 };
 
 use super::{ApiError, Caller, ServerState};
-use crate::{
-    authorize::{self, CallbackParams},
-    broker::BrokerError,
-    invoke::InvokeError,
-    outbound::OutboundError,
-    tools::Args,
-};
+use crate::{broker::BrokerError, invoke::InvokeError, outbound::OutboundError, tools::Args};
 
 type AppState = State<Arc<ServerState>>;
 
-async fn caller(state: &ServerState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// The caller of an API route (headers only).
+pub(super) async fn caller(state: &ServerState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     state
         .inbound
         .authenticate(headers)
@@ -122,26 +117,6 @@ fn arguments(body: &[u8]) -> Result<Args, ApiError> {
         .collect())
 }
 
-/// Starts an authorization of `provider` for `user`; its URL.
-async fn auth_url(
-    state: &ServerState,
-    provider: &str,
-    user: &str,
-    return_to: Option<String>,
-) -> Result<String, ApiError> {
-    let store = state.store.as_ref().ok_or_else(|| {
-        ApiError::Internal("interactive provider without a token store".to_owned())
-    })?;
-    let handle = state
-        .invoker
-        .provider(provider)
-        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
-    let started = authorize::start(store, &handle, user, authorize::STATE_TTL, return_to)
-        .await
-        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
-    Ok(started.url)
-}
-
 /// `POST /v1/tools/{tool}/invoke`: the call, with the caller's credentials.
 #[utoipa::path(post, path = "/v1/tools/{tool}/invoke", tag = "tools", params(("tool" = String, Path, description = "The tool name")), request_body(content = std::collections::HashMap<String, String>, description = "The tool's arguments (values may be any JSON; they become strings)", content_type = "application/json"), responses((status = 200, description = "The upstream answered (its status is inside)", body = super::openapi::InvokeResult), (status = 400, description = "Bad arguments", body = super::openapi::ErrorBody), (status = 401, description = "`invalid_token`, `authorization_required` (with `auth_url`) or `credentials_required`", body = super::openapi::ErrorBody), (status = 404, description = "Unknown tool", body = super::openapi::ErrorBody), (status = 502, description = "A plugin failed, panicked or timed out, or the upstream is unreachable", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn invoke(
@@ -198,7 +173,7 @@ async fn invoke_inner(
             if capabilities(state, &provider).contains(Capabilities::USER_SUPPLIED) {
                 return Err(ApiError::CredentialsRequired { provider });
             }
-            let auth_url = auth_url(state, &provider, &user, None).await?;
+            let auth_url = super::flows::connect_link(state, headers, &provider, &user)?;
             Err(ApiError::AuthorizationRequired { provider, auth_url })
         }
         Err(e @ InvokeError::UnknownTool { .. }) => Err(ApiError::NotFound(e.to_string())),
@@ -213,85 +188,8 @@ async fn invoke_inner(
     }
 }
 
-/// `GET /v1/auth/{provider}/start`: redirect the caller to authorize.
-/// `?return_to=URL` sends the browser there afterwards, only if the URL
-/// starts with an entry of `general.server.return_to_allow`.
-#[utoipa::path(get, path = "/v1/auth/{provider}/start", tag = "authorization", params(("provider" = String, Path, description = "The provider instance"), ("return_to" = Option<String>, Query, description = "Where the browser goes after the callback; must start with an entry of general.server.return_to_allow")), responses((status = 303, description = "Redirect to the authorization server"), (status = 400, description = "Not an interactive provider, or return_to not allowed", body = super::openapi::ErrorBody), (status = 401, description = "Caller not authenticated", body = super::openapi::ErrorBody), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
-pub(super) async fn start(
-    State(state): AppState,
-    Path(provider): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Redirect, ApiError> {
-    let caller = caller(&state, &headers).await?;
-    if !state.workflow.providers.contains_key(&provider) {
-        return Err(ApiError::NotFound(format!("no provider `{provider}`")));
-    }
-    if !capabilities(&state, &provider).contains(Capabilities::INTERACTIVE) {
-        return Err(ApiError::BadRequest(format!(
-            "`{provider}` has no browser authorization: it needs nothing from the user{}",
-            if capabilities(&state, &provider).contains(Capabilities::USER_SUPPLIED) {
-                " but credentials supplied with PUT /v1/credentials/{provider}"
-            } else {
-                ""
-            }
-        )));
-    }
-    let return_to = url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "return_to")
-        .map(|(_, v)| v.into_owned());
-    if let Some(target) = &return_to {
-        let allowed = url::Url::parse(target).is_ok()
-            && state
-                .workflow
-                .general
-                .server
-                .return_to_allow
-                .iter()
-                .any(|prefix| target.starts_with(prefix.as_str()));
-        if !allowed {
-            return Err(ApiError::BadRequest(
-                "return_to is not in general.server.return_to_allow".to_owned(),
-            ));
-        }
-    }
-    Ok(Redirect::to(
-        &auth_url(&state, &provider, &caller.user, return_to).await?,
-    ))
-}
-
-/// `GET /auth/callback`: the authorization server sends the browser here.
-#[utoipa::path(get, path = "/auth/callback", tag = "authorization", params(("code" = Option<String>, Query, description = "Authorization code"), ("state" = Option<String>, Query, description = "The state authhost issued"), ("iss" = Option<String>, Query, description = "Issuer (RFC 9207)"), ("error" = Option<String>, Query, description = "OAuth error code")), responses((status = 200, description = "Authorized (HTML page)", body = String, content_type = "text/html"), (status = 303, description = "Authorized; to the allow-listed return_to given at start"), (status = 400, description = "Refused, with the reason (HTML page)", body = String, content_type = "text/html")))]
-pub(super) async fn callback(State(state): AppState, RawQuery(query): RawQuery) -> Response {
-    let Some(store) = &state.store else {
-        return (StatusCode::NOT_FOUND, "no interactive provider\n").into_response();
-    };
-    let params = CallbackParams::from_query(query.as_deref().unwrap_or_default());
-    let result = authorize::complete(store, &params, None, |name| {
-        state.invoker.provider(name).ok()
-    })
-    .await;
-    if let Ok(done) = &result {
-        state.invoker.broker().forget(&done.provider, &done.user);
-        // The target was checked against the allow-list when the flow started
-        // and comes from the state row, never from this request.
-        if let Some(target) = &done.return_to {
-            return Redirect::to(target).into_response();
-        }
-    }
-    if let Err(e) = &result {
-        tracing::info!(error = %e, "authorization callback refused");
-    }
-    let status = if result.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    (status, Html(authorize::result_page(&result))).into_response()
-}
-
 /// The capabilities of the provider instance `name` (none if unknown).
-fn capabilities(state: &ServerState, name: &str) -> Capabilities {
+pub(super) fn capabilities(state: &ServerState, name: &str) -> Capabilities {
     state
         .workflow
         .providers
@@ -308,6 +206,7 @@ fn capabilities(state: &ServerState, name: &str) -> Capabilities {
 
 async fn status_of(
     state: &ServerState,
+    headers: &HeaderMap,
     provider: &str,
     user: &str,
 ) -> Result<serde_json::Value, ApiError> {
@@ -352,9 +251,15 @@ async fn status_of(
         None => None,
     };
     status["authorized"] = row.is_some().into();
-    if let Some(row) = row {
-        status["expires_at"] = row.expires_at.into();
-        status["scopes"] = row.scopes.into();
+    match row {
+        Some(row) => {
+            status["expires_at"] = row.expires_at.into();
+            status["scopes"] = row.scopes.into();
+        }
+        None => {
+            status["connect_url"] =
+                super::flows::connect_link(state, headers, provider, user)?.into();
+        }
     }
     Ok(status)
 }
@@ -368,7 +273,7 @@ pub(super) async fn credentials(
     let caller = caller(&state, &headers).await?;
     let mut out = Vec::new();
     for name in state.workflow.providers.keys() {
-        out.push(status_of(&state, name, &caller.user).await?);
+        out.push(status_of(&state, &headers, name, &caller.user).await?);
     }
     Ok(Json(out))
 }
@@ -381,7 +286,9 @@ pub(super) async fn credential(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = caller(&state, &headers).await?;
-    Ok(Json(status_of(&state, &provider, &caller.user).await?))
+    Ok(Json(
+        status_of(&state, &headers, &provider, &caller.user).await?,
+    ))
 }
 
 /// `DELETE /v1/credentials/{provider}`: revoke (when supported) and delete

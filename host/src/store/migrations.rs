@@ -35,6 +35,28 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         )",
         "CREATE INDEX IF NOT EXISTS authhost_tokens_user ON authhost_tokens (user_id)",
     ],
+), (
+    2,
+    &[
+        // Connect flows: one per opened connect link; the held grant of an
+        // `app`-mode flow waits here, sealed, for its confirmation.
+        "CREATE TABLE IF NOT EXISTS authhost_flows (
+            id TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            browser_binding TEXT,
+            confirm_hash TEXT,
+            key_id TEXT,
+            nonce BYTEA,
+            ciphertext BYTEA,
+            expires_at BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+        "CREATE INDEX IF NOT EXISTS authhost_flows_confirm ON authhost_flows (confirm_hash)",
+    ],
 )];
 
 /// Applies every migration not yet recorded.

@@ -4,6 +4,7 @@
 //! the key that sealed them, and the last refresh error. Authorization
 //! states live here too, so any replica can finish a flow, once.
 
+mod flows;
 mod keys;
 mod migrations;
 mod token_row;
@@ -20,6 +21,7 @@ use sqlx::{
     AnyPool, Row,
 };
 
+pub use flows::{Flow, FlowStatus};
 pub use keys::{random_bytes, KeyError, KeyRing, KeySource, OpenError, Sealed};
 pub use token_row::{StoredTokens, TokenRow};
 

@@ -36,6 +36,61 @@ pub struct ServerConfig {
     #[serde(default = "default_max_connections")]
     #[schemars(range(min = 1))]
     pub max_connections: u32,
+    /// How users connect accounts, and who may complete a flow.
+    #[serde(default)]
+    pub connect: ConnectConfig,
+}
+
+/// Who may complete a connect flow in a browser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyMode {
+    /// The application confirms, as its signed-in user, the flow the
+    /// browser completed (`POST /v1/auth/flows/{id}/confirm`); the grant is
+    /// held until then and stored only for the user who started the flow.
+    App,
+    /// The connect link is opened with the user's own inbound
+    /// authentication in the browser, which gets a flow cookie; the callback
+    /// refuses a browser without it.
+    #[default]
+    Session,
+    /// No check: whoever completes the flow connects their account to the
+    /// user who started it. Loopback only, unless `allow_unverified`.
+    None,
+}
+
+fn default_link_ttl() -> DurationSpec {
+    DurationSpec(Duration::from_secs(600))
+}
+
+/// `general.server.connect`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectConfig {
+    /// How the user who completes a flow is verified: `session` (default),
+    /// `app` or `none`.
+    #[serde(default)]
+    pub verify: VerifyMode,
+    /// `app` mode: the application page the browser is sent to after the
+    /// callback, with `?flow=<one-time id>` to confirm.
+    pub verify_url: Option<String>,
+    /// Accept `verify: none` on a non-loopback bind.
+    #[serde(default)]
+    pub allow_unverified: bool,
+    /// How long a connect link (and the flow it starts) stays usable.
+    #[serde(default = "default_link_ttl")]
+    pub link_ttl: DurationSpec,
+}
+
+impl Default for ConnectConfig {
+    fn default() -> Self {
+        Self {
+            verify: VerifyMode::default(),
+            verify_url: None,
+            allow_unverified: false,
+            link_ttl: default_link_ttl(),
+        }
+    }
 }
 
 fn default_header_read_timeout() -> DurationSpec {
@@ -59,6 +114,7 @@ impl Default for ServerConfig {
             header_read_timeout: default_header_read_timeout(),
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
+            connect: ConnectConfig::default(),
         }
     }
 }

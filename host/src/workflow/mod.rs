@@ -30,8 +30,8 @@ pub use compose::workflow_schema;
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use duration::{parse_duration, DurationSpec};
 pub use general::{
-    EgressConfig, GeneralConfig, LimitsConfig, PluginPin, PluginsConfig, ServerConfig, StoreConfig,
-    TimeoutsConfig,
+    ConnectConfig, EgressConfig, GeneralConfig, LimitsConfig, PluginPin, PluginsConfig,
+    ServerConfig, StoreConfig, TimeoutsConfig, VerifyMode,
 };
 pub use node::{dotted, pointer_segment, Node, Origin, Pos, Value};
 
@@ -501,6 +501,33 @@ fn check_server(
         );
         return;
     };
+    let connect = &general.server.connect;
+    match connect.verify {
+        VerifyMode::App => {
+            let valid = connect
+                .verify_url
+                .as_deref()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !valid {
+                let (_, node) = root.locate("/general/server/connect/verify_url");
+                diags.error(
+                    Location::of(node),
+                    "general.server.connect.verify_url",
+                    "`verify: app` needs the absolute http(s) URL of the application page that confirms a completed flow",
+                );
+            }
+        }
+        VerifyMode::None if !bind.ip().is_loopback() && !connect.allow_unverified => {
+            let (_, node) = root.locate("/general/server/connect/verify");
+            diags.error(
+                Location::of(node),
+                "general.server.connect.verify",
+                "`none` on a non-loopback address lets a connect link be completed by someone else's account; use `app` or `session`, or add `allow_unverified: true`",
+            );
+        }
+        _ => {}
+    }
     let slowest_call = general.timeouts.http.0 + general.timeouts.plugin_call.0;
     if general.server.idle_timeout.0 <= slowest_call {
         let (_, node) = root.locate("/general/server/idle_timeout");
