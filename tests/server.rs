@@ -2127,3 +2127,56 @@ fn connect_verification_settings_are_validated() {
         }
     }
 }
+
+/// Issue 11, finding 5: after a failed refresh, invokes kept sending the
+/// token for 15 s whatever its expiry (the cache entry was set from the time
+/// before the round trip). A token is never served past its `expires_at`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_refresh_never_serves_an_expired_token() {
+    let auth = oauth_server::start();
+    auth.set(|s| s.lifetime = Some(6));
+    let server = start(&oauth_workflow(&auth.base, ""), None).await;
+    let http = client();
+    let me = || async {
+        let response = client()
+            .post(format!("{}/v1/tools/me/invoke", server.base))
+            .header("x-user-id", "erin")
+            .send()
+            .await
+            .expect("invoke");
+        let status = response.status().as_u16();
+        (status, json(response).await)
+    };
+    let (_, body) = me().await;
+    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+    let logged_in = std::time::Instant::now();
+    // Past the refresh point (half of 6 s), the server fails every refresh.
+    auth.set(|s| s.refresh_status = Some(500));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (status, body) = me().await;
+    assert_eq!(
+        (status, body["status"].as_u64()),
+        (200, Some(200)),
+        "{body}"
+    );
+    assert!(auth.calls("refresh_token") >= 1);
+    // Past the expiry, within the 15 s backoff.
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(logged_in.elapsed())).await;
+    let (status, body) = me().await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the grant is kept")),
+        "{body}"
+    );
+    assert_eq!(
+        auth.get(|s| s.expired_presented),
+        0,
+        "an expired token went upstream"
+    );
+}

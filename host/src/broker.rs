@@ -545,6 +545,9 @@ impl Broker {
                 })
             }
             Err(e) => {
+                // The backoff and the expiry are judged from the moment the
+                // refresh failed, not from before the round trip.
+                let failed_at = crate::store::now();
                 self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
                 let reason = match &e {
                     CallError::Plugin { source, .. } => source.to_string(),
@@ -553,19 +556,23 @@ impl Broker {
                 lock.record_error(&reason).await?;
                 lock.release().await?;
                 if let Ok(mut backoff) = self.backoff.lock() {
-                    backoff.insert((name.to_owned(), user.to_owned()), now + BACKOFF_SECS);
+                    backoff.insert((name.to_owned(), user.to_owned()), failed_at + BACKOFF_SECS);
                 }
                 tracing::warn!(provider = name, user, %reason, "refresh failed; the grant is kept");
-                let expired = current.tokens.expires_at.is_some_and(|x| x <= now);
-                if expired {
-                    return Err(BrokerError::RefreshFailed {
-                        provider: name.to_owned(),
-                        user: user.to_owned(),
-                        reason,
-                    });
+                match current.tokens.expires_at {
+                    Some(expires_at) if expires_at <= failed_at => {
+                        Err(BrokerError::RefreshFailed {
+                            provider: name.to_owned(),
+                            user: user.to_owned(),
+                            reason,
+                        })
+                    }
+                    // Served while it lasts, never past its expiry.
+                    expires_at => {
+                        let until = expires_at.unwrap_or(i64::MAX).min(failed_at + BACKOFF_SECS);
+                        self.serve(provider, user, current.tokens, until).await
+                    }
                 }
-                self.serve(provider, user, current.tokens, now + BACKOFF_SECS)
-                    .await
             }
         }
     }

@@ -48,6 +48,11 @@ pub struct Inner {
     pub reuse_detected: usize,
     /// Fetches of `/.well-known/jwks.json` (the test RSA key, kid `test-rsa-1`).
     pub jwks_fetches: usize,
+    /// Calls of `/api/me` with an access token past its `expires_in`
+    /// (refused with 401).
+    pub expired_presented: usize,
+    /// When each access token issued with a lifetime expires.
+    expiries: HashMap<String, std::time::Instant>,
     codes: HashMap<String, CodeGrant>,
     refresh_tokens: HashMap<String, RefreshGrant>,
     access_tokens: HashMap<String, (String, u64)>,
@@ -289,6 +294,9 @@ fn issue(inner: &mut Inner, user: &str, family: Option<u64>, scope: &str) -> ser
     });
     if let Some(lifetime) = inner.lifetime {
         body["expires_in"] = lifetime.into();
+        if let Some(at) = std::time::Instant::now().checked_add(Duration::from_secs(lifetime)) {
+            inner.expiries.insert(access, at);
+        }
     }
     body
 }
@@ -404,12 +412,24 @@ async fn jwks(State(state): State<AppState>) -> Response {
 }
 
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let inner = state.inner.lock().expect("lock");
+    let mut inner = state.inner.lock().expect("lock");
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
+    if inner
+        .expiries
+        .get(token)
+        .is_some_and(|at| *at <= std::time::Instant::now())
+    {
+        inner.expired_presented += 1;
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "invalid_token", "error_description": "expired"})),
+        )
+            .into_response();
+    }
     match inner.access_tokens.get(token) {
         Some((user, family)) if !inner.revoked_families.contains(family) => {
             Json(serde_json::json!({"user": user})).into_response()
