@@ -283,3 +283,52 @@ async fn master_key_from_the_environment() {
     .expect_err("bad key");
     assert!(bad.to_string().contains("AUTHHOST_MASTER_KEY"), "{bad}");
 }
+
+/// Issue 11, finding 2: replicas started together on an empty Postgres
+/// crashed (`duplicate key value violates unique constraint
+/// "pg_type_typname_nsp_index"`). Five stores open at once on a fresh
+/// database, twenty times: all open. Each database is dropped afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_opening_an_empty_postgres_together_all_start() {
+    let Some(url) = postgres_url() else { return };
+    let admin_url = {
+        let mut u = url::Url::parse(&url).expect("url");
+        u.set_path("/postgres");
+        u.to_string()
+    };
+    sqlx::any::install_default_drivers();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .expect("admin connection");
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    for trial in 0..20 {
+        let name = format!("authhost_mig_{}_{trial}", std::process::id());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let mut db_url = url::Url::parse(&url).expect("url");
+        db_url.set_path(&format!("/{name}"));
+        let options = StoreOptions {
+            url: Some(db_url.to_string()),
+            key_file: None,
+            master_key: Some(Secret::new(key.clone())),
+        };
+        let opens = (0..5).map(|_| TokenStore::open(&options));
+        let results = futures_util::future::join_all(opens).await;
+        let mut failures = Vec::new();
+        for result in results {
+            match result {
+                Ok((store, _)) => store.pool().close().await,
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop database");
+        assert!(failures.is_empty(), "trial {trial}: {failures:?}");
+    }
+}

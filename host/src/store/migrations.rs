@@ -1,7 +1,18 @@
 //! Schema migrations, the same SQL for SQLite and Postgres, run on open.
-//! Statements are idempotent so two processes starting together are safe.
+//!
+//! Versioned: the applied versions are read from
+//! `authhost_schema_migrations` and each step runs once, in one transaction
+//! with its version row. The whole run holds a database lock — a Postgres
+//! advisory lock, SQLite's write lock (`BEGIN IMMEDIATE`) — so replicas
+//! starting together on an empty database take turns: Postgres does not
+//! make concurrent `CREATE TABLE IF NOT EXISTS` safe.
 
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Row};
+
+use super::Backend;
+
+/// The advisory lock key of migrations ("authhost" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6175_7468_686f_7374;
 
 /// (version, statements). Append only.
 const MIGRATIONS: &[(i64, &[&str])] = &[(
@@ -59,17 +70,40 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
     ],
 )];
 
-/// Applies every migration not yet recorded.
-pub(crate) async fn run(pool: &AnyPool) -> Result<(), sqlx::Error> {
-    for (version, statements) in MIGRATIONS {
-        for statement in *statements {
-            sqlx::query(*statement).execute(pool).await?;
+/// Applies every migration not yet recorded, under the database lock.
+pub(crate) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), sqlx::Error> {
+    let mut tx = match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock($1)) AS l")
+                .bind(MIGRATION_LOCK)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx
         }
-        sqlx::query("INSERT INTO authhost_schema_migrations (version, applied_at) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING")
+    };
+    sqlx::query("CREATE TABLE IF NOT EXISTS authhost_schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(&mut *tx)
+        .await?;
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM authhost_schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64, _>("version"))
+        .collect::<Result<_, _>>()?;
+    for (version, statements) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        for statement in *statements {
+            sqlx::query(*statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO authhost_schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(*version)
             .bind(super::now())
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
     }
-    Ok(())
+    tx.commit().await
 }

@@ -259,7 +259,7 @@ impl TokenStore {
                 .execute(&pool)
                 .await?;
         }
-        migrations::run(&pool).await?;
+        migrations::run(&pool, backend).await?;
         let location = sqlite_path
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| redact_url(&url));
