@@ -165,7 +165,10 @@ pub async fn start_with_id(
     if !provider.capabilities().contains(Capabilities::INTERACTIVE) {
         return Err(FlowError::NotInteractive(provider.instance().to_owned()));
     }
-    let state = format!("{id}.{}", b64(&store.with_keys(|k| k.sign(id.as_bytes()))));
+    let state = format!(
+        "{id}.{}",
+        b64(&store.with_sealing_keys(|k| k.sign(id.as_bytes())))
+    );
     let mut verifier = [0u8; 32];
     random_bytes(&mut verifier);
     let verifier = b64(&verifier);

@@ -30,7 +30,7 @@ impl KeysCommand {
                 })?;
                 println!("new key {new_key}: {rows} token row(s) re-encrypted");
                 if retired.is_empty() {
-                    println!("no key retired");
+                    println!("no key retired (the previous key is kept until the next rotation, and any key a row still uses)");
                 } else {
                     println!("retired key(s): {}", retired.join(", "));
                 }

@@ -89,7 +89,7 @@ pub(super) fn connect_link(
     Ok(format!(
         "{}/v1/auth/flows/{}",
         public_base(state, headers),
-        store.with_keys(|k| link.encode(k))
+        store.with_sealing_keys(|k| link.encode(k))
     ))
 }
 

@@ -103,7 +103,19 @@ pub struct TokenStore {
     pool: AnyPool,
     backend: Backend,
     keys: RwLock<KeyRing>,
+    /// The key file as last read (modification time, length), to notice
+    /// another process's rotation before sealing.
+    key_file_seen: std::sync::Mutex<Option<(std::time::SystemTime, u64)>>,
     location: String,
+}
+
+/// The key file's modification time and length.
+fn key_file_stamp(keys: &KeyRing) -> Option<(std::time::SystemTime, u64)> {
+    let KeySource::File(path) = keys.source() else {
+        return None;
+    };
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// Options for [`TokenStore::open`].
@@ -267,6 +279,7 @@ impl TokenStore {
             Self {
                 pool,
                 backend,
+                key_file_seen: std::sync::Mutex::new(key_file_stamp(&keys)),
                 keys: RwLock::new(keys),
                 location,
             },
@@ -297,10 +310,40 @@ impl TokenStore {
         }
     }
 
+    /// Runs `f` with the key ring to seal or sign with: when the key file
+    /// changed since it was read (another process rotated), it is read
+    /// again first, so nothing new is sealed with a key being retired.
+    pub fn with_sealing_keys<R>(&self, f: impl FnOnce(&KeyRing) -> R) -> R {
+        let stamp = self.with_keys(key_file_stamp);
+        let mut seen = self
+            .key_file_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if stamp.is_some() && stamp != *seen {
+            let source = self.with_keys(|k| k.source().clone());
+            if let KeySource::File(path) = source {
+                match KeyRing::from_file(&path) {
+                    Ok(fresh) => {
+                        if let Ok(mut keys) = self.keys.write() {
+                            *keys = fresh;
+                        }
+                        *seen = stamp;
+                        tracing::info!(file = %path.display(), "the key file changed; keys reloaded");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the key file changed but cannot be read; keeping the loaded keys")
+                    }
+                }
+            }
+        }
+        drop(seen);
+        self.with_keys(f)
+    }
+
     /// Seals tokens for a row.
     fn seal(&self, provider: &str, user: &str, tokens: &TokenSet) -> Sealed {
         let plaintext = token_row::serialize(tokens);
-        self.with_keys(|k| k.seal(plaintext.as_bytes(), &aad(provider, user)))
+        self.with_sealing_keys(|k| k.seal(plaintext.as_bytes(), &aad(provider, user)))
     }
 
     /// Opens a row's tokens; reloads the key file once if the row was sealed
@@ -529,7 +572,7 @@ impl TokenStore {
             .as_ref()
             .map(|v| v.expose().to_owned())
             .unwrap_or_default();
-        let sealed = self.with_keys(|k| k.seal(verifier.as_bytes(), &aad("state", id)));
+        let sealed = self.with_sealing_keys(|k| k.seal(verifier.as_bytes(), &aad("state", id)));
         sqlx::query("INSERT INTO authhost_states (id, provider, user_id, key_id, nonce, ciphertext, return_to, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(id)
             .bind(&state.provider)
@@ -587,16 +630,19 @@ impl TokenStore {
         }))
     }
 
-    /// Adds a new current key to the key file and re-encrypts every row
-    /// with it (compare-and-swap per row, so concurrent refreshes win);
-    /// then retires keys no row uses. Returns (new key id, rows
-    /// re-encrypted, retired key ids).
+    /// Adds a new current key to the key file and re-encrypts every token
+    /// row with it (compare-and-swap per row, so concurrent refreshes win);
+    /// then retires the keys that no row of any table uses, keeping the one
+    /// current until now (other processes reload the file before they seal
+    /// again, see [`with_sealing_keys`](Self::with_sealing_keys)). Returns
+    /// (new key id, rows re-encrypted, retired key ids).
     ///
     /// # Errors
     ///
     /// Keys from the environment, file or database failures.
     pub async fn rotate_keys(&self) -> Result<(String, usize, Vec<String>), StoreError> {
-        let mut ring = self.keys();
+        let mut ring = self.with_sealing_keys(KeyRing::clone);
+        let previous = ring.current_id().to_owned();
         let new_id = ring.add_key_to_file()?;
         if let Ok(mut keys) = self.keys.write() {
             *keys = ring.clone();
@@ -638,13 +684,23 @@ impl TokenStore {
                 break;
             }
         }
-        let in_use: Vec<String> = sqlx::query("SELECT DISTINCT key_id FROM authhost_tokens")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .filter_map(|r| r.try_get::<String, _>("key_id").ok())
-            .collect();
-        let retired = ring.retire_keys_except(&in_use)?;
+        // Kept: every key a row of any table still uses (pending states and
+        // held grants are short-lived and are not re-encrypted), and the
+        // key that was current until now — a process that read the key file
+        // just before this rotation may still seal one row with it.
+        let mut keep: Vec<String> = sqlx::query(
+            "SELECT key_id FROM authhost_tokens UNION SELECT key_id FROM authhost_states UNION SELECT key_id FROM authhost_flows WHERE key_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>("key_id").ok())
+        .collect();
+        keep.push(previous);
+        let retired = ring.retire_keys_except(&keep)?;
+        if let Ok(mut seen) = self.key_file_seen.lock() {
+            *seen = key_file_stamp(&ring);
+        }
         if let Ok(mut keys) = self.keys.write() {
             *keys = ring;
         }
