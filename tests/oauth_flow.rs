@@ -824,3 +824,40 @@ fn hostile_lifetimes_are_clamped_and_store_files_private() {
     let show = authhost_run(&setup, &["tokens", "show", "gh", "--user", evil]);
     assert!(!show.stdout.contains('\u{1b}'), "{:?}", show.stdout);
 }
+
+/// Issue 11, finding 4: a token endpoint slower than the plugin call
+/// timeout rotated the refresh token, the call was cut off, and the next
+/// refresh replayed the old token: the server detected reuse and revoked the
+/// grant. A token-endpoint call now outlives the plugin call timeout (its
+/// deadline follows the HTTP timeout) and its result is stored.
+#[test]
+fn a_slow_token_endpoint_does_not_cost_the_grant() {
+    let setup = setup_with_store(None);
+    let yaml = std::fs::read_to_string(&setup.workflow).expect("read");
+    std::fs::write(
+        &setup.workflow,
+        yaml.replacen(
+            "general:\n",
+            "general:\n  timeouts:\n    plugin_call: 1s\n",
+            1,
+        ),
+    )
+    .expect("write");
+    expire_tokens_soon(&setup);
+    assert_eq!(login(&setup, "gina").0.code, 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    setup.server.set(|s| {
+        s.lifetime = Some(3600);
+        s.refresh_respond_delay = Duration::from_secs(3);
+    });
+    let out = authhost_run(&setup, &["call", "me", "--user", "gina"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(setup.server.calls("refresh_token"), 1);
+    setup
+        .server
+        .set(|s| s.refresh_respond_delay = Duration::ZERO);
+    let out = authhost_run(&setup, &["call", "me", "--user", "gina"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(setup.server.calls("refresh_token"), 1, "refreshed again");
+    assert_eq!(setup.server.get(|s| s.reuse_detected), 0);
+}

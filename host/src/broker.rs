@@ -108,7 +108,7 @@ pub struct Broker {
     flights: Mutex<Flights>,
     backoff: Mutex<HashMap<(String, String), i64>>,
     /// Counters.
-    pub stats: BrokerStats,
+    pub stats: Arc<BrokerStats>,
 }
 
 /// The refresh point of credentials valid from `obtained` to `expires_at`.
@@ -127,7 +127,7 @@ impl Broker {
             cache: RwLock::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
-            stats: BrokerStats::default(),
+            stats: Arc::default(),
         }
     }
 
@@ -476,67 +476,51 @@ impl Broker {
         Ok(self.outcome(outcome))
     }
 
-    /// The refresh protocol, under the cross-process lock.
+    /// The refresh protocol, under the cross-process lock. The round trip
+    /// and the write of its result run in a task of their own: a caller
+    /// that gives up (a client that disconnects, a shorter deadline) never
+    /// cuts off a refresh the server may already have acted on, and the new
+    /// tokens are stored whatever happens to the caller.
     async fn refresh(
         &self,
         provider: &ProviderHandle,
-        store: &TokenStore,
+        store: &Arc<TokenStore>,
         user: &str,
     ) -> Result<Credentials, BrokerError> {
         let name = provider.instance();
-        let mut lock = store.lock(name, user).await?;
-        let Some(current) = lock.get().await? else {
-            lock.release().await?;
-            return Ok(
-                self.authorization_required(format!("user `{user}` has not authorized `{name}`"))
-            );
+        let task = tokio::spawn(refresh_and_store(
+            provider.clone(),
+            store.clone(),
+            user.to_owned(),
+            self.stats.clone(),
+        ));
+        let outcome = match task.await {
+            Ok(outcome) => outcome?,
+            Err(e) => {
+                return Err(BrokerError::RefreshFailed {
+                    provider: name.to_owned(),
+                    user: user.to_owned(),
+                    reason: format!("the refresh task failed ({e})"),
+                })
+            }
         };
-        let now = now();
-        if now < Self::stored_refresh_at(&current) {
-            // Another process refreshed while we waited for the lock.
-            lock.release().await?;
-            let at = Self::stored_refresh_at(&current);
-            return self.serve(provider, user, current.tokens, at).await;
-        }
-        self.stats.refreshes.fetch_add(1, Ordering::Relaxed);
-        match provider.refresh(&current.tokens).await {
-            Ok(mut fresh) => {
-                if fresh.refresh_token.is_none() {
-                    fresh.refresh_token = current.tokens.refresh_token.clone();
-                }
-                let written = lock.put(&fresh, current.meta.version).await?;
-                lock.release().await?;
-                if written.is_none() {
-                    // Cannot happen under the lock; keep the newer row if it does.
-                    tracing::warn!(
-                        provider = name,
-                        user,
-                        "token row changed under the refresh lock"
-                    );
-                }
+        match outcome {
+            Refreshed::NotAuthorized => {
+                Ok(self
+                    .authorization_required(format!("user `{user}` has not authorized `{name}`")))
+            }
+            Refreshed::ByAnother(current) => {
+                let at = Self::stored_refresh_at(&current);
+                self.serve(provider, user, current.tokens, at).await
+            }
+            Refreshed::Fresh { tokens, at } => {
                 if let Ok(mut backoff) = self.backoff.lock() {
                     backoff.remove(&(name.to_owned(), user.to_owned()));
                 }
-                let at = fresh
-                    .expires_at
-                    .map(|e| refresh_at(now, e))
-                    .unwrap_or(i64::MAX);
-                tracing::info!(provider = name, user, "token refreshed");
-                self.serve(provider, user, fresh, at).await
+                self.serve(provider, user, tokens, at).await
             }
-            Err(e) if e.kind() == Some(ErrorKind::InvalidGrant) => {
-                self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
-                self.stats
-                    .refresh_invalid_grant
-                    .fetch_add(1, Ordering::Relaxed);
-                lock.delete().await?;
-                lock.release().await?;
+            Refreshed::Gone => {
                 self.forget(name, user);
-                tracing::warn!(
-                    provider = name,
-                    user,
-                    "refresh token refused (invalid_grant): the grant is gone"
-                );
                 self.stats
                     .authorization_required
                     .fetch_add(1, Ordering::Relaxed);
@@ -544,22 +528,17 @@ impl Broker {
                     reason: format!("the grant of user `{user}` for `{name}` was revoked or has expired; authorize again"),
                 })
             }
-            Err(e) => {
+            Refreshed::Failed {
+                reason,
+                current,
+                failed_at,
+            } => {
                 // The backoff and the expiry are judged from the moment the
                 // refresh failed, not from before the round trip.
-                let failed_at = crate::store::now();
-                self.stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
-                let reason = match &e {
-                    CallError::Plugin { source, .. } => source.to_string(),
-                    other => other.to_string(),
-                };
-                lock.record_error(&reason).await?;
-                lock.release().await?;
                 if let Ok(mut backoff) = self.backoff.lock() {
                     backoff.insert((name.to_owned(), user.to_owned()), failed_at + BACKOFF_SECS);
                 }
-                tracing::warn!(provider = name, user, %reason, "refresh failed; the grant is kept");
-                match current.tokens.expires_at {
+                match current.expires_at {
                     Some(expires_at) if expires_at <= failed_at => {
                         Err(BrokerError::RefreshFailed {
                             provider: name.to_owned(),
@@ -570,10 +549,103 @@ impl Broker {
                     // Served while it lasts, never past its expiry.
                     expires_at => {
                         let until = expires_at.unwrap_or(i64::MAX).min(failed_at + BACKOFF_SECS);
-                        self.serve(provider, user, current.tokens, until).await
+                        self.serve(provider, user, current, until).await
                     }
                 }
             }
+        }
+    }
+}
+
+/// What a refresh under the lock came to.
+enum Refreshed {
+    /// No row (any more).
+    NotAuthorized,
+    /// Another process refreshed while this one waited for the lock.
+    ByAnother(StoredTokens),
+    /// New tokens, stored; cache them until `at`.
+    Fresh { tokens: TokenSet, at: i64 },
+    /// `invalid_grant`: the row was deleted.
+    Gone,
+    /// A transient failure; the grant is kept.
+    Failed {
+        reason: String,
+        current: TokenSet,
+        failed_at: i64,
+    },
+}
+
+/// Takes the refresh lock of (provider, user), re-reads the row, refreshes
+/// at the server when still due, and stores the outcome. Runs detached from
+/// the caller (see [`Broker::refresh`]).
+async fn refresh_and_store(
+    provider: ProviderHandle,
+    store: Arc<TokenStore>,
+    user: String,
+    stats: Arc<BrokerStats>,
+) -> Result<Refreshed, BrokerError> {
+    let name = provider.instance();
+    let user = user.as_str();
+    let mut lock = store.lock(name, user).await?;
+    let Some(current) = lock.get().await? else {
+        lock.release().await?;
+        return Ok(Refreshed::NotAuthorized);
+    };
+    let now = now();
+    if now < Broker::stored_refresh_at(&current) {
+        lock.release().await?;
+        return Ok(Refreshed::ByAnother(current));
+    }
+    stats.refreshes.fetch_add(1, Ordering::Relaxed);
+    match provider.refresh(&current.tokens).await {
+        Ok(mut fresh) => {
+            if fresh.refresh_token.is_none() {
+                fresh.refresh_token = current.tokens.refresh_token.clone();
+            }
+            let written = lock.put(&fresh, current.meta.version).await?;
+            lock.release().await?;
+            if written.is_none() {
+                // Cannot happen under the lock; keep the newer row if it does.
+                tracing::warn!(
+                    provider = name,
+                    user,
+                    "token row changed under the refresh lock"
+                );
+            }
+            let at = fresh
+                .expires_at
+                .map(|e| refresh_at(now, e))
+                .unwrap_or(i64::MAX);
+            tracing::info!(provider = name, user, "token refreshed");
+            Ok(Refreshed::Fresh { tokens: fresh, at })
+        }
+        Err(e) if e.kind() == Some(ErrorKind::InvalidGrant) => {
+            stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
+            stats.refresh_invalid_grant.fetch_add(1, Ordering::Relaxed);
+            lock.delete().await?;
+            lock.release().await?;
+            tracing::warn!(
+                provider = name,
+                user,
+                "refresh token refused (invalid_grant): the grant is gone"
+            );
+            Ok(Refreshed::Gone)
+        }
+        Err(e) => {
+            let failed_at = crate::store::now();
+            stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
+            let reason = match &e {
+                CallError::Plugin { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            lock.record_error(&reason).await?;
+            lock.release().await?;
+            tracing::warn!(provider = name, user, %reason, "refresh failed; the grant is kept");
+            Ok(Refreshed::Failed {
+                reason,
+                current: current.tokens,
+                failed_at,
+            })
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct Inner {
     pub reuse_detected: usize,
     /// Fetches of `/.well-known/jwks.json` (the test RSA key, kid `test-rsa-1`).
     pub jwks_fetches: usize,
+    /// Delay of the answer to a refresh, after the refresh token was rotated
+    /// (a slow server that did the work: a client that gives up loses it).
+    pub refresh_respond_delay: Duration,
     /// Calls of `/api/me` with an access token past its `expires_in`
     /// (refused with 401).
     pub expired_presented: usize,
@@ -320,69 +323,79 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     let Some(client_id) = client(&state.base, &headers, &form) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
-    let mut guard = state.inner.lock().expect("lock");
-    let inner = &mut *guard;
-    match grant_type.as_str() {
-        "authorization_code" => {
-            let Some(grant) = form.get("code").and_then(|c| inner.codes.remove(c)) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-            };
-            if grant.client_id != client_id || form.get("redirect_uri") != Some(&grant.redirect_uri)
-            {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    let (response, respond_delay) = {
+        let mut guard = state.inner.lock().expect("lock");
+        let inner = &mut *guard;
+        match grant_type.as_str() {
+            "authorization_code" => {
+                let Some(grant) = form.get("code").and_then(|c| inner.codes.remove(c)) else {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                };
+                if grant.client_id != client_id
+                    || form.get("redirect_uri") != Some(&grant.redirect_uri)
+                {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                }
+                match (&grant.challenge, form.get("code_verifier")) {
+                    (Some(challenge), Some(verifier)) => {
+                        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                            .encode(Sha256::digest(verifier.as_bytes()));
+                        if &computed != challenge {
+                            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                        }
+                    }
+                    (None, None) if client_id != "public-app" => {}
+                    _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
+                }
+                (
+                    Json(issue(inner, &grant.user, None, &grant.scope)).into_response(),
+                    Duration::ZERO,
+                )
             }
-            match (&grant.challenge, form.get("code_verifier")) {
-                (Some(challenge), Some(verifier)) => {
-                    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .encode(Sha256::digest(verifier.as_bytes()));
-                    if &computed != challenge {
-                        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            "refresh_token" => {
+                if let Some(status) = inner.refresh_status {
+                    return (
+                        StatusCode::from_u16(status).expect("status"),
+                        "temporarily unavailable",
+                    )
+                        .into_response();
+                }
+                let presented = form.get("refresh_token").cloned().unwrap_or_default();
+                let Some(grant) = inner.refresh_tokens.get_mut(&presented) else {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                };
+                let family = grant.family;
+                if !grant.active {
+                    // Reuse of a rotated token: revoke the whole family.
+                    inner.revoked_families.insert(family);
+                    inner.reuse_detected += 1;
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                }
+                if inner.revoked_families.contains(&family) {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                }
+                grant.active = false;
+                let (user, scope) = (grant.user.clone(), grant.scope.clone());
+                let body = issue(inner, &user, Some(family), &scope);
+                (Json(body).into_response(), inner.refresh_respond_delay)
+            }
+            "client_credentials" => {
+                let scope = form.get("scope").cloned().unwrap_or_default();
+                let mut body = issue(inner, &format!("client:{client_id}"), None, &scope);
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("refresh_token");
+                    if let Some(audience) = form.get("audience") {
+                        o.insert("audience".into(), audience.clone().into());
                     }
                 }
-                (None, None) if client_id != "public-app" => {}
-                _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
+                (Json(body).into_response(), Duration::ZERO)
             }
-            Json(issue(inner, &grant.user, None, &grant.scope)).into_response()
+            _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
         }
-        "refresh_token" => {
-            if let Some(status) = inner.refresh_status {
-                return (
-                    StatusCode::from_u16(status).expect("status"),
-                    "temporarily unavailable",
-                )
-                    .into_response();
-            }
-            let presented = form.get("refresh_token").cloned().unwrap_or_default();
-            let Some(grant) = inner.refresh_tokens.get_mut(&presented) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-            };
-            let family = grant.family;
-            if !grant.active {
-                // Reuse of a rotated token: revoke the whole family.
-                inner.revoked_families.insert(family);
-                inner.reuse_detected += 1;
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-            }
-            if inner.revoked_families.contains(&family) {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-            }
-            grant.active = false;
-            let (user, scope) = (grant.user.clone(), grant.scope.clone());
-            Json(issue(inner, &user, Some(family), &scope)).into_response()
-        }
-        "client_credentials" => {
-            let scope = form.get("scope").cloned().unwrap_or_default();
-            let mut body = issue(inner, &format!("client:{client_id}"), None, &scope);
-            if let Some(o) = body.as_object_mut() {
-                o.remove("refresh_token");
-                if let Some(audience) = form.get("audience") {
-                    o.insert("audience".into(), audience.clone().into());
-                }
-            }
-            Json(body).into_response()
-        }
-        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-    }
+    };
+    // Answered late, after the work is done (a rotated token stays rotated).
+    tokio::time::sleep(respond_delay).await;
+    response
 }
 
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

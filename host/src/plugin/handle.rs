@@ -14,12 +14,14 @@ use futures_util::FutureExt;
 use super::CallError;
 
 /// Names of an instance, for errors and logs, and its call deadline.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct InstanceNames {
     plugin: String,
     type_name: String,
     instance: String,
     timeout: Duration,
+    /// The deadline of calls that reach a token endpoint.
+    token_call_timeout: Duration,
     capabilities: Capabilities,
 }
 
@@ -36,8 +38,16 @@ impl InstanceNames {
             type_name: type_name.to_owned(),
             instance: instance.to_owned(),
             timeout,
+            token_call_timeout: timeout,
             capabilities,
         })
+    }
+
+    /// The same names with `timeout` for calls that reach a token endpoint.
+    pub(crate) fn with_token_call_timeout(self: Arc<Self>, timeout: Duration) -> Arc<Self> {
+        let mut names = Arc::unwrap_or_clone(self);
+        names.token_call_timeout = timeout;
+        Arc::new(names)
     }
 
     /// Awaits a call into the plugin with a deadline. A panic that escapes
@@ -48,6 +58,16 @@ impl InstanceNames {
         operation: &'static str,
         fut: impl Future<Output = RResult<T, PluginError>> + Unpin,
     ) -> Result<T, CallError> {
+        self.call_within(operation, fut, self.timeout).await
+    }
+
+    /// [`call`](Self::call) with its own deadline.
+    async fn call_within<T>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = RResult<T, PluginError>> + Unpin,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
         let mut guarded = AssertUnwindSafe(fut).catch_unwind();
         // Most calls (static credentials, cache hits inside a plugin) are
         // ready at once: poll first and only arm the deadline when pending.
@@ -57,7 +77,7 @@ impl InstanceNames {
         .await;
         let outcome = match first {
             std::task::Poll::Ready(ready) => Ok(ready),
-            std::task::Poll::Pending => tokio::time::timeout(self.timeout, guarded).await,
+            std::task::Poll::Pending => tokio::time::timeout(timeout, guarded).await,
         };
         let result = match outcome {
             Err(_) => {
@@ -66,7 +86,7 @@ impl InstanceNames {
                     type_name: self.type_name.clone(),
                     plugin: self.plugin.clone(),
                     operation,
-                    after: self.timeout,
+                    after: timeout,
                 })
             }
             Ok(Err(_panic)) => Err(Error::new(
@@ -171,7 +191,7 @@ impl ProviderHandle {
     pub async fn exchange_code(&self, exchange: &CodeExchange) -> Result<TokenSet, CallError> {
         let fut = self.inner.exchange_code(abi::CodeExchange::from(exchange));
         self.names
-            .call("exchange_code", fut)
+            .call_within("exchange_code", fut, self.names.token_call_timeout)
             .await
             .map(TokenSet::from)
             .map(clamped)
@@ -185,7 +205,7 @@ impl ProviderHandle {
     pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, CallError> {
         let fut = self.inner.refresh(abi::TokenSet::from(tokens));
         self.names
-            .call("refresh", fut)
+            .call_within("refresh", fut, self.names.token_call_timeout)
             .await
             .map(TokenSet::from)
             .map(clamped)

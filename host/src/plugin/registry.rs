@@ -46,7 +46,15 @@ pub struct PluginRegistry {
     components: BTreeMap<(String, String), Component>,
     errors: Vec<LoadError>,
     matched_pins: Vec<usize>,
+    /// The least deadline of calls that reach a token endpoint (code
+    /// exchange, refresh): longer than the outbound HTTP timeout, so such a
+    /// call is never cut off while its request is on the wire.
+    token_call_timeout: Duration,
 }
+
+/// How much longer than the outbound HTTP timeout a token-endpoint call may
+/// take (the plugin's own work around the request).
+const TOKEN_CALL_MARGIN: Duration = Duration::from_secs(5);
 
 impl PluginRegistry {
     /// Loads every candidate of `search` with default host services. A bad
@@ -58,7 +66,10 @@ impl PluginRegistry {
     /// Loads every candidate of `search`; plugins send HTTP through
     /// `outbound`; a file matching a pin loads only if its digest matches.
     pub fn load_with(search: &SearchPath, outbound: &Arc<Outbound>, pins: &[Pin]) -> Self {
-        let mut registry = Self::default();
+        let mut registry = Self {
+            token_call_timeout: outbound.request_timeout() + TOKEN_CALL_MARGIN,
+            ..Self::default()
+        };
         for (path, _source) in search.candidates() {
             if let Some((index, pin)) = pins.iter().enumerate().find(|(_, p)| p.matches(&path)) {
                 registry.matched_pins.push(index);
@@ -236,7 +247,8 @@ impl PluginRegistry {
                 instance_name,
                 timeout,
                 capabilities,
-            ),
+            )
+            .with_token_call_timeout(timeout.max(self.token_call_timeout)),
         ))
     }
 
