@@ -68,6 +68,19 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         )",
         "CREATE INDEX IF NOT EXISTS authhost_flows_confirm ON authhost_flows (confirm_hash)",
     ],
+), (
+    3,
+    &[
+        // SQLite refresh leases: who refreshes (provider, user) until when,
+        // so no write transaction stays open across a token request.
+        "CREATE TABLE IF NOT EXISTS authhost_refresh_leases (
+            provider TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            PRIMARY KEY (provider, user_id)
+        )",
+    ],
 )];
 
 /// Applies every migration not yet recorded, under the database lock.

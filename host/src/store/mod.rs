@@ -101,6 +101,9 @@ pub struct PendingState {
 #[derive(Debug)]
 pub struct TokenStore {
     pool: AnyPool,
+    /// Postgres: the connections that take refresh locks (the main pool
+    /// otherwise).
+    lock_pool: AnyPool,
     backend: Backend,
     keys: RwLock<KeyRing>,
     /// The key file as last read (modification time, length), to notice
@@ -248,6 +251,7 @@ impl TokenStore {
 
         let connect =
             AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Url(e.to_string()))?;
+        let lock_connect = connect.clone();
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30))
@@ -272,12 +276,23 @@ impl TokenStore {
                 .await?;
         }
         migrations::run(&pool, backend).await?;
+        let lock_pool = match backend {
+            Backend::Sqlite => pool.clone(),
+            // Opened lazily: only refreshes use it. Waiting for a lock may
+            // take as long as another process's token request.
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(32)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(120))
+                .connect_lazy_with(lock_connect),
+        };
         let location = sqlite_path
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| redact_url(&url));
         Ok((
             Self {
                 pool,
+                lock_pool,
                 backend,
                 key_file_seen: std::sync::Mutex::new(key_file_stamp(&keys)),
                 keys: RwLock::new(keys),
@@ -541,23 +556,80 @@ impl TokenStore {
     ///
     /// Database failure or lock timeout.
     pub async fn lock(&self, provider: &str, user: &str) -> Result<RefreshLock<'_>, StoreError> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        let held = match self.backend {
+            Backend::Sqlite => Held::Lease {
+                owner: self.take_lease(provider, user).await?,
+            },
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
+                // A pool of its own: connections that wait on the lock or hold
+                // it across a token request never starve other users' reads.
+                let mut tx = self.lock_pool.begin().await?;
                 sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) AS l")
                     .bind(format!("authhost:{}:{provider}:{user}", provider.len()))
                     .fetch_one(&mut *tx)
                     .await?;
-                tx
+                Held::Advisory(tx)
             }
         };
         Ok(RefreshLock {
             store: self,
-            tx,
+            held: Some(held),
             provider: provider.to_owned(),
             user: user.to_owned(),
         })
+    }
+
+    /// Takes the SQLite refresh lease of (provider, user): a row with an
+    /// owner and an expiry, taken when absent, expired, or held by a process
+    /// that no longer runs. No transaction stays open while it is held, so
+    /// other users' reads and writes go on during the token request.
+    async fn take_lease(&self, provider: &str, user: &str) -> Result<String, StoreError> {
+        let mut nonce = [0u8; 16];
+        random_bytes(&mut nonce);
+        let owner = format!("{}:{}", std::process::id(), hex::encode(nonce));
+        let started = std::time::Instant::now();
+        loop {
+            let now = now();
+            let taken = sqlx::query(
+                "INSERT INTO authhost_refresh_leases (provider, user_id, owner, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (provider, user_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at WHERE authhost_refresh_leases.expires_at < $5",
+            )
+            .bind(provider)
+            .bind(user)
+            .bind(&owner)
+            .bind(now + LEASE_SECS)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if taken == 1 {
+                return Ok(owner);
+            }
+            // A holder that died (kill -9 mid-refresh) frees its lease at once.
+            let holder: Option<String> = sqlx::query(
+                "SELECT owner FROM authhost_refresh_leases WHERE provider = $1 AND user_id = $2",
+            )
+            .bind(provider)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get("owner"))
+            .transpose()?;
+            if let Some(holder) = holder.filter(|h| !lease_holder_alive(h)) {
+                sqlx::query("DELETE FROM authhost_refresh_leases WHERE provider = $1 AND user_id = $2 AND owner = $3")
+                    .bind(provider)
+                    .bind(user)
+                    .bind(&holder)
+                    .execute(&self.pool)
+                    .await?;
+                continue;
+            }
+            if started.elapsed() > Duration::from_secs(LEASE_SECS as u64) {
+                return Err(StoreError::Database(format!(
+                    "the refresh of user `{user}` for `{provider}` has been held by another process for over {LEASE_SECS} s"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Saves a pending authorization (state id → provider, user, sealed
@@ -713,14 +785,66 @@ impl TokenStore {
     }
 }
 
+/// How long a SQLite refresh lease lasts: longer than any token request.
+const LEASE_SECS: i64 = 120;
+
+/// Whether the process named in a lease owner (`pid:random`) still runs.
+fn lease_holder_alive(owner: &str) -> bool {
+    let Some(pid) = owner.split(':').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return true;
+    };
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// How a refresh lock is held.
+#[derive(Debug)]
+enum Held {
+    /// Postgres: a transaction holding an advisory lock.
+    Advisory(sqlx::Transaction<'static, sqlx::Any>),
+    /// SQLite: a lease row.
+    Lease { owner: String },
+}
+
 /// The cross-process refresh lock of one (provider, user); see
-/// [`TokenStore::lock`].
+/// [`TokenStore::lock`]. Dropped without [`release`](Self::release), it is
+/// released in the background.
 #[derive(Debug)]
 pub struct RefreshLock<'s> {
     store: &'s TokenStore,
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    held: Option<Held>,
     provider: String,
     user: String,
+}
+
+impl Drop for RefreshLock<'_> {
+    fn drop(&mut self) {
+        if let Some(Held::Lease { owner }) = self.held.take() {
+            let pool = self.store.pool.clone();
+            let (provider, user) = (self.provider.clone(), self.user.clone());
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = release_lease(&pool, &provider, &user, &owner).await;
+                });
+            }
+        }
+    }
+}
+
+async fn release_lease(
+    pool: &AnyPool,
+    provider: &str,
+    user: &str,
+    owner: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "DELETE FROM authhost_refresh_leases WHERE provider = $1 AND user_id = $2 AND owner = $3",
+    )
+    .bind(provider)
+    .bind(user)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 impl RefreshLock<'_> {
@@ -730,11 +854,13 @@ impl RefreshLock<'_> {
     ///
     /// As [`TokenStore::get`].
     pub async fn get(&mut self) -> Result<Option<StoredTokens>, StoreError> {
-        let row = sqlx::query(token_row::SELECT_ONE)
+        let query = sqlx::query(token_row::SELECT_ONE)
             .bind(&self.provider)
-            .bind(&self.user)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+            .bind(&self.user);
+        let row = match &mut self.held {
+            Some(Held::Advisory(tx)) => query.fetch_optional(&mut **tx).await?,
+            _ => query.fetch_optional(&self.store.pool).await?,
+        };
         self.store.decode(row.as_ref(), &self.provider, &self.user)
     }
 
@@ -749,9 +875,18 @@ impl RefreshLock<'_> {
         version: i64,
     ) -> Result<Option<i64>, StoreError> {
         let (provider, user) = (self.provider.clone(), self.user.clone());
-        self.store
-            .put_on(&mut self.tx, &provider, &user, tokens, Some(version))
-            .await
+        match &mut self.held {
+            Some(Held::Advisory(tx)) => {
+                self.store
+                    .put_on(tx, &provider, &user, tokens, Some(version))
+                    .await
+            }
+            _ => {
+                self.store
+                    .put(&provider, &user, tokens, Some(version))
+                    .await
+            }
+        }
     }
 
     /// Deletes the row (a dead grant).
@@ -760,9 +895,11 @@ impl RefreshLock<'_> {
     ///
     /// Database failure.
     pub async fn delete(&mut self) -> Result<(), StoreError> {
-        delete_on(&mut *self.tx, &self.provider, &self.user)
-            .await
-            .map(|_| ())
+        match &mut self.held {
+            Some(Held::Advisory(tx)) => delete_on(&mut **tx, &self.provider, &self.user).await,
+            _ => delete_on(&self.store.pool, &self.provider, &self.user).await,
+        }
+        .map(|_| ())
     }
 
     /// Records the last refresh error.
@@ -771,7 +908,12 @@ impl RefreshLock<'_> {
     ///
     /// Database failure.
     pub async fn record_error(&mut self, error: &str) -> Result<(), StoreError> {
-        record_error_on(&mut *self.tx, &self.provider, &self.user, error).await
+        match &mut self.held {
+            Some(Held::Advisory(tx)) => {
+                record_error_on(&mut **tx, &self.provider, &self.user, error).await
+            }
+            _ => record_error_on(&self.store.pool, &self.provider, &self.user, error).await,
+        }
     }
 
     /// Commits and releases the lock.
@@ -779,8 +921,14 @@ impl RefreshLock<'_> {
     /// # Errors
     ///
     /// Database failure.
-    pub async fn release(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        match self.held.take() {
+            Some(Held::Advisory(tx)) => tx.commit().await?,
+            Some(Held::Lease { owner }) => {
+                release_lease(&self.store.pool, &self.provider, &self.user, &owner).await?;
+            }
+            None => {}
+        }
         Ok(())
     }
 }
