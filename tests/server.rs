@@ -2257,3 +2257,126 @@ async fn slow_refreshes_on_sqlite_neither_serialize_nor_block_other_users() {
         "an unrelated user waited {steady:?}"
     );
 }
+
+/// Issue 11, finding 3: after `DELETE /v1/credentials/idp` on replica B,
+/// replica A kept sending its cached, revoked token. B's delete is announced
+/// over Postgres `LISTEN/NOTIFY`: A's next call needs authorization and the
+/// upstream never sees the revoked token. (SQLite processes: the row-version
+/// check, below.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoke_on_one_replica_is_seen_by_the_others() {
+    let Some(postgres) = support::postgres_url() else {
+        return;
+    };
+    let auth = oauth_server::start();
+    let shared = tempfile::tempdir().expect("tempdir");
+    let provider = support::unique("idp").replace('-', "_");
+    let yaml = format!(
+        "general:\n  server:\n    connect:\n      verify: none\n  store:\n    url: {postgres}\n    key_file: {key}\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  {provider}:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: {provider}\n",
+        key = shared.path().join("store.key").display(),
+        base = auth.base
+    );
+    let a = start(&yaml, None).await;
+    let b = start(&yaml, None).await;
+    let http = client();
+    let me = |base: String| async move {
+        let response = client()
+            .post(format!("{base}/v1/tools/me/invoke"))
+            .header("x-user-id", "hana")
+            .send()
+            .await
+            .expect("invoke");
+        let status = response.status().as_u16();
+        (status, json(response).await)
+    };
+    let (_, body) = me(a.base.clone()).await;
+    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+    for base in [&a.base, &b.base] {
+        let (status, body) = me(base.clone()).await;
+        assert_eq!(
+            (status, body["status"].as_u64()),
+            (200, Some(200)),
+            "{body}"
+        );
+    }
+    let revoked = http
+        .delete(format!("{}/v1/credentials/{provider}", b.base))
+        .header("x-user-id", "hana")
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(auth.get(|s| s.revocations), 1);
+    // Propagation is a notification away; the target is a second at most.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (status, body) = me(a.base.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("authorization_required")),
+        "{body}"
+    );
+    assert_eq!(
+        auth.get(|s| s.revoked_presented),
+        0,
+        "the revoked token went upstream"
+    );
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&postgres)
+        .await
+        .expect("pg");
+    sqlx::query("DELETE FROM authhost_flows WHERE provider = $1")
+        .bind(&provider)
+        .execute(&mut conn)
+        .await
+        .expect("cleanup");
+}
+
+/// The fallback when a notification is lost (and the mechanism on SQLite):
+/// cached credentials of a stored grant are checked against the row's
+/// version every `revalidate_after`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_grants_are_rechecked_against_the_row() {
+    let auth = oauth_server::start();
+    let yaml = oauth_workflow(&auth.base, "")
+        .replace("  store:\n", "  store:\n    revalidate_after: 1s\n");
+    let server = start(&yaml, None).await;
+    let http = client();
+    let me = || async {
+        let response = client()
+            .post(format!("{}/v1/tools/me/invoke", server.base))
+            .header("x-user-id", "ivan")
+            .send()
+            .await
+            .expect("invoke");
+        let status = response.status().as_u16();
+        (status, json(response).await)
+    };
+    let (_, body) = me().await;
+    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+    assert_eq!(me().await.0, 200);
+    // Another process (a CLI `tokens revoke`, say) deletes the row.
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}/tokens.db", server._dir.path().display());
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("sqlite");
+    sqlx::query("DELETE FROM authhost_tokens")
+        .execute(&mut conn)
+        .await
+        .expect("delete");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, body) = me().await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("authorization_required")),
+        "{body}"
+    );
+}

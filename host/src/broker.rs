@@ -76,7 +76,26 @@ pub enum BrokerError {
 struct Cached {
     credentials: Arc<[Credential]>,
     refresh_at: i64,
+    /// The version of the token row these credentials come from (stored
+    /// grants): checked again against the row every `revalidate_after`.
+    version: Option<i64>,
+    checked_at: i64,
 }
+
+/// What the cache holds for a (provider, user).
+enum Lookup {
+    /// Usable as it is.
+    Hit(Arc<[Credential]>),
+    /// Usable if the row still has `version`.
+    Recheck(Arc<[Credential]>, i64),
+    /// Nothing usable.
+    Miss,
+}
+
+/// How often, at most, cached credentials of a stored grant are checked
+/// against the row's version by default (the fallback when change
+/// notifications are lost, and the only mechanism on SQLite).
+pub const DEFAULT_REVALIDATE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Counters, for tests and metrics.
 #[derive(Debug, Default)]
@@ -107,6 +126,7 @@ pub struct Broker {
     cache: RwLock<HashMap<String, HashMap<String, Cached>>>,
     flights: Mutex<Flights>,
     backoff: Mutex<HashMap<(String, String), i64>>,
+    revalidate_after: i64,
     /// Counters.
     pub stats: Arc<BrokerStats>,
 }
@@ -127,7 +147,79 @@ impl Broker {
             cache: RwLock::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
+            revalidate_after: DEFAULT_REVALIDATE_AFTER.as_secs() as i64,
             stats: Arc::default(),
+        }
+    }
+
+    /// Cached credentials of stored grants are checked against their row at
+    /// most this often.
+    #[must_use]
+    pub fn with_revalidate_after(mut self, every: std::time::Duration) -> Self {
+        self.revalidate_after = i64::try_from(every.as_secs()).unwrap_or(i64::MAX).max(1);
+        self
+    }
+
+    /// Listens for other processes' changes to token rows (Postgres `NOTIFY`)
+    /// and drops the cached entries they make stale; on a lost connection,
+    /// drops every cached stored grant (notifications may have been lost).
+    /// Does nothing on SQLite, where the version check is the mechanism.
+    pub fn watch_store(self: &Arc<Self>) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if store.backend() != crate::store::Backend::Postgres {
+            return;
+        }
+        let broker = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match store.change_listener().await {
+                    Ok(Some(listener)) => listener,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for token changes; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                loop {
+                    let received = listener.try_recv().await;
+                    let Some(broker) = broker.upgrade() else {
+                        return;
+                    };
+                    match received {
+                        Ok(Some(notification)) => {
+                            if let Some((provider, user)) =
+                                crate::store::parse_change(notification.payload())
+                            {
+                                broker.forget(&provider, &user);
+                            }
+                        }
+                        Ok(None) => {
+                            tracing::info!(
+                                "token change listener reconnecting; cached grants dropped"
+                            );
+                            broker.forget_stored_grants();
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "token change listener failed; reconnecting");
+                            broker.forget_stored_grants();
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Drops every cached entry that comes from a stored grant.
+    fn forget_stored_grants(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            for users in cache.values_mut() {
+                users.retain(|_, entry| entry.version.is_none());
+            }
         }
     }
 
@@ -136,10 +228,55 @@ impl Broker {
         self.store.as_ref()
     }
 
+    fn lookup(&self, provider: &str, user: &str, now: i64) -> Lookup {
+        let Ok(cache) = self.cache.read() else {
+            return Lookup::Miss;
+        };
+        let Some(entry) = cache.get(provider).and_then(|users| users.get(user)) else {
+            return Lookup::Miss;
+        };
+        if now >= entry.refresh_at {
+            return Lookup::Miss;
+        }
+        match entry.version {
+            Some(version) if now - entry.checked_at >= self.revalidate_after => {
+                Lookup::Recheck(entry.credentials.clone(), version)
+            }
+            _ => Lookup::Hit(entry.credentials.clone()),
+        }
+    }
+
     fn cached(&self, provider: &str, user: &str, now: i64) -> Option<Arc<[Credential]>> {
-        let cache = self.cache.read().ok()?;
-        let entry = cache.get(provider)?.get(user)?;
-        (now < entry.refresh_at).then(|| entry.credentials.clone())
+        match self.lookup(provider, user, now) {
+            Lookup::Hit(credentials) => Some(credentials),
+            _ => None,
+        }
+    }
+
+    /// The cached entry that must be checked against its row, used when the
+    /// row still has its version (and marked checked), else dropped.
+    async fn rechecked(
+        &self,
+        provider: &str,
+        user: &str,
+    ) -> Result<Option<Arc<[Credential]>>, BrokerError> {
+        let now = now();
+        let Lookup::Recheck(credentials, version) = self.lookup(provider, user, now) else {
+            return Ok(None);
+        };
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        if store.row_version(provider, user).await? == Some(version) {
+            if let Ok(mut cache) = self.cache.write() {
+                if let Some(entry) = cache.get_mut(provider).and_then(|u| u.get_mut(user)) {
+                    entry.checked_at = now;
+                }
+            }
+            return Ok(Some(credentials));
+        }
+        self.forget(provider, user);
+        Ok(None)
     }
 
     fn remember(
@@ -148,6 +285,7 @@ impl Broker {
         user: &str,
         credentials: Arc<[Credential]>,
         refresh_at: i64,
+        version: Option<i64>,
     ) {
         if let Ok(mut cache) = self.cache.write() {
             cache.entry(provider.to_owned()).or_default().insert(
@@ -155,6 +293,8 @@ impl Broker {
                 Cached {
                     credentials,
                     refresh_at,
+                    version,
+                    checked_at: now(),
                 },
             );
         }
@@ -230,6 +370,10 @@ impl Broker {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(Credentials::Ready(hit));
         }
+        if let Some(hit) = self.rechecked(provider.instance(), key_user).await? {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Credentials::Ready(hit));
+        }
         if caps.contains(Capabilities::USER_SUPPLIED) {
             return self.user_supplied(provider, user).await;
         }
@@ -246,6 +390,7 @@ impl Broker {
                     key_user,
                     credentials.clone().into(),
                     refresh_at(obtained, *expires_at),
+                    None,
                 );
             }
             return Ok(self.outcome(outcome));
@@ -263,7 +408,15 @@ impl Broker {
         let now = now();
         let due = Self::stored_refresh_at(&stored);
         if now < due {
-            return self.serve(provider, user, stored.tokens, due).await;
+            return self
+                .serve(
+                    provider,
+                    user,
+                    stored.tokens,
+                    due,
+                    Some(stored.meta.version),
+                )
+                .await;
         }
         let backing_off = self
             .backoff
@@ -284,7 +437,15 @@ impl Broker {
                     .expires_at
                     .unwrap_or(now + BACKOFF_SECS)
                     .min(now + BACKOFF_SECS);
-                return self.serve(provider, user, stored.tokens, until).await;
+                return self
+                    .serve(
+                        provider,
+                        user,
+                        stored.tokens,
+                        until,
+                        Some(stored.meta.version),
+                    )
+                    .await;
             }
             if backing_off {
                 return Err(BrokerError::RefreshFailed {
@@ -317,16 +478,19 @@ impl Broker {
             .ok()
             .and_then(|s| s.get(&(name.to_owned(), user.to_owned())).cloned());
         let tokens = match in_memory {
-            Some(tokens) => Some(tokens),
+            Some(tokens) => Some((tokens, None)),
             None => match &self.store {
-                Some(store) => store.get(name, user).await?.map(|s| s.tokens),
+                Some(store) => store
+                    .get(name, user)
+                    .await?
+                    .map(|s| (s.tokens, Some(s.meta.version))),
                 None => None,
             },
         };
-        match tokens.filter(|t| t.expires_at.is_none_or(|e| e > now)) {
-            Some(tokens) => {
+        match tokens.filter(|(t, _)| t.expires_at.is_none_or(|e| e > now)) {
+            Some((tokens, version)) => {
                 let until = tokens.expires_at.unwrap_or(i64::MAX);
-                self.serve(provider, user, tokens, until).await
+                self.serve(provider, user, tokens, until, version).await
             }
             None => Ok(self.authorization_required(format!(
                 "user `{user}` has not supplied credentials for `{name}` (or they expired)"
@@ -458,6 +622,7 @@ impl Broker {
         user: &str,
         tokens: TokenSet,
         refresh_at: i64,
+        version: Option<i64>,
     ) -> Result<Credentials, BrokerError> {
         let ctx = AuthContext {
             user_id: user.to_owned(),
@@ -471,6 +636,7 @@ impl Broker {
                 user,
                 credentials.clone().into(),
                 refresh_at,
+                version,
             );
         }
         Ok(self.outcome(outcome))
@@ -511,13 +677,24 @@ impl Broker {
             }
             Refreshed::ByAnother(current) => {
                 let at = Self::stored_refresh_at(&current);
-                self.serve(provider, user, current.tokens, at).await
+                self.serve(
+                    provider,
+                    user,
+                    current.tokens,
+                    at,
+                    Some(current.meta.version),
+                )
+                .await
             }
-            Refreshed::Fresh { tokens, at } => {
+            Refreshed::Fresh {
+                tokens,
+                at,
+                version,
+            } => {
                 if let Ok(mut backoff) = self.backoff.lock() {
                     backoff.remove(&(name.to_owned(), user.to_owned()));
                 }
-                self.serve(provider, user, tokens, at).await
+                self.serve(provider, user, tokens, at, version).await
             }
             Refreshed::Gone => {
                 self.forget(name, user);
@@ -531,6 +708,7 @@ impl Broker {
             Refreshed::Failed {
                 reason,
                 current,
+                version,
                 failed_at,
             } => {
                 // The backoff and the expiry are judged from the moment the
@@ -549,7 +727,8 @@ impl Broker {
                     // Served while it lasts, never past its expiry.
                     expires_at => {
                         let until = expires_at.unwrap_or(i64::MAX).min(failed_at + BACKOFF_SECS);
-                        self.serve(provider, user, current, until).await
+                        self.serve(provider, user, current, until, Some(version))
+                            .await
                     }
                 }
             }
@@ -563,14 +742,19 @@ enum Refreshed {
     NotAuthorized,
     /// Another process refreshed while this one waited for the lock.
     ByAnother(StoredTokens),
-    /// New tokens, stored; cache them until `at`.
-    Fresh { tokens: TokenSet, at: i64 },
+    /// New tokens, stored (as `version`); cache them until `at`.
+    Fresh {
+        tokens: TokenSet,
+        at: i64,
+        version: Option<i64>,
+    },
     /// `invalid_grant`: the row was deleted.
     Gone,
     /// A transient failure; the grant is kept.
     Failed {
         reason: String,
         current: TokenSet,
+        version: i64,
         failed_at: i64,
     },
 }
@@ -617,7 +801,11 @@ async fn refresh_and_store(
                 .map(|e| refresh_at(now, e))
                 .unwrap_or(i64::MAX);
             tracing::info!(provider = name, user, "token refreshed");
-            Ok(Refreshed::Fresh { tokens: fresh, at })
+            Ok(Refreshed::Fresh {
+                tokens: fresh,
+                at,
+                version: written,
+            })
         }
         Err(e) if e.kind() == Some(ErrorKind::InvalidGrant) => {
             stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
@@ -644,6 +832,7 @@ async fn refresh_and_store(
             Ok(Refreshed::Failed {
                 reason,
                 current: current.tokens,
+                version: current.meta.version,
                 failed_at,
             })
         }

@@ -54,6 +54,8 @@ pub struct Inner {
     /// Calls of `/api/me` with an access token past its `expires_in`
     /// (refused with 401).
     pub expired_presented: usize,
+    /// Calls of `/api/me` with an access token of a revoked grant (refused).
+    pub revoked_presented: usize,
     /// When each access token issued with a lifetime expires.
     expiries: HashMap<String, std::time::Instant>,
     codes: HashMap<String, CodeGrant>,
@@ -447,7 +449,15 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Some((user, family)) if !inner.revoked_families.contains(family) => {
             Json(serde_json::json!({"user": user})).into_response()
         }
-        _ => (
+        Some(_) => {
+            inner.revoked_presented += 1;
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({"error": "invalid_token", "error_description": "revoked"})),
+            )
+                .into_response()
+        }
+        None => (
             StatusCode::UNAUTHORIZED,
             Json(serde_json::json!({"error": "invalid_token"})),
         )

@@ -81,7 +81,11 @@ impl ServerState {
         {
             tracing::warn!("general.server.connect.verify is `none`: whoever completes a connect flow in a browser connects their account to the user who started it");
         }
-        let broker = Arc::new(Broker::new(store.clone()));
+        let broker = Arc::new(
+            Broker::new(store.clone())
+                .with_revalidate_after(workflow.general.store.revalidate_after.0),
+        );
+        broker.watch_store();
         Ok(Self {
             workflow,
             invoker: Invoker::new(workflow, broker),

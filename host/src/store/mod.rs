@@ -4,6 +4,7 @@
 //! the key that sealed them, and the last refresh error. Authorization
 //! states live here too, so any replica can finish a flow, once.
 
+mod changes;
 mod flows;
 mod keys;
 mod migrations;
@@ -21,6 +22,7 @@ use sqlx::{
     AnyPool, Row,
 };
 
+pub use changes::{parse_payload as parse_change, CHANNEL as CHANGE_CHANNEL};
 pub use flows::{Flow, FlowStatus};
 pub use keys::{random_bytes, KeyError, KeyRing, KeySource, OpenError, Sealed};
 pub use token_row::{StoredTokens, TokenRow};
@@ -110,6 +112,8 @@ pub struct TokenStore {
     /// another process's rotation before sealing.
     key_file_seen: std::sync::Mutex<Option<(std::time::SystemTime, u64)>>,
     location: String,
+    /// The database URL (with its password), for the change listener.
+    url: String,
 }
 
 /// The key file's modification time and length.
@@ -297,6 +301,7 @@ impl TokenStore {
                 key_file_seen: std::sync::Mutex::new(key_file_stamp(&keys)),
                 keys: RwLock::new(keys),
                 location,
+                url,
             },
             notice,
         ))
@@ -468,7 +473,11 @@ impl TokenStore {
                     .bind(version)
                     .execute(&mut *conn)
                     .await?;
-                Ok((done.rows_affected() == 1).then_some(version + 1))
+                if done.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                self.announce_change(&mut *conn, provider, user).await?;
+                Ok(Some(version + 1))
             }
             None => {
                 let row = sqlx::query(token_row::UPSERT)
@@ -482,6 +491,7 @@ impl TokenStore {
                     .bind(now)
                     .fetch_one(&mut *conn)
                     .await?;
+                self.announce_change(&mut *conn, provider, user).await?;
                 Ok(Some(row.try_get("version")?))
             }
         }
@@ -512,7 +522,11 @@ impl TokenStore {
     ///
     /// Database failure.
     pub async fn delete(&self, provider: &str, user: &str) -> Result<bool, StoreError> {
-        delete_on(&self.pool, provider, user).await
+        let mut tx = self.pool.begin().await?;
+        let deleted = delete_on(&mut *tx, provider, user).await?;
+        self.announce_change(&mut *tx, provider, user).await?;
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     /// Row metadata (never tokens), filtered, sorted by provider then user.
@@ -896,10 +910,18 @@ impl RefreshLock<'_> {
     /// Database failure.
     pub async fn delete(&mut self) -> Result<(), StoreError> {
         match &mut self.held {
-            Some(Held::Advisory(tx)) => delete_on(&mut **tx, &self.provider, &self.user).await,
-            _ => delete_on(&self.store.pool, &self.provider, &self.user).await,
+            Some(Held::Advisory(tx)) => {
+                delete_on(&mut **tx, &self.provider, &self.user).await?;
+                self.store
+                    .announce_change(&mut **tx, &self.provider, &self.user)
+                    .await
+            }
+            _ => self
+                .store
+                .delete(&self.provider, &self.user)
+                .await
+                .map(|_| ()),
         }
-        .map(|_| ())
     }
 
     /// Records the last refresh error.

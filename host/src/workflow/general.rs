@@ -120,13 +120,32 @@ impl Default for ServerConfig {
 }
 
 /// The token store (per-user OAuth tokens).
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// `sqlite://path` (default: a file in the data folder) or `postgres://…`.
     pub url: Option<String>,
     /// A file holding the store's encryption key.
     pub key_file: Option<String>,
+    /// How often, at most, cached credentials of a stored grant are checked
+    /// against the row (another process may have revoked or replaced it).
+    /// On Postgres, changes also arrive at once through `LISTEN/NOTIFY`.
+    #[serde(default = "default_revalidate_after")]
+    pub revalidate_after: DurationSpec,
+}
+
+fn default_revalidate_after() -> DurationSpec {
+    DurationSpec(crate::broker::DEFAULT_REVALIDATE_AFTER)
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_file: None,
+            revalidate_after: default_revalidate_after(),
+        }
+    }
 }
 
 /// Where outbound calls (tools, token endpoints) may go. Link-local and
