@@ -1270,6 +1270,7 @@ async fn openapi_describes_every_route_and_the_guide_follows_it() {
         "GET /v1/auth/{provider}/start",
         "GET /v1/auth/flows/{link}",
         "POST /v1/auth/flows/{id}/confirm",
+        "POST /v1/auth/preflight",
         "GET /auth/callback",
         "GET /v1/credentials",
         "GET /v1/credentials/{provider}",
@@ -2378,5 +2379,73 @@ async fn cached_grants_are_rechecked_against_the_row() {
         (status, body["error"].as_str()),
         (401, Some("authorization_required")),
         "{body}"
+    );
+}
+
+/// Issue 9: preflight tells an agent, before a session, which providers
+/// need the user and where to connect them.
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_lists_what_needs_connecting() {
+    let auth = oauth_server::start();
+    let yaml = oauth_workflow(&auth.base, "")
+        .replace("    _type: oauth2_auth_code_flow\n", "    _type: oauth2_auth_code_flow\n    _preflight: true\n")
+        .replace(
+            "tools:\n",
+            "  key:\n    _type: api_key\n    api_key: k\ntools:\n  keyed:\n    _type: http\n    url: http://127.0.0.1:9/x\n    auth_provider: key\n",
+        );
+    let server = start(&yaml, None).await;
+    let preflight = |body: &'static str| {
+        let base = server.base.clone();
+        async move {
+            let response = client()
+                .post(format!("{base}/v1/auth/preflight"))
+                .header("x-user-id", "judy")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("preflight");
+            let status = response.status().as_u16();
+            (status, json(response).await)
+        }
+    };
+    let (status, body) = preflight("").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ready"], false);
+    let providers = body["providers"].as_array().expect("providers");
+    assert_eq!(providers.len(), 1, "{body}");
+    assert_eq!(providers[0]["provider"], "gh");
+    assert!(providers[0]["connect_url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with(&format!("{}/v1/auth/flows/", server.base))));
+    let (_, body) = preflight(r#"{"tools": ["me", "keyed"]}"#).await;
+    let names: Vec<&str> = body["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .filter_map(|p| p["provider"].as_str())
+        .collect();
+    assert_eq!(names, ["gh", "key"]);
+    let (_, body) = preflight(r#"{"providers": ["key"]}"#).await;
+    assert_eq!(body["ready"], true, "{body}");
+    assert_eq!(preflight(r#"{"tools": ["nope"]}"#).await.0, 404);
+    assert_eq!(preflight(r#"{"tool": ["me"]}"#).await.0, 400);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.yaml");
+    std::fs::write(
+        &path,
+        "authentication:\n  key:\n    _type: api_key\n    _preflight: yes please\n    api_key: k\n",
+    )
+    .expect("write");
+    let out = support::run(
+        support::authhost(),
+        &["validate", path.to_str().expect("utf-8")],
+    );
+    assert!(
+        out.all()
+            .contains(":4:17: error: authentication.key._preflight: expected true or false"),
+        "{}",
+        out.all()
     );
 }

@@ -108,6 +108,7 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/v1/auth/{provider}/start", get(flows::start))
         .route("/v1/auth/flows/{link}", get(flows::open_link))
         .route("/v1/auth/flows/{id}/confirm", post(flows::confirm))
+        .route("/v1/auth/preflight", post(routes::preflight))
         .route("/auth/callback", get(flows::callback))
         .route("/v1/credentials", get(routes::credentials))
         .route(

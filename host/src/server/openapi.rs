@@ -73,6 +73,24 @@ pub struct CredentialStatus {
     pub connect_url: Option<String>,
 }
 
+/// What `POST /v1/auth/preflight` checks (both optional).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreflightRequestBody {
+    /// Tools whose providers to check.
+    pub tools: Option<Vec<String>>,
+    /// Providers to check.
+    pub providers: Option<Vec<String>>,
+}
+
+/// The caller's status with the providers a session needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreflightBody {
+    /// Whether every provider is authorized.
+    pub ready: bool,
+    /// Each provider's status (with `connect_url` where authorization is missing).
+    pub providers: Vec<CredentialStatus>,
+}
+
 /// Where a connect flow stands.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FlowStatusBody {
@@ -137,12 +155,13 @@ impl Modify for BearerAuth {
         super::flows::callback,
         super::flows::open_link,
         super::flows::confirm,
+        super::routes::preflight,
         super::routes::credentials,
         super::routes::credential,
         super::routes::revoke,
         super::routes::supply,
     ),
-    components(schemas(ComponentInfo, InvokeResult, ErrorBody, CredentialStatus, FlowStatusBody, SuppliedCredential, Supplied)),
+    components(schemas(ComponentInfo, InvokeResult, ErrorBody, CredentialStatus, FlowStatusBody, PreflightRequestBody, PreflightBody, SuppliedCredential, Supplied)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -278,6 +278,80 @@ pub(super) async fn credentials(
     Ok(Json(out))
 }
 
+/// What `POST /v1/auth/preflight` checks.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreflightRequest {
+    #[serde(default)]
+    tools: Vec<String>,
+    #[serde(default)]
+    providers: Vec<String>,
+}
+
+/// `POST /v1/auth/preflight`: before a session starts, the caller's status
+/// with the providers of the given tools and providers — by default those
+/// marked `_preflight: true`, else every provider a tool uses — with a
+/// connect link where an authorization is missing.
+#[utoipa::path(post, path = "/v1/auth/preflight", tag = "credentials", request_body(content = super::openapi::PreflightRequestBody, content_type = "application/json"), responses((status = 200, description = "Each provider's status; `ready` when all are authorized", body = super::openapi::PreflightBody), (status = 400, description = "Not a preflight request", body = super::openapi::ErrorBody), (status = 404, description = "Unknown tool or provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn preflight(
+    State(state): AppState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = caller(&state, &headers).await?;
+    let request: PreflightRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PreflightRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| {
+            ApiError::BadRequest(
+                "the body must be {\"tools\": [...]} and/or {\"providers\": [...]}".to_owned(),
+            )
+        })?
+    };
+    let workflow = &state.workflow;
+    let mut names = std::collections::BTreeSet::new();
+    for tool in &request.tools {
+        let entry = workflow
+            .tools
+            .get(tool)
+            .ok_or_else(|| ApiError::NotFound(format!("no tool `{tool}`")))?;
+        names.extend(entry.tool.auth_provider().map(str::to_owned));
+    }
+    for provider in &request.providers {
+        if !workflow.providers.contains_key(provider) {
+            return Err(ApiError::NotFound(format!("no provider `{provider}`")));
+        }
+        names.insert(provider.clone());
+    }
+    if request.tools.is_empty() && request.providers.is_empty() {
+        names.extend(
+            workflow
+                .providers
+                .iter()
+                .filter(|(_, entry)| entry.preflight)
+                .map(|(name, _)| name.clone()),
+        );
+        if names.is_empty() {
+            names.extend(
+                workflow
+                    .tools
+                    .values()
+                    .filter_map(|t| t.tool.auth_provider().map(str::to_owned)),
+            );
+        }
+    }
+    let mut providers = Vec::with_capacity(names.len());
+    for name in &names {
+        providers.push(status_of(&state, &headers, name, &caller.user).await?);
+    }
+    let ready = providers
+        .iter()
+        .all(|p| p["authorized"].as_bool() == Some(true));
+    Ok(Json(
+        serde_json::json!({"ready": ready, "providers": providers}),
+    ))
+}
+
 /// `GET /v1/credentials/{provider}`: the caller's status with one provider.
 #[utoipa::path(get, path = "/v1/credentials/{provider}", tag = "credentials", params(("provider" = String, Path, description = "The provider instance")), responses((status = 200, description = "The caller's status with one provider", body = super::openapi::CredentialStatus), (status = 404, description = "Unknown provider", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn credential(

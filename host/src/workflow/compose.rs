@@ -59,6 +59,12 @@ fn variant(
                 "_type".to_owned(),
                 json!({ "const": type_name, "description": description }),
             );
+            if kind == "provider" {
+                p.insert(
+                    "_preflight".to_owned(),
+                    json!({ "type": "boolean", "description": "Include this provider in `POST /v1/auth/preflight` when the request names none (host-owned)." }),
+                );
+            }
         }
         let required = object.entry("required").or_insert_with(|| json!([]));
         if let Some(r) = required.as_array_mut() {

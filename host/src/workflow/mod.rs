@@ -51,9 +51,16 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub struct ProviderEntry {
     /// Its type (`api_key`).
     pub type_name: String,
-    /// Its configuration, `_type` removed, `${VAR}` substituted.
+    /// Its configuration, host-owned `_…` keys removed, `${VAR}` substituted.
     pub config: serde_json::Value,
+    /// `_preflight: true`: checked by `POST /v1/auth/preflight` when the
+    /// request names no tool or provider.
+    pub preflight: bool,
 }
+
+/// Host-owned keys of a provider entry, next to `_type`; never passed to
+/// the plugin.
+const HOST_PROVIDER_KEYS: &[&str] = &["_type", "_preflight"];
 
 /// A tool of the workflow (`tools.<name>`).
 #[derive(Debug)]
@@ -683,7 +690,24 @@ fn load_providers(
             }
             continue;
         };
-        let mut config = node.without("_type");
+        let mut config = node.clone();
+        for key in HOST_PROVIDER_KEYS {
+            config = config.without(key);
+        }
+        let preflight = match node.get("_preflight") {
+            None => false,
+            Some(flag) => match flag.value {
+                Value::Bool(b) => b,
+                _ => {
+                    diags.error(
+                        Location::of(flag),
+                        &dotted(&format!("{pointer}/_preflight")),
+                        format!("expected true or false, found {}", flag.kind()),
+                    );
+                    false
+                }
+            },
+        };
         env::coerce_overrides(
             &mut config,
             &component.config_schema,
@@ -714,6 +738,7 @@ fn load_providers(
                 ProviderEntry {
                     type_name: type_name.to_owned(),
                     config: config.to_json(),
+                    preflight,
                 },
             );
         }
