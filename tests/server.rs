@@ -2449,3 +2449,61 @@ async fn preflight_lists_what_needs_connecting() {
         out.all()
     );
 }
+
+/// Issue 9: an upstream 401 to a token authhost believed valid gets one
+/// refresh and exactly one retry; when the refresh finds the grant revoked
+/// (`invalid_grant`), the caller gets `authorization_required`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_401_refreshes_once_and_retries_once() {
+    let auth = oauth_server::start();
+    let server = start(&oauth_workflow(&auth.base, ""), None).await;
+    let http = client();
+    let me = || async {
+        let response = client()
+            .post(format!("{}/v1/tools/me/invoke", server.base))
+            .header("x-user-id", "kim")
+            .send()
+            .await
+            .expect("invoke");
+        let status = response.status().as_u16();
+        (status, json(response).await)
+    };
+    let (_, body) = me().await;
+    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+    let (status, body) = me().await;
+    assert_eq!(
+        (status, body["status"].as_u64()),
+        (200, Some(200)),
+        "{body}"
+    );
+    let upstream = auth.get(|s| s.me_calls);
+
+    auth.forget_access_tokens();
+    let (status, body) = me().await;
+    assert_eq!(
+        (status, body["status"].as_u64()),
+        (200, Some(200)),
+        "{body}"
+    );
+    assert_eq!(auth.get(|s| s.me_calls), upstream + 2, "exactly one retry");
+    assert_eq!(auth.calls("refresh_token"), 1);
+
+    auth.forget_access_tokens();
+    auth.revoke_all();
+    let (status, body) = me().await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("authorization_required")),
+        "{body}"
+    );
+    assert_eq!(
+        auth.get(|s| s.me_calls),
+        upstream + 3,
+        "no retry without a grant"
+    );
+    assert_eq!(auth.calls("refresh_token"), 2);
+}

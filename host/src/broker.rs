@@ -653,23 +653,94 @@ impl Broker {
         store: &Arc<TokenStore>,
         user: &str,
     ) -> Result<Credentials, BrokerError> {
-        let name = provider.instance();
+        let outcome = self.refresh_outcome(provider, store, user, None).await?;
+        self.settle(provider, user, outcome).await
+    }
+
+    /// Runs [`refresh_and_store`] detached and waits for its outcome.
+    async fn refresh_outcome(
+        &self,
+        provider: &ProviderHandle,
+        store: &Arc<TokenStore>,
+        user: &str,
+        rejected_version: Option<i64>,
+    ) -> Result<Refreshed, BrokerError> {
         let task = tokio::spawn(refresh_and_store(
             provider.clone(),
             store.clone(),
             user.to_owned(),
             self.stats.clone(),
+            rejected_version,
         ));
-        let outcome = match task.await {
-            Ok(outcome) => outcome?,
-            Err(e) => {
-                return Err(BrokerError::RefreshFailed {
-                    provider: name.to_owned(),
-                    user: user.to_owned(),
-                    reason: format!("the refresh task failed ({e})"),
-                })
-            }
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(BrokerError::RefreshFailed {
+                provider: provider.instance().to_owned(),
+                user: user.to_owned(),
+                reason: format!("the refresh task failed ({e})"),
+            }),
+        }
+    }
+
+    /// The upstream answered 401 to credentials of `user`'s stored grant
+    /// that were believed valid: refreshes once (unless another caller just
+    /// did) and says whether a retry may get other credentials — `false`
+    /// for providers without refresh and for a refresh that failed
+    /// transiently.
+    ///
+    /// # Errors
+    ///
+    /// As [`credentials`](Self::credentials).
+    pub async fn refresh_rejected(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+    ) -> Result<bool, BrokerError> {
+        let caps = provider.capabilities();
+        let (Some(store), true) = (
+            self.store.as_ref(),
+            caps.contains(Capabilities::INTERACTIVE) && caps.contains(Capabilities::REFRESHABLE),
+        ) else {
+            return Ok(false);
         };
+        let name = provider.instance();
+        let flight = self.flight(name, user);
+        let _guard = flight.lock().await;
+        let cached_version = self.cache.read().ok().and_then(|c| {
+            c.get(name)
+                .and_then(|u| u.get(user))
+                .and_then(|e| e.version)
+        });
+        self.forget(name, user);
+        let version = match cached_version {
+            Some(version) => Some(version),
+            None => store.row_version(name, user).await?,
+        };
+        let Some(version) = version else {
+            // The grant is gone: the retry finds out and asks for authorization.
+            return Ok(true);
+        };
+        tracing::info!(
+            provider = name,
+            user,
+            "the upstream refused the token; refreshing once"
+        );
+        let outcome = self
+            .refresh_outcome(provider, store, user, Some(version))
+            .await?;
+        let retry = !matches!(outcome, Refreshed::Failed { .. });
+        self.settle(provider, user, outcome).await?;
+        Ok(retry)
+    }
+
+    /// Acts on a refresh's outcome: backoff, cache, the answer.
+    async fn settle(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+        outcome: Refreshed,
+    ) -> Result<Credentials, BrokerError> {
+        let name = provider.instance();
         match outcome {
             Refreshed::NotAuthorized => {
                 Ok(self
@@ -760,13 +831,15 @@ enum Refreshed {
 }
 
 /// Takes the refresh lock of (provider, user), re-reads the row, refreshes
-/// at the server when still due, and stores the outcome. Runs detached from
+/// at the server when still due (or when the upstream refused the token of
+/// the row's `rejected_version`), and stores the outcome. Runs detached from
 /// the caller (see [`Broker::refresh`]).
 async fn refresh_and_store(
     provider: ProviderHandle,
     store: Arc<TokenStore>,
     user: String,
     stats: Arc<BrokerStats>,
+    rejected_version: Option<i64>,
 ) -> Result<Refreshed, BrokerError> {
     let name = provider.instance();
     let user = user.as_str();
@@ -776,7 +849,9 @@ async fn refresh_and_store(
         return Ok(Refreshed::NotAuthorized);
     };
     let now = now();
-    if now < Broker::stored_refresh_at(&current) {
+    // Not due — unless the upstream refused exactly this row's token.
+    let rejected = rejected_version == Some(current.meta.version);
+    if !rejected && now < Broker::stored_refresh_at(&current) {
         lock.release().await?;
         return Ok(Refreshed::ByAnother(current));
     }

@@ -198,7 +198,9 @@ impl<'w> Invoker<'w> {
         }
     }
 
-    /// Prepares and sends `tool`'s request.
+    /// Prepares and sends `tool`'s request. When the upstream answers 401
+    /// to a stored grant's token, the grant is refreshed once and the
+    /// request sent once more.
     ///
     /// # Errors
     ///
@@ -210,6 +212,25 @@ impl<'w> Invoker<'w> {
         claims: &Claims,
         args: &Args,
     ) -> Result<CallResponse, InvokeError> {
+        let request = self.prepare(tool, user, claims, args).await?;
+        let response = send(&self.workflow.outbound, request).await?;
+        if response.status != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        // A 401 to a token believed valid: refresh once, retry once (tool
+        // requests are buffered, so they replay).
+        let Some(provider) = self
+            .workflow
+            .tools
+            .get(tool)
+            .and_then(|entry| entry.tool.auth_provider())
+        else {
+            return Ok(response);
+        };
+        let provider = self.provider(provider)?;
+        if !self.broker.refresh_rejected(&provider, user).await? {
+            return Ok(response);
+        }
         let request = self.prepare(tool, user, claims, args).await?;
         Ok(send(&self.workflow.outbound, request).await?)
     }

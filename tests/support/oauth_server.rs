@@ -54,6 +54,8 @@ pub struct Inner {
     /// Calls of `/api/me` with an access token past its `expires_in`
     /// (refused with 401).
     pub expired_presented: usize,
+    /// Calls of `/api/me`.
+    pub me_calls: usize,
     /// Calls of `/api/me` with an access token of a revoked grant (refused).
     pub revoked_presented: usize,
     /// When each access token issued with a lifetime expires.
@@ -114,6 +116,21 @@ impl AuthServer {
             .get(grant_type)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Forgets every access token issued so far (refresh tokens stay
+    /// valid): the resource then refuses tokens the client believes valid.
+    pub fn forget_access_tokens(&self) {
+        let mut inner = self.inner.lock().expect("lock");
+        inner.access_tokens.clear();
+        inner.expiries.clear();
+    }
+
+    /// Revokes every grant issued so far (refresh and access tokens).
+    pub fn revoke_all(&self) {
+        let mut inner = self.inner.lock().expect("lock");
+        let families: Vec<u64> = inner.refresh_tokens.values().map(|g| g.family).collect();
+        inner.revoked_families.extend(families);
     }
 
     /// Changes knobs.
@@ -428,6 +445,7 @@ async fn jwks(State(state): State<AppState>) -> Response {
 
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let mut inner = state.inner.lock().expect("lock");
+    inner.me_calls += 1;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
