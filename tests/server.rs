@@ -2507,3 +2507,74 @@ async fn an_upstream_401_refreshes_once_and_retries_once() {
     );
     assert_eq!(auth.calls("refresh_token"), 2);
 }
+
+/// Issue 9: the connect page in a real headless Chromium: signed in (the
+/// session cookie), the user connects a provider through the test
+/// authorization server, sees it connected, and disconnects it (revoked at
+/// the server). The page carries a strict CSP and refuses a forged form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connect_page_in_a_real_browser() {
+    let Some(browser) = support::browser::Browser::start().await else {
+        return;
+    };
+    let (auth, server) = connect_setup("      verify: session\n").await;
+    let session = jwt_for("lee");
+
+    // Not signed in: a page that says so.
+    let response = client()
+        .get(format!("{}/connect", server.base))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(response.status(), 401);
+    let response = client()
+        .get(format!("{}/connect", server.base))
+        .header("cookie", format!("app_session={session}"))
+        .send()
+        .await
+        .expect("page");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+
+    browser.goto(&format!("{}/healthz", server.base)).await;
+    browser.add_cookie("app_session", &session).await;
+    browser.goto(&format!("{}/connect", server.base)).await;
+    browser
+        .wait_for("data-provider=\"gh\" data-status=\"not-connected\"")
+        .await;
+    browser
+        .click("a[data-provider='gh'][data-action='connect']")
+        .await;
+    browser.wait_for("is now authorized for <b>gh</b>").await;
+    browser.goto(&format!("{}/connect", server.base)).await;
+    let page = browser
+        .wait_for("data-provider=\"gh\" data-status=\"connected\"")
+        .await;
+    assert!(page.contains("repo"), "scopes shown: {page}");
+    assert_eq!(me_as(&server.base, "lee").await.0, 200);
+
+    // A form from elsewhere (no valid token) disconnects nothing.
+    let forged = client()
+        .post(format!("{}/connect/gh/disconnect", server.base))
+        .header("cookie", format!("app_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=forged")
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), 403);
+    assert_eq!(me_as(&server.base, "lee").await.0, 200);
+
+    browser
+        .click("button[data-provider='gh'][data-action='disconnect']")
+        .await;
+    browser
+        .wait_for("data-provider=\"gh\" data-status=\"not-connected\"")
+        .await;
+    assert_eq!(auth.get(|s| s.revocations), 1);
+    assert_eq!(me_as(&server.base, "lee").await.0, 401);
+    browser.close().await;
+}

@@ -6,6 +6,7 @@
 //! [`app`] builds the router from a [`ServerState`], so tests drive it on a
 //! real socket or without one.
 
+mod connect_page;
 mod connections;
 mod error;
 mod flows;
@@ -109,6 +110,11 @@ pub fn app(state: Arc<ServerState>) -> Router {
         .route("/v1/auth/flows/{link}", get(flows::open_link))
         .route("/v1/auth/flows/{id}/confirm", post(flows::confirm))
         .route("/v1/auth/preflight", post(routes::preflight))
+        .route("/connect", get(connect_page::show))
+        .route(
+            "/connect/{provider}/disconnect",
+            post(connect_page::disconnect),
+        )
         .route("/auth/callback", get(flows::callback))
         .route("/v1/credentials", get(routes::credentials))
         .route(

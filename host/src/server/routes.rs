@@ -204,7 +204,7 @@ pub(super) fn capabilities(state: &ServerState, name: &str) -> Capabilities {
         .unwrap_or_default()
 }
 
-async fn status_of(
+pub(super) async fn status_of(
     state: &ServerState,
     headers: &HeaderMap,
     provider: &str,
@@ -374,18 +374,33 @@ pub(super) async fn revoke(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let caller = caller(&state, &headers).await?;
-    if !state.workflow.providers.contains_key(&provider) {
+    disconnect(&state, &provider, &caller.user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes `user`'s grant for `provider` at the server (when it supports
+/// revocation) and deletes it, or forgets supplied credentials.
+///
+/// # Errors
+///
+/// [`ApiError::NotFound`] when there is nothing to remove.
+pub(super) async fn disconnect(
+    state: &ServerState,
+    provider: &str,
+    user: &str,
+) -> Result<(), ApiError> {
+    if !state.workflow.providers.contains_key(provider) {
         return Err(ApiError::NotFound(format!("no provider `{provider}`")));
     }
-    if capabilities(&state, &provider).contains(Capabilities::USER_SUPPLIED) {
+    if capabilities(state, provider).contains(Capabilities::USER_SUPPLIED) {
         let removed = state
             .invoker
             .broker()
-            .remove_supplied(&provider, &caller.user)
+            .remove_supplied(provider, user)
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         return if removed {
-            Ok(StatusCode::NO_CONTENT)
+            Ok(())
         } else {
             Err(ApiError::NotFound(format!(
                 "no credentials of yours for `{provider}`"
@@ -398,13 +413,13 @@ pub(super) async fn revoke(
         .ok_or_else(|| ApiError::NotFound(format!("`{provider}` keeps no per-user tokens")))?;
     let handle = state
         .invoker
-        .provider(&provider)
+        .provider(provider)
         .map_err(|e| ApiError::BadGateway(e.to_string()))?;
-    match store.get(&provider, &caller.user).await {
+    match store.get(provider, user).await {
         Ok(Some(stored)) => {
             if handle.capabilities().contains(Capabilities::REVOCABLE) {
                 if let Err(e) = handle.revoke(&stored.tokens).await {
-                    tracing::warn!(provider = %provider, user = %caller.user, error = %e, "revocation at the server failed; deleting anyway");
+                    tracing::warn!(provider = %provider, user = %user, error = %e, "revocation at the server failed; deleting anyway");
                 }
             }
         }
@@ -416,11 +431,11 @@ pub(super) async fn revoke(
         Err(e) => tracing::warn!(error = %e, "stored tokens unreadable; deleting"),
     }
     store
-        .delete(&provider, &caller.user)
+        .delete(provider, user)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    state.invoker.broker().forget(&provider, &caller.user);
-    Ok(StatusCode::NO_CONTENT)
+    state.invoker.broker().forget(provider, user);
+    Ok(())
 }
 
 /// Largest user-supplied credential document.
