@@ -2578,3 +2578,84 @@ async fn the_connect_page_in_a_real_browser() {
     assert_eq!(me_as(&server.base, "lee").await.0, 401);
     browser.close().await;
 }
+
+/// Issue 9: when a flow finishes, a signed POST tells the application
+/// (retried after a failure), and never carries a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_flows_are_announced_by_a_signed_webhook() {
+    use axum::{body::Bytes, http::HeaderMap, routing::post, Router};
+    type Received = Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+    let received: Received = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let record = received.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                let mut seen = record.lock().expect("lock");
+                let signature = headers
+                    .get("x-authhost-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.push((signature, body.to_vec()));
+                // The first delivery fails: authhost must retry.
+                if seen.len() == 1 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    const SECRET: &str = "webhook-secret-of-at-least-32-bytes";
+    let (auth, server) = connect_setup(&format!(
+        "      verify: none\n      webhook:\n        url: {hook}\n        secret: \"{SECRET}\"\n"
+    ))
+    .await;
+    let (_, body) = me_as(&server.base, "mia").await;
+    let callback = follow_to_callback(&client(), body["auth_url"].as_str().expect("link")).await;
+    assert_eq!(
+        client()
+            .get(&callback)
+            .send()
+            .await
+            .expect("callback")
+            .status(),
+        200
+    );
+    for _ in 0..50 {
+        if received.lock().expect("lock").len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = received.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2, "one failure, one retry");
+    assert_eq!(seen[0].1, seen[1].1, "the same event again");
+    let (signature, body) = &seen[1];
+    let timestamp: i64 = signature
+        .strip_prefix("t=")
+        .and_then(|s| s.split(',').next())
+        .and_then(|t| t.parse().ok())
+        .expect("timestamp");
+    assert_eq!(
+        signature,
+        &authhost::server::webhook::signature(SECRET, timestamp, body)
+    );
+    let event: serde_json::Value = serde_json::from_slice(body).expect("json");
+    assert_eq!(event["event"], "flow.completed");
+    assert_eq!(
+        (event["provider"].as_str(), event["user"].as_str()),
+        (Some("gh"), Some("mia"))
+    );
+    let text = String::from_utf8_lossy(body);
+    for token in auth.get(|s| s.issued_tokens()) {
+        assert!(!text.contains(&token), "a token in the webhook");
+    }
+}

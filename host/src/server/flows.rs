@@ -93,6 +93,30 @@ pub(super) fn connect_link(
     ))
 }
 
+/// Records that `flow` finished (`Completed` or `Refused`, with the
+/// reason) and announces it to the webhook, if one is configured.
+async fn finish(
+    state: &ServerState,
+    store: &TokenStore,
+    flow: &Flow,
+    status: FlowStatus,
+    reason: Option<&str>,
+) -> Result<(), crate::store::StoreError> {
+    store.finish_flow(&flow.id, status, reason).await?;
+    if let Some(webhook) = &state.webhook {
+        webhook.send(serde_json::json!({
+            "event": format!("flow.{}", status.as_str()),
+            "flow": flow.id,
+            "provider": flow.provider,
+            "user": flow.user,
+            "status": status.as_str(),
+            "reason": reason,
+            "at": now(),
+        }));
+    }
+    Ok(())
+}
+
 /// A browser-facing refusal: an escaped HTML page.
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
     (
@@ -166,13 +190,14 @@ async fn open_flow(
         Ok(started) => started,
         Err(e) => {
             tracing::warn!(error = %e, provider, "starting an authorization failed");
-            let _ = store
-                .finish_flow(
-                    id,
-                    FlowStatus::Refused,
-                    Some("the authorization could not start"),
-                )
-                .await;
+            let _ = finish(
+                state,
+                store,
+                &flow,
+                FlowStatus::Refused,
+                Some("the authorization could not start"),
+            )
+            .await;
             return refusal(
                 StatusCode::BAD_GATEWAY,
                 "the authorization could not start; try again later",
@@ -378,13 +403,14 @@ async fn check_browser(
         return Ok(());
     }
     let _ = store.take_state(&flow.id).await;
-    let _ = store
-        .finish_flow(
-            &flow.id,
-            FlowStatus::Refused,
-            Some("finished in a browser that did not open the connect link"),
-        )
-        .await;
+    let _ = finish(
+        state,
+        store,
+        flow,
+        FlowStatus::Refused,
+        Some("finished in a browser that did not open the connect link"),
+    )
+    .await;
     tracing::warn!(provider = %flow.provider, user = %flow.user, "connect flow finished in another browser: refused, nothing stored");
     Err(FlowError::WrongBrowser)
 }
@@ -437,9 +463,14 @@ pub(super) async fn callback(
             tracing::info!(error = %e, "authorization callback refused");
             if let Some(flow) = &flow {
                 if !matches!(e, FlowError::WrongBrowser) {
-                    let _ = store
-                        .finish_flow(&flow.id, FlowStatus::Refused, Some(&e.to_string()))
-                        .await;
+                    let _ = finish(
+                        &state,
+                        store,
+                        flow,
+                        FlowStatus::Refused,
+                        Some(&e.to_string()),
+                    )
+                    .await;
                 }
             }
             let refused: Result<authorize::Completed, FlowError> = Err(e);
@@ -475,9 +506,7 @@ pub(super) async fn callback(
                 .broker()
                 .forget(&exchanged.provider, &exchanged.user);
             if let Some(flow) = flow {
-                let _ = store
-                    .finish_flow(&flow.id, FlowStatus::Completed, None)
-                    .await;
+                let _ = finish(&state, store, flow, FlowStatus::Completed, None).await;
             }
             tracing::info!(provider = %exchanged.provider, user = %exchanged.user, "authorization completed");
             let done = exchanged.completed();
@@ -565,9 +594,10 @@ pub(super) async fn confirm(
     else {
         return Err(gone());
     };
+    let state_ref = &*state;
     let finish = |status, reason: Option<&'static str>| {
-        let id = flow.id.clone();
-        async move { store.finish_flow(&id, status, reason).await }
+        let flow = flow.clone();
+        async move { finish(state_ref, store, &flow, status, reason).await }
     };
     if flow.expires_at < now() {
         let _ = finish(FlowStatus::Refused, Some("not confirmed in time")).await;

@@ -15,6 +15,7 @@ mod jwks;
 mod metrics;
 pub mod openapi;
 mod routes;
+pub mod webhook;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -49,6 +50,8 @@ pub struct ServerState {
     pub inbound: InboundAuth,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// Where finished connect flows are announced, if anywhere.
+    pub webhook: Option<Arc<webhook::Webhook>>,
 }
 
 impl ServerState {
@@ -87,12 +90,27 @@ impl ServerState {
                 .with_revalidate_after(workflow.general.store.revalidate_after.0),
         );
         broker.watch_store();
+        let webhook = workflow
+            .general
+            .server
+            .connect
+            .webhook
+            .as_ref()
+            .and_then(|w| {
+                let url = url::Url::parse(&w.url).ok()?;
+                Some(Arc::new(webhook::Webhook::new(
+                    url,
+                    w.secret.clone(),
+                    workflow.outbound.clone(),
+                )))
+            });
         Ok(Self {
             workflow,
             invoker: Invoker::new(workflow, broker),
             store,
             inbound,
             metrics: Metrics::default(),
+            webhook,
         })
     }
 }

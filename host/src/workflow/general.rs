@@ -80,6 +80,18 @@ pub struct ConnectConfig {
     /// How long a connect link (and the flow it starts) stays usable.
     #[serde(default = "default_link_ttl")]
     pub link_ttl: DurationSpec,
+    /// Tell the application when a flow finishes (signed POST, retried).
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// `general.server.connect.webhook`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where flow events are POSTed.
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Authhost-Signature` (at least 32 bytes).
+    pub secret: authhost_plugin_api::Secret,
 }
 
 impl Default for ConnectConfig {
@@ -89,6 +101,7 @@ impl Default for ConnectConfig {
             verify_url: None,
             allow_unverified: false,
             link_ttl: default_link_ttl(),
+            webhook: None,
         }
     }
 }

@@ -535,6 +535,27 @@ fn check_server(
         }
         _ => {}
     }
+    if let Some(webhook) = &connect.webhook {
+        let url = url::Url::parse(&webhook.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && outbound.check_url(u).is_ok());
+        if url.is_none() {
+            let (_, node) = root.locate("/general/server/connect/webhook/url");
+            diags.error(
+                Location::of(node),
+                "general.server.connect.webhook.url",
+                "expected an absolute http(s) URL the egress policy allows",
+            );
+        }
+        if webhook.secret.expose().len() < 32 {
+            let (_, node) = root.locate("/general/server/connect/webhook/secret");
+            diags.error(
+                Location::of(node),
+                "general.server.connect.webhook.secret",
+                "use at least 32 bytes",
+            );
+        }
+    }
     let slowest_call = general.timeouts.http.0 + general.timeouts.plugin_call.0;
     if general.server.idle_timeout.0 <= slowest_call {
         let (_, node) = root.locate("/general/server/idle_timeout");
