@@ -2659,3 +2659,161 @@ async fn finished_flows_are_announced_by_a_signed_webhook() {
         assert!(!text.contains(&token), "a token in the webhook");
     }
 }
+
+/// Issue 9: a tool may declare the scopes it needs; when the grant lacks
+/// one, the caller gets `authorization_required` with a link that asks for
+/// the grant's scopes plus the tool's (incremental authorization), and the
+/// granted scopes are stored and shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_needing_more_scopes_step_up_the_grant() {
+    let auth = oauth_server::start();
+    let yaml = format!(
+        "{}  admin_me:\n    _type: http\n    url: {}/api/me\n    auth_provider: gh\n    scopes: [admin]\n",
+        oauth_workflow(&auth.base, ""),
+        auth.base
+    );
+    let server = start(&yaml, None).await;
+    let http = client();
+    let invoke_tool = |tool: &'static str| {
+        let base = server.base.clone();
+        async move {
+            let response = client()
+                .post(format!("{base}/v1/tools/{tool}/invoke"))
+                .header("x-user-id", "noa")
+                .send()
+                .await
+                .expect("invoke");
+            let status = response.status().as_u16();
+            (status, json(response).await)
+        }
+    };
+    let (_, body) = invoke_tool("me").await;
+    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+    assert_eq!(invoke_tool("me").await.0, 200);
+
+    let (status, body) = invoke_tool("admin_me").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("authorization_required")),
+        "{body}"
+    );
+    let link = body["auth_url"].as_str().expect("link").to_owned();
+    let to_idp = http.get(&link).send().await.expect("link").headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let asked = url::Url::parse(&to_idp)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .expect("scope");
+    assert_eq!(asked, "repo admin");
+    let callback = follow_to_callback(&http, &to_idp).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+    assert_eq!(invoke_tool("admin_me").await.0, 200);
+    let status = client()
+        .get(format!("{}/v1/credentials/gh", server.base))
+        .header("x-user-id", "noa")
+        .send()
+        .await
+        .expect("status");
+    let status = json(status).await;
+    let scopes: Vec<&str> = status["scopes"]
+        .as_array()
+        .expect("scopes")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(
+        scopes.contains(&"repo") && scopes.contains(&"admin"),
+        "{status}"
+    );
+}
+
+/// Issue 9: nothing a browser or an agent sees after the callback carries
+/// the authorization code, a token or the PKCE verifier (the verifier is
+/// found by hashing every verifier-shaped string against the challenge the
+/// authorization server was sent).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_connect_flow_shows_no_code_token_or_verifier() {
+    use sha2::Digest as _;
+    let (auth, server) = connect_setup(
+        "      verify: app\n      verify_url: https://app.example.com/connect/verify\n",
+    )
+    .await;
+    let http = client();
+    let mut seen = String::new();
+    let record = |response: reqwest::Response, seen: &mut String| {
+        for (name, value) in response.headers() {
+            seen.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or_default()));
+        }
+        response
+    };
+    let (_, body) = me_as(&server.base, "olga").await;
+    seen.push_str(&body.to_string());
+    let link = body["auth_url"].as_str().expect("link").to_owned();
+    let to_idp = record(http.get(&link).send().await.expect("link"), &mut seen).headers()
+        ["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let challenge = url::Url::parse(&to_idp)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code_challenge")
+        .map(|(_, v)| v.into_owned())
+        .expect("challenge");
+    let callback = http.get(&to_idp).send().await.expect("idp").headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let code = url::Url::parse(&callback)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let response = record(
+        http.get(&callback).send().await.expect("callback"),
+        &mut seen,
+    );
+    let verify = response.headers()["location"]
+        .to_str()
+        .expect("verify")
+        .to_owned();
+    seen.push_str(&response.text().await.expect("page"));
+    let flow = verify.rsplit_once("flow=").expect("flow").1.to_owned();
+    let confirmed = client()
+        .post(format!("{}/v1/auth/flows/{flow}/confirm", server.base))
+        .header("authorization", format!("Bearer {}", jwt_for("olga")))
+        .send()
+        .await
+        .expect("confirm");
+    seen.push_str(&confirmed.text().await.expect("confirm body"));
+    seen.push_str(&flow_status(&link, "olga", 0).await.to_string());
+    seen.push_str(&me_as(&server.base, "olga").await.1.to_string());
+
+    assert!(
+        !seen.contains(&code),
+        "the code after the callback:\n{seen}"
+    );
+    for token in auth.get(|s| s.issued_tokens()) {
+        assert!(!seen.contains(&token), "a token:\n{seen}");
+    }
+    let verifier_shaped = seen
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| w.len() == 43);
+    for candidate in verifier_shaped {
+        let hashed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(candidate.as_bytes()));
+        assert_ne!(hashed, challenge, "the PKCE verifier is shown:\n{seen}");
+    }
+}

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""Call an authhost tool from Python, and follow `auth_url` when the user
-must authorize first.
+"""Call an authhost tool from Python, connecting the user's accounts first.
 
 Run (against `authhost serve`):
     python3 examples/python-client/client.py --base http://127.0.0.1:8080 \
@@ -9,9 +8,13 @@ Run (against `authhost serve`):
 With `inbound_auth: {type: none, trust_user_header: X-User-Id}` (development
 on loopback) pass `--user alice` instead of `--token`.
 
-When the provider needs the user's authorization, the client prints the URL
-(and opens a browser unless --no-browser), then retries until the user has
-authorized or --wait seconds have passed. Needs `requests`.
+Before the call, a preflight (POST /v1/auth/preflight) lists the providers
+the tool needs that the user has not connected; for each, the client prints
+the connect link (and opens a browser unless --no-browser) and waits on the
+link's status (GET <link>?wait=30) until the user has connected or --wait
+seconds have passed. A 401 `authorization_required` during the call (a grant
+revoked meanwhile, a tool needing more scopes) is handled the same way.
+Needs `requests`.
 """
 
 import argparse
@@ -35,6 +38,36 @@ def invoke(base, tool, headers, arguments):
     return response.status_code, body
 
 
+def preflight(base, tool, headers):
+    """POST /v1/auth/preflight for one tool; the providers still to connect."""
+    response = requests.post(
+        f"{base}/v1/auth/preflight", json={"tools": [tool]}, headers=headers, timeout=30
+    )
+    response.raise_for_status()
+    return [p for p in response.json()["providers"] if p.get("connect_url")]
+
+
+def wait_for_connection(provider, link, headers, options):
+    """Prints the connect link, then long-polls its status; True once connected."""
+    print(f"authorize {provider} at: {link}", flush=True)
+    if not options.no_browser:
+        webbrowser.open(link)
+    deadline = time.monotonic() + options.wait
+    while time.monotonic() < deadline:
+        response = requests.get(
+            link, params={"wait": 30}, headers={**headers, "Accept": "application/json"}, timeout=60
+        )
+        response.raise_for_status()
+        status = response.json()["status"]
+        if status == "completed":
+            return True
+        if status in ("refused", "expired"):
+            print(f"{provider}: the connection was {status}: {response.json().get('reason')}", file=sys.stderr)
+            return False
+    print("gave up waiting for the authorization", file=sys.stderr)
+    return False
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:8080")
@@ -53,18 +86,14 @@ def main():
         headers["X-User-Id"] = options.user
     arguments = dict(a.split("=", 1) for a in options.arg)
 
+    for missing in preflight(options.base, options.tool, headers):
+        if not wait_for_connection(missing["provider"], missing["connect_url"], headers, options):
+            return 1
     status, body = invoke(options.base, options.tool, headers, arguments)
     if status == 401 and body.get("error") == "authorization_required":
-        print(f"authorize {body['provider']} at: {body['auth_url']}", flush=True)
-        if not options.no_browser:
-            webbrowser.open(body["auth_url"])
-        deadline = time.monotonic() + options.wait
-        while status == 401 and body.get("error") == "authorization_required":
-            if time.monotonic() > deadline:
-                print("gave up waiting for the authorization", file=sys.stderr)
-                return 1
-            time.sleep(1)
-            status, body = invoke(options.base, options.tool, headers, arguments)
+        if not wait_for_connection(body["provider"], body["auth_url"], headers, options):
+            return 1
+        status, body = invoke(options.base, options.tool, headers, arguments)
     if status != 200:
         print(f"authhost answered {status}: {json.dumps(body)}", file=sys.stderr)
         return 1

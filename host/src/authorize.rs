@@ -145,11 +145,13 @@ pub async fn start(
 ) -> Result<Started, FlowError> {
     let mut id = [0u8; 32];
     random_bytes(&mut id);
-    start_with_id(store, provider, user, ttl, return_to, &b64(&id)).await
+    start_with_id(store, provider, user, ttl, return_to, &b64(&id), &[]).await
 }
 
-/// [`start`] with the state id given: a connect flow's id, so the callback
-/// finds the flow the state belongs to. `id` must be random and unique.
+/// [`start`] with the state id given — a connect flow's id, so the callback
+/// finds the flow the state belongs to; `id` must be random and unique —
+/// and `extra_scopes` added to the authorization URL's `scope` (step-up:
+/// the grant's scopes plus those a tool needs).
 ///
 /// # Errors
 ///
@@ -161,6 +163,7 @@ pub async fn start_with_id(
     ttl: Duration,
     return_to: Option<String>,
     id: &str,
+    extra_scopes: &[String],
 ) -> Result<Started, FlowError> {
     if !provider.capabilities().contains(Capabilities::INTERACTIVE) {
         return Err(FlowError::NotInteractive(provider.instance().to_owned()));
@@ -195,10 +198,48 @@ pub async fn start_with_id(
         })
         .await?;
     Ok(Started {
-        url,
+        url: with_scopes(url, extra_scopes),
         expires_at,
         state,
     })
+}
+
+/// `url` with `extra` added to its `scope` parameter (space-separated, each
+/// once). The host owns what an authorization asks for beyond the
+/// provider's configured scopes.
+fn with_scopes(url: String, extra: &[String]) -> String {
+    if extra.is_empty() {
+        return url;
+    }
+    let Ok(mut parsed) = url::Url::parse(&url) else {
+        return url;
+    };
+    let mut scopes: Vec<String> = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| {
+            v.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    for scope in extra {
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    let others: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "scope")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    parsed
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(others)
+        .append_pair("scope", &scopes.join(" "));
+    parsed.into()
 }
 
 /// A well-formed OAuth error code, or `unknown` (nothing else is echoed).
@@ -425,6 +466,21 @@ mod tests {
         }));
         assert!(!page.contains("<img"));
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    }
+
+    #[test]
+    fn extra_scopes_join_the_authorization_url() {
+        let url = "https://idp.test/authorize?client_id=c&scope=repo+read&state=s".to_owned();
+        let out = with_scopes(url.clone(), &["admin".into(), "repo".into()]);
+        let parsed = url::Url::parse(&out).expect("url");
+        let scope = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "scope")
+            .expect("scope")
+            .1;
+        assert_eq!(scope, "repo read admin");
+        assert!(parsed.query_pairs().any(|(k, v)| k == "state" && v == "s"));
+        assert_eq!(with_scopes(url.clone(), &[]), url);
     }
 
     #[test]

@@ -80,6 +80,8 @@ struct Cached {
     /// grants): checked again against the row every `revalidate_after`.
     version: Option<i64>,
     checked_at: i64,
+    /// The scopes of the stored grant.
+    scopes: Option<Arc<[String]>>,
 }
 
 /// What the cache holds for a (provider, user).
@@ -285,7 +287,7 @@ impl Broker {
         user: &str,
         credentials: Arc<[Credential]>,
         refresh_at: i64,
-        version: Option<i64>,
+        grant: Option<(i64, &[String])>,
     ) {
         if let Ok(mut cache) = self.cache.write() {
             cache.entry(provider.to_owned()).or_default().insert(
@@ -293,11 +295,42 @@ impl Broker {
                 Cached {
                     credentials,
                     refresh_at,
-                    version,
+                    version: grant.map(|(version, _)| version),
                     checked_at: now(),
+                    scopes: grant.map(|(_, scopes)| scopes.into()),
                 },
             );
         }
+    }
+
+    /// The scopes `user`'s stored grant for `provider` holds, if there is
+    /// one: from the cache, else from the row.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn granted_scopes(
+        &self,
+        provider: &str,
+        user: &str,
+    ) -> Result<Option<Vec<String>>, BrokerError> {
+        let cached = self.cache.read().ok().and_then(|c| {
+            c.get(provider)
+                .and_then(|u| u.get(user))
+                .and_then(|e| e.scopes.as_deref().map(<[String]>::to_vec))
+        });
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        Ok(store
+            .list(Some(provider), Some(user))
+            .await?
+            .into_iter()
+            .next()
+            .map(|row| row.scopes))
     }
 
     /// Drops what the cache holds for (provider, user), e.g. after a logout.
@@ -624,6 +657,7 @@ impl Broker {
         refresh_at: i64,
         version: Option<i64>,
     ) -> Result<Credentials, BrokerError> {
+        let scopes = tokens.scopes.clone();
         let ctx = AuthContext {
             user_id: user.to_owned(),
             tokens: Some(tokens),
@@ -636,7 +670,7 @@ impl Broker {
                 user,
                 credentials.clone().into(),
                 refresh_at,
-                version,
+                version.map(|v| (v, scopes.as_slice())),
             );
         }
         Ok(self.outcome(outcome))

@@ -55,6 +55,9 @@ pub struct ConnectLink {
     /// When it stops being accepted (Unix seconds).
     #[serde(rename = "e")]
     pub expires_at: i64,
+    /// Scopes to ask for beyond the provider's own (step-up).
+    #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
 }
 
 /// Why a connect link is refused.
@@ -72,8 +75,9 @@ pub enum LinkError {
 const LINK_CONTEXT: &[u8] = b"authhost connect link\0";
 
 impl ConnectLink {
-    /// A new link for `user` and `provider`, valid for `ttl_secs`.
-    pub fn new(provider: &str, user: &str, now: i64, ttl_secs: i64) -> Self {
+    /// A new link for `user` and `provider`, valid for `ttl_secs`, asking
+    /// for `scopes` beyond the provider's own.
+    pub fn new(provider: &str, user: &str, scopes: &[String], now: i64, ttl_secs: i64) -> Self {
         let mut id = [0u8; 24];
         random_bytes(&mut id);
         Self {
@@ -81,6 +85,7 @@ impl ConnectLink {
             provider: provider.to_owned(),
             user: user.to_owned(),
             expires_at: now.saturating_add(ttl_secs),
+            scopes: scopes.to_vec(),
         }
     }
 
@@ -219,7 +224,7 @@ mod tests {
     #[test]
     fn links_round_trip_and_refuse_forgery_and_age() {
         let keys = keys();
-        let link = ConnectLink::new("gh", "dave", 1_000, 600);
+        let link = ConnectLink::new("gh", "dave", &["admin".to_owned()], 1_000, 600);
         let text = link.encode(&keys);
         assert_eq!(ConnectLink::decode(&text, &keys), Ok(link.clone()));
         assert_eq!(link.fresh(1_100), Ok(()));

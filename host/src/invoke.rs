@@ -74,6 +74,9 @@ pub enum InvokeError {
         user: String,
         /// The provider's reason.
         reason: String,
+        /// Scopes to ask for beyond the provider's own (the grant's and
+        /// the tool's), when the tool needs more than the grant holds.
+        scopes: Vec<String>,
     },
     /// The credentials could not be put in the request.
     #[error("provider `{provider}`: {source}")]
@@ -169,6 +172,29 @@ impl<'w> Invoker<'w> {
             return Ok(request);
         };
         let provider = self.provider(provider_name)?;
+        let needed = entry.tool.scopes();
+        if !needed.is_empty() && provider.capabilities().contains(Capabilities::INTERACTIVE) {
+            if let Some(granted) = self.broker.granted_scopes(provider_name, user).await? {
+                if let Some(missing) = needed.iter().find(|s| !granted.contains(s)) {
+                    let mut scopes = granted;
+                    scopes.extend(
+                        needed
+                            .iter()
+                            .filter(|s| !scopes.contains(s))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
+                    return Err(InvokeError::AuthorizationRequired {
+                        provider: provider_name.to_owned(),
+                        user: user.to_owned(),
+                        reason: format!(
+                            "tool `{tool}` needs the scope `{missing}`, which the grant lacks"
+                        ),
+                        scopes,
+                    });
+                }
+            }
+        }
         let outgoing = provider
             .capabilities()
             .contains(Capabilities::PER_REQUEST)
@@ -193,6 +219,7 @@ impl<'w> Invoker<'w> {
                     provider: provider_name.to_owned(),
                     user: user.to_owned(),
                     reason,
+                    scopes: needed.to_vec(),
                 })
             }
         }

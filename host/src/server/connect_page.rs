@@ -122,7 +122,7 @@ pub(super) async fn show(State(state): AppState, headers: HeaderMap) -> Response
         if interactive {
             let link = match status["connect_url"].as_str() {
                 Some(link) => Some(link.to_owned()),
-                None => super::flows::connect_link(&state, &headers, name, &user).ok(),
+                None => super::flows::connect_link(&state, &headers, name, &user, &[]).ok(),
             };
             if let Some(link) = link {
                 actions.push_str(&format!(

@@ -71,8 +71,8 @@ fn ttl(state: &ServerState) -> Duration {
     state.workflow.general.server.connect.link_ttl.0
 }
 
-/// A connect link for `user` and `provider`: signed, short-lived, nothing
-/// written until it is opened.
+/// A connect link for `user` and `provider` (asking for `scopes` beyond the
+/// provider's own): signed, short-lived, nothing written until it is opened.
 ///
 /// # Errors
 ///
@@ -82,10 +82,11 @@ pub(super) fn connect_link(
     headers: &HeaderMap,
     provider: &str,
     user: &str,
+    scopes: &[String],
 ) -> Result<String, ApiError> {
     let store = store(state)?;
     let ttl = i64::try_from(ttl(state).as_secs()).unwrap_or(i64::MAX);
-    let link = ConnectLink::new(provider, user, now(), ttl);
+    let link = ConnectLink::new(provider, user, scopes, now(), ttl);
     Ok(format!(
         "{}/v1/auth/flows/{}",
         public_base(state, headers),
@@ -141,6 +142,7 @@ async fn open_flow(
     provider: &str,
     user: &str,
     return_to: Option<String>,
+    scopes: &[String],
 ) -> Response {
     let Ok(store) = store(state) else {
         return refusal(
@@ -186,24 +188,25 @@ async fn open_flow(
             );
         }
     }
-    let started = match authorize::start_with_id(store, &handle, user, ttl, return_to, id).await {
-        Ok(started) => started,
-        Err(e) => {
-            tracing::warn!(error = %e, provider, "starting an authorization failed");
-            let _ = finish(
-                state,
-                store,
-                &flow,
-                FlowStatus::Refused,
-                Some("the authorization could not start"),
-            )
-            .await;
-            return refusal(
-                StatusCode::BAD_GATEWAY,
-                "the authorization could not start; try again later",
-            );
-        }
-    };
+    let started =
+        match authorize::start_with_id(store, &handle, user, ttl, return_to, id, scopes).await {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::warn!(error = %e, provider, "starting an authorization failed");
+                let _ = finish(
+                    state,
+                    store,
+                    &flow,
+                    FlowStatus::Refused,
+                    Some("the authorization could not start"),
+                )
+                .await;
+                return refusal(
+                    StatusCode::BAD_GATEWAY,
+                    "the authorization could not start; try again later",
+                );
+            }
+        };
     let mut response = Redirect::to(&started.url).into_response();
     response
         .headers_mut()
@@ -286,7 +289,15 @@ pub(super) async fn open_link(
     if let Err(response) = browser_user_check(&state, &headers, &link.user).await {
         return response;
     }
-    open_flow(&state, &link.id, &link.provider, &link.user, None).await
+    open_flow(
+        &state,
+        &link.id,
+        &link.provider,
+        &link.user,
+        None,
+        &link.scopes,
+    )
+    .await
 }
 
 /// The flow status answer.
@@ -382,7 +393,7 @@ pub(super) async fn start(
         None => None,
     };
     let id = connect::random_token();
-    Ok(open_flow(&state, &id, &provider, &caller.user, return_to).await)
+    Ok(open_flow(&state, &id, &provider, &caller.user, return_to, &[]).await)
 }
 
 /// Refuses the callback of `flow` when it was opened with a flow cookie

@@ -169,11 +169,16 @@ async fn invoke_inner(
             }))
             .into_response())
         }
-        Err(InvokeError::AuthorizationRequired { provider, user, .. }) => {
+        Err(InvokeError::AuthorizationRequired {
+            provider,
+            user,
+            scopes,
+            ..
+        }) => {
             if capabilities(state, &provider).contains(Capabilities::USER_SUPPLIED) {
                 return Err(ApiError::CredentialsRequired { provider });
             }
-            let auth_url = super::flows::connect_link(state, headers, &provider, &user)?;
+            let auth_url = super::flows::connect_link(state, headers, &provider, &user, &scopes)?;
             Err(ApiError::AuthorizationRequired { provider, auth_url })
         }
         Err(e @ InvokeError::UnknownTool { .. }) => Err(ApiError::NotFound(e.to_string())),
@@ -258,7 +263,7 @@ pub(super) async fn status_of(
         }
         None => {
             status["connect_url"] =
-                super::flows::connect_link(state, headers, provider, user)?.into();
+                super::flows::connect_link(state, headers, provider, user, &[])?.into();
         }
     }
     Ok(status)

@@ -68,6 +68,10 @@ pub struct HttpToolConfig {
     pub timeout: Option<DurationSpec>,
     /// The `authentication` entry whose credentials the call carries.
     pub auth_provider: Option<String>,
+    /// OAuth scopes the call needs: when the user's grant lacks one, the
+    /// caller is asked to authorize again with the grant's scopes plus these.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// The `http` tool type.
@@ -153,6 +157,7 @@ pub struct HttpTool {
     body: Option<BodyTemplate>,
     timeout: Option<std::time::Duration>,
     auth_provider: Option<String>,
+    scopes: Vec<String>,
 }
 
 fn check_url(url: &Template, outbound: &Outbound) -> Result<(), String> {
@@ -275,6 +280,7 @@ impl ToolType for HttpToolType {
                 body,
                 timeout: config.timeout.map(|t| t.0),
                 auth_provider: config.auth_provider,
+                scopes: config.scopes,
             })),
             _ => Err(problems),
         }
@@ -288,6 +294,10 @@ impl Tool for HttpTool {
 
     fn description(&self) -> Option<&str> {
         self.description.as_deref()
+    }
+
+    fn scopes(&self) -> &[String] {
+        &self.scopes
     }
 
     fn arguments(&self) -> Vec<String> {

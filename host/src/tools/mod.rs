@@ -43,6 +43,10 @@ pub trait Tool: Send + Sync + fmt::Debug {
     fn auth_provider(&self) -> Option<&str>;
     /// What it does.
     fn description(&self) -> Option<&str>;
+    /// OAuth scopes the call needs from the user's grant.
+    fn scopes(&self) -> &[String] {
+        &[]
+    }
     /// The argument names it takes.
     fn arguments(&self) -> Vec<String>;
     /// Builds the request for one call (credentials not yet applied).
