@@ -133,7 +133,7 @@ fn schema_marks_secrets_and_carries_an_example() {
 #[test]
 fn unknown_schema_type_suggests_the_closest() {
     let out = run(authhost(), &["info", "schema", "api_kye"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert_eq!(
         out.stderr.trim(),
         "error: no installed component type is named `api_kye`; did you mean `api_key`?"

@@ -191,7 +191,7 @@ fn login_then_calls_refresh_exactly_once() {
 
     // Someone who never logged in.
     let out = authhost_run(&setup, &["call", "me", "--user", "bob"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr
             .contains("provider `gh` needs user `bob` to authorize first"),
@@ -308,7 +308,7 @@ fn transient_refresh_failures_keep_the_grant() {
     std::thread::sleep(Duration::from_millis(1100));
     setup.server.set(|s| s.refresh_status = Some(503));
     let out = authhost_run(&setup, &["call", "me", "--user", "dave"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr.contains("the grant is kept and will be retried"),
         "{}",
@@ -686,7 +686,7 @@ fn private_key_jwt_client_authentication() {
         std::fs::read_to_string(keys.join("ec-private.pem")).expect("key"),
     );
     let out = run(validate, &["validate", &path.display().to_string()]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stdout
             .contains("private_key: not a PEM private key for private_key_algorithm"),

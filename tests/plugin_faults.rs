@@ -24,10 +24,10 @@ fn faulty() -> (PluginDir, PluginRegistry) {
 
 fn expect_plugin_error(result: Result<AuthOutcome, CallError>, fragment: &str) {
     match result {
-        Err(CallError::Plugin { source, plugin, .. }) => {
-            assert_eq!(source.kind(), ErrorKind::Panicked);
+        Err(CallError::Plugin { error, plugin, .. }) => {
+            assert_eq!(error.kind(), ErrorKind::Panicked);
             assert_eq!(plugin, "authhost-fixture-faulty");
-            assert!(source.message().contains(fragment), "{}", source.message());
+            assert!(error.message().contains(fragment), "{}", error.message());
         }
         other => panic!("expected a plugin error, got {other:?}"),
     }
@@ -54,10 +54,10 @@ async fn panic_in_create_is_an_error_naming_plugin_and_provider() {
     let err = registry
         .create_provider("panic_on_create", "broken", &json!({}), TIMEOUT)
         .expect_err("panics");
-    let CreateError::Plugin { ref source, .. } = err else {
+    let CreateError::Plugin { ref error, .. } = err else {
         panic!("{err:?}")
     };
-    assert_eq!(source.kind(), ErrorKind::Panicked);
+    assert_eq!(error.kind(), ErrorKind::Panicked);
     assert_eq!(
         err.to_string(),
         "`broken` (panic_on_create, plugin authhost-fixture-faulty): plugin authhost-fixture-faulty panicked in create of `panic_on_create`: deliberate panic in create"

@@ -106,7 +106,7 @@ fn verify_reports_every_file_and_fails() {
             &dir.path().display().to_string(),
         ],
     );
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, 2, "{}", out.all());
     assert_eq!(
         out.stdout.matches("\nok    ").count() + usize::from(out.stdout.starts_with("ok    ")),
         2
@@ -150,7 +150,7 @@ fn world_writable_plugins_are_refused() {
         authhost(),
         &["plugins", "verify", &file.display().to_string()],
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stdout
             .contains("refused to load: it is world-writable (mode 666)"),
@@ -164,7 +164,7 @@ fn world_writable_plugins_are_refused() {
         authhost(),
         &["plugins", "verify", &file.display().to_string()],
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stdout.contains("world-writable without the sticky bit"),
         "{}",
@@ -210,7 +210,7 @@ fn a_missing_plugin_path_file_is_named() {
         authhost(),
         &["plugins", "verify", "/nonexistent/libauthhost_x.so"],
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stdout
             .contains("FAIL  /nonexistent/libauthhost_x.so: no such file"),
@@ -325,5 +325,39 @@ fn verify_of_a_folder_without_plugins_fails() {
         out.stderr.contains("no plugin files found"),
         "{}",
         out.stderr
+    );
+}
+
+/// Issue 8: a plugin's error was printed twice by `call`
+/// (`… failed: X: X`): the message is part of the error's text and no
+/// longer also its `source`. And authhost's own failures exit 2, not 1.
+#[test]
+fn a_plugin_failure_through_call_is_said_once_and_exits_2() {
+    let dir = PluginDir::new();
+    dir.install("fixture_faulty", "faulty");
+    let workflow = dir.path().join("w.yaml");
+    std::fs::write(
+        &workflow,
+        "authentication:\n  boom:\n    _type: panic_in_authenticate\ntools:\n  t:\n    _type: http\n    url: http://127.0.0.1:9/x\n    auth_provider: boom\n",
+    )
+    .expect("write");
+    let base = plugin_path(&dir);
+    let out = run(
+        authhost(),
+        &args(
+            &base,
+            &["call", "t", "--config", workflow.to_str().expect("utf-8")],
+        ),
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    let error = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .expect("an error line");
+    assert_eq!(
+        error.matches("deliberate panic in authenticate").count(),
+        1,
+        "{error}"
     );
 }

@@ -194,6 +194,18 @@ fn oauth_workflow(auth_base: &str, server_extra: &str) -> String {
     )
 }
 
+/// Plays the browser through the `auth_url` of an `authorization_required`
+/// answer (`verify: none`) to the callback page, which must say authorized.
+async fn connect_through_link(http: &reqwest::Client, answer: (u16, serde_json::Value)) {
+    let (status, body) = answer;
+    assert_eq!(status, 401, "{body}");
+    let callback = follow_to_callback(http, body["auth_url"].as_str().expect("link")).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+}
+
 /// Plays the browser from an `auth_url` (a connect link, or the
 /// authorization server's URL) to the redirect back: the callback URL.
 async fn follow_to_callback(http: &reqwest::Client, url: &str) -> String {
@@ -2138,22 +2150,8 @@ async fn a_failed_refresh_never_serves_an_expired_token() {
     auth.set(|s| s.lifetime = Some(6));
     let server = start(&oauth_workflow(&auth.base, ""), None).await;
     let http = client();
-    let me = || async {
-        let response = client()
-            .post(format!("{}/v1/tools/me/invoke", server.base))
-            .header("x-user-id", "erin")
-            .send()
-            .await
-            .expect("invoke");
-        let status = response.status().as_u16();
-        (status, json(response).await)
-    };
-    let (_, body) = me().await;
-    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
-    assert_eq!(
-        http.get(&callback).send().await.expect("callback").status(),
-        200
-    );
+    let me = || invoke_as(&server.base, "me", "erin");
+    connect_through_link(&http, me().await).await;
     let logged_in = std::time::Instant::now();
     // Past the refresh point (half of 6 s), the server fails every refresh.
     auth.set(|s| s.refresh_status = Some(500));
@@ -2192,30 +2190,13 @@ async fn slow_refreshes_on_sqlite_neither_serialize_nor_block_other_users() {
     let auth = oauth_server::start();
     let server = start(&oauth_workflow(&auth.base, ""), None).await;
     let http = client();
-    let invoke_as = |user: String| {
+    let invoke_me = |user: String| {
         let base = server.base.clone();
-        async move {
-            let response = client()
-                .post(format!("{base}/v1/tools/me/invoke"))
-                .header("x-user-id", user)
-                .send()
-                .await
-                .expect("invoke");
-            let status = response.status().as_u16();
-            (status, json(response).await)
-        }
+        async move { invoke_as(&base, "me", &user).await }
     };
     let log_in = |user: String| {
         let http = http.clone();
-        async move {
-            let (_, body) = invoke_as(user).await;
-            let callback =
-                follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
-            assert_eq!(
-                http.get(&callback).send().await.expect("callback").status(),
-                200
-            );
-        }
+        async move { connect_through_link(&http, invoke_me(user).await).await }
     };
     auth.set(|s| s.lifetime = Some(1));
     for i in 0..5 {
@@ -2228,11 +2209,11 @@ async fn slow_refreshes_on_sqlite_neither_serialize_nor_block_other_users() {
 
     let started = std::time::Instant::now();
     let due: Vec<_> = (0..5)
-        .map(|i| tokio::spawn(invoke_as(format!("due{i}"))))
+        .map(|i| tokio::spawn(invoke_me(format!("due{i}"))))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let steady_started = std::time::Instant::now();
-    let (status, body) = invoke_as("steady".to_owned()).await;
+    let (status, body) = invoke_me("steady".to_owned()).await;
     let steady = steady_started.elapsed();
     assert_eq!(
         (status, body["status"].as_u64()),
@@ -2280,22 +2261,8 @@ async fn a_revoke_on_one_replica_is_seen_by_the_others() {
     let a = start(&yaml, None).await;
     let b = start(&yaml, None).await;
     let http = client();
-    let me = |base: String| async move {
-        let response = client()
-            .post(format!("{base}/v1/tools/me/invoke"))
-            .header("x-user-id", "hana")
-            .send()
-            .await
-            .expect("invoke");
-        let status = response.status().as_u16();
-        (status, json(response).await)
-    };
-    let (_, body) = me(a.base.clone()).await;
-    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
-    assert_eq!(
-        http.get(&callback).send().await.expect("callback").status(),
-        200
-    );
+    let me = |base: String| async move { invoke_as(&base, "me", "hana").await };
+    connect_through_link(&http, me(a.base.clone()).await).await;
     for base in [&a.base, &b.base] {
         let (status, body) = me(base.clone()).await;
         assert_eq!(
@@ -2346,22 +2313,8 @@ async fn cached_grants_are_rechecked_against_the_row() {
         .replace("  store:\n", "  store:\n    revalidate_after: 1s\n");
     let server = start(&yaml, None).await;
     let http = client();
-    let me = || async {
-        let response = client()
-            .post(format!("{}/v1/tools/me/invoke", server.base))
-            .header("x-user-id", "ivan")
-            .send()
-            .await
-            .expect("invoke");
-        let status = response.status().as_u16();
-        (status, json(response).await)
-    };
-    let (_, body) = me().await;
-    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
-    assert_eq!(
-        http.get(&callback).send().await.expect("callback").status(),
-        200
-    );
+    let me = || invoke_as(&server.base, "me", "ivan");
+    connect_through_link(&http, me().await).await;
     assert_eq!(me().await.0, 200);
     // Another process (a CLI `tokens revoke`, say) deletes the row.
     sqlx::any::install_default_drivers();
@@ -2458,22 +2411,8 @@ async fn an_upstream_401_refreshes_once_and_retries_once() {
     let auth = oauth_server::start();
     let server = start(&oauth_workflow(&auth.base, ""), None).await;
     let http = client();
-    let me = || async {
-        let response = client()
-            .post(format!("{}/v1/tools/me/invoke", server.base))
-            .header("x-user-id", "kim")
-            .send()
-            .await
-            .expect("invoke");
-        let status = response.status().as_u16();
-        (status, json(response).await)
-    };
-    let (_, body) = me().await;
-    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
-    assert_eq!(
-        http.get(&callback).send().await.expect("callback").status(),
-        200
-    );
+    let me = || invoke_as(&server.base, "me", "kim");
+    connect_through_link(&http, me().await).await;
     let (status, body) = me().await;
     assert_eq!(
         (status, body["status"].as_u64()),
@@ -2674,25 +2613,8 @@ async fn tools_needing_more_scopes_step_up_the_grant() {
     );
     let server = start(&yaml, None).await;
     let http = client();
-    let invoke_tool = |tool: &'static str| {
-        let base = server.base.clone();
-        async move {
-            let response = client()
-                .post(format!("{base}/v1/tools/{tool}/invoke"))
-                .header("x-user-id", "noa")
-                .send()
-                .await
-                .expect("invoke");
-            let status = response.status().as_u16();
-            (status, json(response).await)
-        }
-    };
-    let (_, body) = invoke_tool("me").await;
-    let callback = follow_to_callback(&http, body["auth_url"].as_str().expect("link")).await;
-    assert_eq!(
-        http.get(&callback).send().await.expect("callback").status(),
-        200
-    );
+    let invoke_tool = |tool: &'static str| invoke_as(&server.base, tool, "noa");
+    connect_through_link(&http, invoke_tool("me").await).await;
     assert_eq!(invoke_tool("me").await.0, 200);
 
     let (status, body) = invoke_tool("admin_me").await;

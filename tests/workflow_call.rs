@@ -172,7 +172,7 @@ fn arguments_fill_placeholders_and_errors_name_them() {
             "owner=o",
         ],
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr
             .contains("calling `t`: tool `t`: missing argument `label`"),
@@ -264,7 +264,7 @@ fn egress_policy_checks_resolved_addresses() {
         authhost(),
         &["call", "t", "--config", &path.display().to_string()],
     );
-    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.code, 2, "{}", out.all());
     assert!(
         out.stderr
             .contains("is blocked by the egress policy (matches blocked 127.0.0.0/8)"),

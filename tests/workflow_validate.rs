@@ -19,7 +19,7 @@ fn repo(path: &str) -> PathBuf {
 fn expect_failure(file: &Path, expect: &[String], forbid: &[String], whole_file: bool) -> String {
     let out = run(authhost(), &["validate", &file.display().to_string()]);
     let name = file.display().to_string();
-    assert_eq!(out.code, 1, "{name} should fail:\n{}", out.all());
+    assert_eq!(out.code, 2, "{name} should fail:\n{}", out.all());
     assert!(!out.all().contains("panicked"), "{name}: {}", out.all());
     assert!(
         out.stdout.contains(&format!("{name}:")),
@@ -150,7 +150,7 @@ fn secrets_from_the_environment_never_appear_in_diagnostics() {
             cmd,
             &["validate", &path.display().to_string(), "--format", "json"],
         );
-        assert_eq!(out.code, 1, "{}", out.all());
+        assert_eq!(out.code, 2, "{}", out.all());
         assert!(!out.all().contains("SENTINEL"), "{}", out.all());
         let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
         assert_eq!(report["valid"], false);

@@ -932,7 +932,7 @@ async fn refresh_and_store(
             let failed_at = crate::store::now();
             stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
             let reason = match &e {
-                CallError::Plugin { source, .. } => source.to_string(),
+                CallError::Plugin { error, .. } => error.to_string(),
                 other => other.to_string(),
             };
             lock.record_error(&reason).await?;

@@ -51,13 +51,12 @@ pub enum InvokeError {
         suggestion: Option<String>,
     },
     /// The arguments do not fit the tool.
-    #[error("tool `{tool}`: {source}")]
+    #[error("tool `{tool}`: {error}")]
     Arguments {
         /// The tool.
         tool: String,
-        /// What is wrong.
-        #[source]
-        source: ToolError,
+        /// What is wrong (in the message, so not also a `source`).
+        error: ToolError,
     },
     /// The provider instance could not be created.
     #[error(transparent)]
@@ -79,13 +78,12 @@ pub enum InvokeError {
         scopes: Vec<String>,
     },
     /// The credentials could not be put in the request.
-    #[error("provider `{provider}`: {source}")]
+    #[error("provider `{provider}`: {error}")]
     Apply {
         /// The provider instance.
         provider: String,
-        /// What could not be applied.
-        #[source]
-        source: ApplyError,
+        /// What could not be applied (in the message, so not also a `source`).
+        error: ApplyError,
     },
     /// The request was refused by policy or failed in transit.
     #[error(transparent)]
@@ -155,18 +153,18 @@ impl<'w> Invoker<'w> {
             });
         };
         let args =
-            with_user_placeholders(entry.tool.as_ref(), user, claims, args).map_err(|source| {
+            with_user_placeholders(entry.tool.as_ref(), user, claims, args).map_err(|error| {
                 InvokeError::Arguments {
                     tool: tool.to_owned(),
-                    source,
+                    error,
                 }
             })?;
         let mut request = entry
             .tool
             .prepare(&args)
-            .map_err(|source| InvokeError::Arguments {
+            .map_err(|error| InvokeError::Arguments {
                 tool: tool.to_owned(),
-                source,
+                error,
             })?;
         let Some(provider_name) = entry.tool.auth_provider() else {
             return Ok(request);
@@ -208,9 +206,9 @@ impl<'w> Invoker<'w> {
             });
         match self.broker.credentials(&provider, user, outgoing).await? {
             Credentials::Ready(credentials) => {
-                apply(&mut request, &credentials).map_err(|source| InvokeError::Apply {
+                apply(&mut request, &credentials).map_err(|error| InvokeError::Apply {
                     provider: provider_name.to_owned(),
-                    source,
+                    error,
                 })?;
                 Ok(request)
             }

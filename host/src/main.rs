@@ -10,7 +10,7 @@ fn main() -> ExitCode {
             let message = format!("{err:#}");
             let lines: Vec<_> = message.lines().map(authhost::cli::printable).collect();
             eprintln!("error: {}", lines.join("\n"));
-            ExitCode::FAILURE
+            ExitCode::from(authhost::cli::EXIT_FAILURE)
         }
     }
 }

@@ -121,7 +121,7 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
     }
     Ok(
         if response.status.is_client_error() || response.status.is_server_error() {
-            ExitCode::FAILURE
+            ExitCode::from(super::EXIT_TOOL_ERROR)
         } else {
             ExitCode::SUCCESS
         },
@@ -139,11 +139,12 @@ async fn concurrent(
     let calls = (0..n).map(|_| invoker.call(&args.tool, &args.user, &claims, call_args));
     let results = futures_util::future::join_all(calls).await;
     let mut summary: BTreeMap<String, usize> = BTreeMap::new();
-    let mut failed = false;
+    let (mut tool_error, mut failed) = (false, false);
     for result in results {
         let key = match result {
             Ok(response) => {
-                failed |= response.status.is_client_error() || response.status.is_server_error();
+                tool_error |=
+                    response.status.is_client_error() || response.status.is_server_error();
                 format!("{}", response.status.as_u16())
             }
             Err(e) => {
@@ -166,7 +167,9 @@ async fn concurrent(
             .load(std::sync::atomic::Ordering::Relaxed)
     );
     Ok(if failed {
-        ExitCode::FAILURE
+        super::failure()
+    } else if tool_error {
+        ExitCode::from(super::EXIT_TOOL_ERROR)
     } else {
         ExitCode::SUCCESS
     })

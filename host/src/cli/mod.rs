@@ -15,6 +15,17 @@ use std::{path::PathBuf, process::ExitCode, sync::LazyLock};
 
 pub use output::printable;
 
+/// Exit code: the tool was called and answered an error status (4xx/5xx).
+pub const EXIT_TOOL_ERROR: u8 = 1;
+/// Exit code: authhost could not do what was asked (configuration, plugin,
+/// store, network, a failed check).
+pub const EXIT_FAILURE: u8 = 2;
+
+/// [`EXIT_FAILURE`] as an exit code.
+pub(crate) fn failure() -> ExitCode {
+    ExitCode::from(EXIT_FAILURE)
+}
+
 use clap::{Parser, Subcommand};
 
 use crate::plugin::{PluginRegistry, SearchPath};
@@ -22,8 +33,12 @@ use crate::plugin::{PluginRegistry, SearchPath};
 static VERSION: LazyLock<String> = LazyLock::new(crate::version_line);
 
 /// authhost: credentials for every tool call, from auth-provider plugins.
+///
+/// Exit codes: 0 success; 1 the tool was called and answered an error
+/// status (`call`); 2 authhost could not do what was asked (configuration,
+/// plugin, store, network, a failed check).
 #[derive(Debug, Parser)]
-#[command(name = "authhost", version = VERSION.as_str(), propagate_version = true)]
+#[command(name = "authhost", version = VERSION.as_str(), propagate_version = true, after_help = "Exit codes: 0 success; 1 the tool was called and answered an error status (call); 2 authhost could not do what was asked (configuration, plugin, store, network, a failed check).")]
 pub struct Cli {
     /// More output: -v info logs and plugin files, -vv debug logs and full ABI reports.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

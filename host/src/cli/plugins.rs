@@ -14,7 +14,7 @@ use crate::{
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
     /// Load each plugin file and report what it offers or why it fails.
-    /// Exit code 1 when any file is bad.
+    /// Exit code 2 when any file is bad.
     Verify(VerifyArgs),
 }
 
@@ -51,7 +51,7 @@ fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             std::env::consts::DLL_PREFIX,
             std::env::consts::DLL_SUFFIX
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok(super::failure());
     }
     // Load every file into one registry so duplicate type names are caught,
     // and report per file.
@@ -106,6 +106,6 @@ fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     Ok(if bad == 0 {
         ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
+        super::failure()
     })
 }

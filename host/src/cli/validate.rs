@@ -83,6 +83,6 @@ pub(crate) fn run(args: ValidateArgs, globals: &Globals) -> anyhow::Result<ExitC
     Ok(if loaded.workflow.is_some() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
+        super::failure()
     })
 }

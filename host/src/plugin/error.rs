@@ -157,7 +157,7 @@ pub enum CreateError {
     #[error("no provider `{0}` in this workflow")]
     UnknownInstance(String),
     /// The plugin refused the configuration (or panicked).
-    #[error("`{instance}` ({type_name}, plugin {plugin}): {source}")]
+    #[error("`{instance}` ({type_name}, plugin {plugin}): {error}")]
     Plugin {
         /// The instance name.
         instance: String,
@@ -165,9 +165,9 @@ pub enum CreateError {
         type_name: String,
         /// The plugin that implements it.
         plugin: String,
-        /// The plugin's error.
-        #[source]
-        source: Box<authhost_plugin_api::Error>,
+        /// The plugin's error; said in the message, so not also a `source`
+        /// (a chain printed with `{:#}` says it once).
+        error: Box<authhost_plugin_api::Error>,
     },
 }
 
@@ -175,7 +175,7 @@ pub enum CreateError {
 #[derive(Debug, Error)]
 pub enum CallError {
     /// The plugin returned an error (a panic inside the plugin is one too).
-    #[error("{operation} of `{instance}` ({type_name}, plugin {plugin}) failed: {source}")]
+    #[error("{operation} of `{instance}` ({type_name}, plugin {plugin}) failed: {error}")]
     Plugin {
         /// The instance name.
         instance: String,
@@ -185,9 +185,9 @@ pub enum CallError {
         plugin: String,
         /// `authenticate`, `refresh`, ….
         operation: &'static str,
-        /// The plugin's error.
-        #[source]
-        source: Box<authhost_plugin_api::Error>,
+        /// The plugin's error; said in the message, so not also a `source`
+        /// (a chain printed with `{:#}` says it once).
+        error: Box<authhost_plugin_api::Error>,
     },
     /// The plugin did not answer in time.
     #[error("{operation} of `{instance}` ({type_name}, plugin {plugin}) did not complete within {after:?}")]
@@ -209,7 +209,7 @@ impl CallError {
     /// The plugin's error kind, or `None` for a timeout.
     pub fn kind(&self) -> Option<authhost_plugin_api::ErrorKind> {
         match self {
-            Self::Plugin { source, .. } => Some(source.kind()),
+            Self::Plugin { error, .. } => Some(error.kind()),
             Self::Timeout { .. } => None,
         }
     }

@@ -100,7 +100,7 @@ impl InstanceNames {
             type_name: self.type_name.clone(),
             plugin: self.plugin.clone(),
             operation,
-            source: Box::new(source),
+            error: Box::new(source),
         })
     }
 }

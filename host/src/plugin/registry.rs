@@ -216,7 +216,7 @@ impl PluginRegistry {
                 instance: instance_name.to_owned(),
                 type_name: type_name.to_owned(),
                 plugin: plugin.name.clone(),
-                source: Box::new(e.into()),
+                error: Box::new(e.into()),
             }),
         }
     }

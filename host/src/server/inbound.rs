@@ -386,8 +386,8 @@ impl InboundAuth {
                     Ok(_) => Err(Refused("the authenticator returned no user".to_owned())),
                     Err(e) if e.kind() == Some(authhost_plugin_api::ErrorKind::Unauthenticated) => {
                         let reason = match &e {
-                            crate::plugin::CallError::Plugin { source, .. } => {
-                                source.message().to_owned()
+                            crate::plugin::CallError::Plugin { error, .. } => {
+                                error.message().to_owned()
                             }
                             other => other.to_string(),
                         };

@@ -506,7 +506,7 @@ pub(super) async fn supply(
             if e.kind() == Some(authhost_plugin_api::ErrorKind::InvalidRequest) =>
         {
             let message = match &e {
-                crate::plugin::CallError::Plugin { source, .. } => source.message().to_owned(),
+                crate::plugin::CallError::Plugin { error, .. } => error.message().to_owned(),
                 other => other.to_string(),
             };
             Err(ApiError::BadRequest(message))

@@ -447,7 +447,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
                 let pointer = format!("/authentication/{}", pointer_segment(name));
                 let (_, node) = root.locate(&pointer);
                 let message = match &e {
-                    crate::plugin::CreateError::Plugin { source, .. } => source.to_string(),
+                    crate::plugin::CreateError::Plugin { error, .. } => error.to_string(),
                     other => other.to_string(),
                 };
                 diags.error(Location::at(node.pos), &dotted(&pointer), message);
