@@ -405,3 +405,46 @@ async fn rotations_by_another_process_lose_nothing() {
         assert_eq!(got.tokens.access_token.expose(), format!("t{round}"));
     }
 }
+
+/// Issue 8: `updated_at` served as "when the token was obtained", but a
+/// recorded refresh error or a re-encryption bumps it, so refresh timing and
+/// its backoff moved. `obtained_at` changes only with new tokens.
+#[tokio::test]
+async fn obtained_at_moves_only_with_new_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = sqlite_store(&dir).await;
+    store.put("p", "u", &tokens("a"), None).await.expect("put");
+    let first = store
+        .list(Some("p"), Some("u"))
+        .await
+        .expect("list")
+        .remove(0);
+    assert_eq!(first.obtained_at, first.updated_at);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut lock = store.lock("p", "u").await.expect("lock");
+    lock.record_error("the refresh failed: 503")
+        .await
+        .expect("record");
+    lock.release().await.expect("release");
+    store.rotate_keys().await.expect("rotate");
+    let after = store
+        .list(Some("p"), Some("u"))
+        .await
+        .expect("list")
+        .remove(0);
+    assert!(after.updated_at > first.updated_at, "{after:?}");
+    assert_eq!(after.obtained_at, first.obtained_at, "{after:?}");
+    // New tokens: obtained now.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    store
+        .put("p", "u", &tokens("b"), Some(after.version))
+        .await
+        .expect("put")
+        .expect("swapped");
+    let renewed = store
+        .list(Some("p"), Some("u"))
+        .await
+        .expect("list")
+        .remove(0);
+    assert!(renewed.obtained_at > first.obtained_at, "{renewed:?}");
+}

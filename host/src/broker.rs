@@ -628,7 +628,7 @@ impl Broker {
 
     fn stored_refresh_at(stored: &StoredTokens) -> i64 {
         match stored.tokens.expires_at {
-            Some(expires_at) => refresh_at(stored.meta.updated_at.min(expires_at), expires_at),
+            Some(expires_at) => refresh_at(stored.meta.obtained_at.min(expires_at), expires_at),
             None => i64::MAX,
         }
     }
@@ -951,6 +951,36 @@ async fn refresh_and_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 8: refresh timing comes from when the tokens were obtained, not
+    /// from the row's last write (a recorded error, a re-encryption).
+    #[test]
+    fn refresh_timing_ignores_later_writes() {
+        let stored = StoredTokens {
+            meta: crate::store::TokenRow {
+                provider: "p".into(),
+                user: "u".into(),
+                version: 3,
+                key_id: "k".into(),
+                expires_at: Some(3600),
+                scopes: vec![],
+                created_at: 0,
+                updated_at: 3300,
+                obtained_at: 0,
+                last_error: Some("the refresh failed: 503".into()),
+            },
+            tokens: TokenSet {
+                access_token: authhost_plugin_api::Secret::new("a"),
+                token_type: "Bearer".into(),
+                refresh_token: None,
+                id_token: None,
+                expires_at: Some(3600),
+                scopes: vec![],
+                extra: serde_json::Map::new(),
+            },
+        };
+        assert_eq!(Broker::stored_refresh_at(&stored), 3240);
+    }
 
     #[test]
     fn refresh_points() {

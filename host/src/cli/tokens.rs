@@ -136,6 +136,7 @@ impl TokensCommand {
                     println!("expires       {}", when(row.expires_at));
                     println!("scopes        {}", printable(&row.scopes.join(" ")));
                     println!("stored        {}", format_utc(row.created_at));
+                    println!("obtained      {}", format_utc(row.obtained_at));
                     println!(
                         "updated       {} (version {})",
                         format_utc(row.updated_at),

@@ -81,6 +81,14 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             PRIMARY KEY (provider, user_id)
         )",
     ],
+), (
+    4,
+    &[
+        // When the tokens were obtained: refresh timing must not move when a
+        // refresh error is recorded or a row is re-encrypted.
+        "ALTER TABLE authhost_tokens ADD COLUMN obtained_at BIGINT",
+        "UPDATE authhost_tokens SET obtained_at = updated_at WHERE obtained_at IS NULL",
+    ],
 )];
 
 /// Applies every migration not yet recorded, under the database lock.

@@ -443,10 +443,12 @@ impl TokenStore {
         expected_version: Option<i64>,
     ) -> Result<Option<i64>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        self.put_on(&mut conn, provider, user, tokens, expected_version)
+        self.put_on(&mut conn, provider, user, tokens, expected_version, true)
             .await
     }
 
+    /// Writes a row; `obtained` says the tokens are new from the server
+    /// (else a re-encryption: the time they were obtained is kept).
     async fn put_on(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -454,6 +456,7 @@ impl TokenStore {
         user: &str,
         tokens: &TokenSet,
         expected_version: Option<i64>,
+        obtained: bool,
     ) -> Result<Option<i64>, StoreError> {
         let sealed = self.seal(provider, user, tokens);
         let now = now();
@@ -471,6 +474,7 @@ impl TokenStore {
                     .bind(provider)
                     .bind(user)
                     .bind(version)
+                    .bind(obtained.then_some(now))
                     .execute(&mut *conn)
                     .await?;
                 if done.rows_affected() != 1 {
@@ -510,7 +514,8 @@ impl TokenStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for (user, tokens) in entries {
-            self.put_on(&mut tx, provider, user, tokens, None).await?;
+            self.put_on(&mut tx, provider, user, tokens, None, true)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -750,11 +755,18 @@ impl TokenStore {
                 let user: String = row.try_get("user_id")?;
                 match self.get(&provider, &user).await {
                     Ok(Some(stored)) => {
-                        if self
-                            .put(&provider, &user, &stored.tokens, Some(stored.meta.version))
-                            .await?
-                            .is_some()
-                        {
+                        let mut conn = self.pool.acquire().await?;
+                        let resealed = self
+                            .put_on(
+                                &mut conn,
+                                &provider,
+                                &user,
+                                &stored.tokens,
+                                Some(stored.meta.version),
+                                false,
+                            )
+                            .await?;
+                        if resealed.is_some() {
                             rewritten += 1;
                             progressed = true;
                         }
@@ -892,7 +904,7 @@ impl RefreshLock<'_> {
         match &mut self.held {
             Some(Held::Advisory(tx)) => {
                 self.store
-                    .put_on(tx, &provider, &user, tokens, Some(version))
+                    .put_on(tx, &provider, &user, tokens, Some(version), true)
                     .await
             }
             _ => {

@@ -7,10 +7,10 @@ use sqlx::Row;
 
 use super::StoreError;
 
-pub(crate) const SELECT_ONE: &str = "SELECT provider, user_id, version, key_id, nonce, ciphertext, expires_at, scopes, created_at, updated_at, last_error FROM authhost_tokens WHERE provider = $1 AND user_id = $2";
-pub(crate) const SELECT_META: &str = "SELECT provider, user_id, version, key_id, expires_at, scopes, created_at, updated_at, last_error FROM authhost_tokens WHERE ($1 = '' OR provider = $1) AND ($2 = '' OR user_id = $2) ORDER BY provider, user_id";
-pub(crate) const UPDATE_CAS: &str = "UPDATE authhost_tokens SET version = $1, key_id = $2, nonce = $3, ciphertext = $4, expires_at = $5, scopes = $6, updated_at = $7, last_error = NULL WHERE provider = $8 AND user_id = $9 AND version = $10";
-pub(crate) const UPSERT: &str = "INSERT INTO authhost_tokens (provider, user_id, version, key_id, nonce, ciphertext, expires_at, scopes, created_at, updated_at) VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (provider, user_id) DO UPDATE SET version = authhost_tokens.version + 1, key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, expires_at = excluded.expires_at, scopes = excluded.scopes, updated_at = excluded.updated_at, last_error = NULL RETURNING version";
+pub(crate) const SELECT_ONE: &str = "SELECT provider, user_id, version, key_id, nonce, ciphertext, expires_at, scopes, created_at, updated_at, obtained_at, last_error FROM authhost_tokens WHERE provider = $1 AND user_id = $2";
+pub(crate) const SELECT_META: &str = "SELECT provider, user_id, version, key_id, expires_at, scopes, created_at, updated_at, obtained_at, last_error FROM authhost_tokens WHERE ($1 = '' OR provider = $1) AND ($2 = '' OR user_id = $2) ORDER BY provider, user_id";
+pub(crate) const UPDATE_CAS: &str = "UPDATE authhost_tokens SET version = $1, key_id = $2, nonce = $3, ciphertext = $4, expires_at = $5, scopes = $6, updated_at = $7, obtained_at = COALESCE($11, obtained_at), last_error = NULL WHERE provider = $8 AND user_id = $9 AND version = $10";
+pub(crate) const UPSERT: &str = "INSERT INTO authhost_tokens (provider, user_id, version, key_id, nonce, ciphertext, expires_at, scopes, created_at, updated_at, obtained_at) VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $8, $8) ON CONFLICT (provider, user_id) DO UPDATE SET version = authhost_tokens.version + 1, key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, expires_at = excluded.expires_at, scopes = excluded.scopes, updated_at = excluded.updated_at, obtained_at = excluded.obtained_at, last_error = NULL RETURNING version";
 
 /// A row's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,8 +29,11 @@ pub struct TokenRow {
     pub scopes: Vec<String>,
     /// First stored.
     pub created_at: i64,
-    /// Last written.
+    /// Last written (a new token, a re-encryption, a recorded error).
     pub updated_at: i64,
+    /// When the current tokens were obtained from the server: what refresh
+    /// timing is computed from.
+    pub obtained_at: i64,
     /// Why the last refresh failed, if it did.
     pub last_error: Option<String>,
 }
@@ -47,6 +50,7 @@ impl TokenRow {
             scopes: scopes.split_whitespace().map(str::to_owned).collect(),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            obtained_at: row.try_get("obtained_at")?,
             last_error: row.try_get("last_error")?,
         })
     }
