@@ -4,13 +4,25 @@
 //! [`authhost_plugin_api`]), describes what they offer, and hands each tool
 //! call the credentials its provider produces.
 //!
+//! Modules, in the order a call goes through them (see `docs/architecture.md`):
+//!
+//! - [`workflow`]: workflow files to a checked [`workflow::Workflow`].
 //! - [`plugin`]: discovery, loading, the registry and host-side handles to
 //!   provider instances.
-//! - [`cli`]: the `authhost` command line.
+//! - [`outbound`] and [`egress`]: the one outbound HTTP client and its policy.
+//! - [`tools`] and [`credentials`]: a tool's request, and credentials put on it.
+//! - [`invoke`]: a tool call end to end.
+//! - [`broker`]: credentials for (provider, user): cache, refresh, retry.
+//! - [`store`]: the encrypted token store, flows, key ring, migrations.
+//! - [`authorize`] and [`connect`]: the authorization flow and connect links.
+//! - [`server`]: `authhost serve` (HTTP API, connect page, webhooks).
+//! - [`cli`]: the `authhost` command line; [`clock`], [`logging`], [`suggest`]:
+//!   small shared pieces.
 
 pub mod authorize;
 pub mod broker;
 pub mod cli;
+pub mod clock;
 pub mod connect;
 pub mod credentials;
 pub mod egress;

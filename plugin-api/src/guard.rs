@@ -70,9 +70,13 @@ where
     }
 }
 
-struct Guarded<F> {
-    fut: F,
-    site: Site,
+pin_project_lite::pin_project! {
+    /// A plugin future whose panics become errors naming the plugin.
+    struct Guarded<F> {
+        #[pin]
+        fut: F,
+        site: Site,
+    }
 }
 
 impl<T, F> Future for Guarded<F>
@@ -82,11 +86,9 @@ where
     type Output = RResult<T, PluginError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let site = self.site;
-        // SAFETY: structural pinning of `fut`: it is never moved out of
-        // `Guarded`, and `Guarded` has no `Drop` or `Unpin` impl of its own.
-        #[allow(unsafe_code)]
-        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.fut) };
+        let this = self.project();
+        let site = *this.site;
+        let fut = this.fut;
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(result)) => Poll::Ready(result.map_err(PluginError::from).into()),

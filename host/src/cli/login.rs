@@ -22,7 +22,8 @@ use tokio::net::TcpListener;
 
 use super::Globals;
 use crate::{
-    authorize::{self, format_utc, CallbackParams, Completed, FlowError},
+    authorize::{self, CallbackParams, Completed, FlowError},
+    clock::format_utc,
     plugin::ProviderHandle,
     store::TokenStore,
     workflow::parse_duration,

@@ -11,7 +11,7 @@ use super::{
     output::{printable, write_table, ListFormat},
     Globals,
 };
-use crate::{authorize::format_utc, store::now};
+use crate::clock::{format_utc, now};
 
 /// `tokens` subcommands.
 #[derive(Debug, Subcommand)]

@@ -15,7 +15,10 @@ use axum::{
 use base64::Engine as _;
 
 use super::ServerState;
-use crate::authorize::{escape_html, format_utc, message_page};
+use crate::{
+    authorize::{escape_html, message_page},
+    clock::format_utc,
+};
 
 type AppState = State<Arc<ServerState>>;
 

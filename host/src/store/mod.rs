@@ -68,13 +68,7 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now;
 
 fn aad(provider: &str, user: &str) -> Vec<u8> {
     let mut aad = Vec::with_capacity(provider.len() + user.len() + 1);

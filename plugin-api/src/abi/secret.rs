@@ -39,12 +39,7 @@ impl fmt::Debug for RSecret {
 impl Drop for RSecret {
     fn drop(&mut self) {
         let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        for byte in bytes.iter_mut() {
-            // Volatile so the compiler cannot drop the writes as dead stores.
-            // SAFETY: `byte` is a valid, aligned, exclusive reference.
-            unsafe { std::ptr::write_volatile(byte, 0) };
-        }
-        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        zeroize::Zeroize::zeroize(bytes.as_mut_slice());
     }
 }
 
