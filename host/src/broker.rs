@@ -17,7 +17,7 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex, RwLock,
+        Arc, Mutex, PoisonError, RwLock,
     },
 };
 
@@ -112,6 +112,8 @@ pub struct BrokerStats {
     pub refresh_invalid_grant: AtomicU64,
     /// "authorization required" answers.
     pub authorization_required: AtomicU64,
+    /// Entries dropped from a full in-memory map.
+    pub evictions: AtomicU64,
 }
 
 /// One mutex per (provider, user) being fetched or refreshed.
@@ -129,8 +131,24 @@ pub struct Broker {
     flights: Mutex<Flights>,
     backoff: Mutex<HashMap<(String, String), i64>>,
     revalidate_after: i64,
+    /// Most entries each in-memory map holds.
+    capacity: usize,
     /// Counters.
     pub stats: Arc<BrokerStats>,
+}
+
+/// Default of the broker's in-memory capacity (`general.limits.cache_entries`).
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// A read guard that survives a poisoned lock (the data is a cache: a panic
+/// elsewhere must not switch it off).
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A write guard that survives a poisoned lock.
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The refresh point of credentials valid from `obtained` to `expires_at`.
@@ -150,8 +168,18 @@ impl Broker {
             flights: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
             revalidate_after: DEFAULT_REVALIDATE_AFTER.as_secs() as i64,
+            capacity: DEFAULT_CAPACITY,
             stats: Arc::default(),
         }
+    }
+
+    /// Each in-memory map (cache, supplied credentials, refresh locks)
+    /// holds at most `capacity` entries; beyond, stale ones go first, then
+    /// any, counted in [`BrokerStats::evictions`].
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
     }
 
     /// Cached credentials of stored grants are checked against their row at
@@ -218,7 +246,8 @@ impl Broker {
 
     /// Drops every cached entry that comes from a stored grant.
     fn forget_stored_grants(&self) {
-        if let Ok(mut cache) = self.cache.write() {
+        {
+            let mut cache = write_lock(&self.cache);
             for users in cache.values_mut() {
                 users.retain(|_, entry| entry.version.is_none());
             }
@@ -231,9 +260,7 @@ impl Broker {
     }
 
     fn lookup(&self, provider: &str, user: &str, now: i64) -> Lookup {
-        let Ok(cache) = self.cache.read() else {
-            return Lookup::Miss;
-        };
+        let cache = read_lock(&self.cache);
         let Some(entry) = cache.get(provider).and_then(|users| users.get(user)) else {
             return Lookup::Miss;
         };
@@ -270,7 +297,8 @@ impl Broker {
             return Ok(None);
         };
         if store.row_version(provider, user).await? == Some(version) {
-            if let Ok(mut cache) = self.cache.write() {
+            {
+                let mut cache = write_lock(&self.cache);
                 if let Some(entry) = cache.get_mut(provider).and_then(|u| u.get_mut(user)) {
                     entry.checked_at = now;
                 }
@@ -289,7 +317,8 @@ impl Broker {
         refresh_at: i64,
         grant: Option<(i64, &[String])>,
     ) {
-        if let Ok(mut cache) = self.cache.write() {
+        {
+            let mut cache = write_lock(&self.cache);
             cache.entry(provider.to_owned()).or_default().insert(
                 user.to_owned(),
                 Cached {
@@ -300,6 +329,49 @@ impl Broker {
                     scopes: grant.map(|(_, scopes)| scopes.into()),
                 },
             );
+            let entries: usize = cache.values().map(HashMap::len).sum();
+            if entries > self.capacity {
+                let now = now();
+                for users in cache.values_mut() {
+                    users.retain(|_, entry| entry.refresh_at > now);
+                }
+                let mut over = cache
+                    .values()
+                    .map(HashMap::len)
+                    .sum::<usize>()
+                    .saturating_sub(self.capacity);
+                for users in cache.values_mut() {
+                    while over > 0 {
+                        let Some(victim) = users.keys().next().cloned() else {
+                            break;
+                        };
+                        users.remove(&victim);
+                        over -= 1;
+                        self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                cache.retain(|_, users| !users.is_empty());
+            }
+        }
+    }
+
+    /// Keeps `map` within the broker's capacity: entries `stale` says are
+    /// dead go first, then any (counted as evictions).
+    fn bound<K: Clone + Eq + std::hash::Hash, V>(
+        &self,
+        map: &mut HashMap<K, V>,
+        stale: impl Fn(&V) -> bool,
+    ) {
+        if map.len() <= self.capacity {
+            return;
+        }
+        map.retain(|_, v| !stale(v));
+        while map.len() > self.capacity {
+            let Some(victim) = map.keys().next().cloned() else {
+                break;
+            };
+            map.remove(&victim);
+            self.stats.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -314,7 +386,7 @@ impl Broker {
         provider: &str,
         user: &str,
     ) -> Result<Option<Vec<String>>, BrokerError> {
-        let cached = self.cache.read().ok().and_then(|c| {
+        let cached = Some(read_lock(&self.cache)).and_then(|c| {
             c.get(provider)
                 .and_then(|u| u.get(user))
                 .and_then(|e| e.scopes.as_deref().map(<[String]>::to_vec))
@@ -335,7 +407,8 @@ impl Broker {
 
     /// Drops what the cache holds for (provider, user), e.g. after a logout.
     pub fn forget(&self, provider: &str, user: &str) {
-        if let Ok(mut cache) = self.cache.write() {
+        {
+            let mut cache = write_lock(&self.cache);
             if let Some(users) = cache.get_mut(provider) {
                 users.remove(user);
             }
@@ -344,6 +417,10 @@ impl Broker {
 
     fn flight(&self, provider: &str, user: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if flights.len() > self.capacity {
+            // Mutexes nobody waits on or holds are only the map's.
+            flights.retain(|_, flight| Arc::strong_count(flight) > 1);
+        }
         flights
             .entry((provider.to_owned(), user.to_owned()))
             .or_default()
@@ -505,10 +582,7 @@ impl Broker {
     ) -> Result<Credentials, BrokerError> {
         let name = provider.instance();
         let now = now();
-        let in_memory = self
-            .supplied
-            .read()
-            .ok()
+        let in_memory = Some(read_lock(&self.supplied))
             .and_then(|s| s.get(&(name.to_owned(), user.to_owned())).cloned());
         let tokens = match in_memory {
             Some(tokens) => Some((tokens, None)),
@@ -572,8 +646,10 @@ impl Broker {
                 .as_ref()
                 .ok_or_else(|| BrokerError::NoStore(name.to_owned()))?;
             store.put(name, user, &tokens, None).await?;
-        } else if let Ok(mut supplied) = self.supplied.write() {
+        } else {
+            let mut supplied = write_lock(&self.supplied);
             supplied.insert((name.to_owned(), user.to_owned()), tokens);
+            self.bound(&mut supplied, |t| t.expires_at.is_some_and(|e| e <= now()));
         }
         self.forget(name, user);
         Ok(expires_at)
@@ -586,11 +662,9 @@ impl Broker {
     ///
     /// The store fails.
     pub async fn remove_supplied(&self, provider: &str, user: &str) -> Result<bool, BrokerError> {
-        let in_memory = self
-            .supplied
-            .write()
-            .map(|mut s| s.remove(&(provider.to_owned(), user.to_owned())).is_some())
-            .unwrap_or(false);
+        let in_memory = write_lock(&self.supplied)
+            .remove(&(provider.to_owned(), user.to_owned()))
+            .is_some();
         let stored = match &self.store {
             Some(store) => store.delete(provider, user).await?,
             None => false,
@@ -606,10 +680,7 @@ impl Broker {
         user: &str,
     ) -> Result<Option<i64>, BrokerError> {
         let now = now();
-        if let Some(t) = self
-            .supplied
-            .read()
-            .ok()
+        if let Some(t) = Some(read_lock(&self.supplied))
             .and_then(|s| s.get(&(provider.to_owned(), user.to_owned())).cloned())
         {
             return Ok(t.expires_at.filter(|e| *e > now));
@@ -740,7 +811,7 @@ impl Broker {
         let name = provider.instance();
         let flight = self.flight(name, user);
         let _guard = flight.lock().await;
-        let cached_version = self.cache.read().ok().and_then(|c| {
+        let cached_version = Some(read_lock(&self.cache)).and_then(|c| {
             c.get(name)
                 .and_then(|u| u.get(user))
                 .and_then(|e| e.version)
@@ -796,7 +867,8 @@ impl Broker {
                 at,
                 version,
             } => {
-                if let Ok(mut backoff) = self.backoff.lock() {
+                {
+                    let mut backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
                     backoff.remove(&(name.to_owned(), user.to_owned()));
                 }
                 self.serve(provider, user, tokens, at, version).await
@@ -818,7 +890,9 @@ impl Broker {
             } => {
                 // The backoff and the expiry are judged from the moment the
                 // refresh failed, not from before the round trip.
-                if let Ok(mut backoff) = self.backoff.lock() {
+                {
+                    let mut backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+                    backoff.retain(|_, until| *until > failed_at);
                     backoff.insert((name.to_owned(), user.to_owned()), failed_at + BACKOFF_SECS);
                 }
                 match current.expires_at {
@@ -951,6 +1025,27 @@ async fn refresh_and_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 8: the broker's maps never shrank. Each holds at most its
+    /// capacity; what goes is counted.
+    #[test]
+    fn the_cache_is_bounded_and_evictions_counted() {
+        let broker = Broker::new(None).with_capacity(2);
+        let far = now() + 3600;
+        for user in ["a", "b", "c", "d", "e"] {
+            broker.remember("p", user, Arc::from(Vec::new()), far, None);
+        }
+        let entries: usize = read_lock(&broker.cache).values().map(HashMap::len).sum();
+        assert!(entries <= 2, "{entries} entries");
+        assert_eq!(broker.stats.evictions.load(Ordering::Relaxed), 3);
+        // Stale entries go first, without counting as evictions.
+        let broker = Broker::new(None).with_capacity(2);
+        broker.remember("p", "old1", Arc::from(Vec::new()), now() - 1, None);
+        broker.remember("p", "old2", Arc::from(Vec::new()), now() - 1, None);
+        broker.remember("p", "new", Arc::from(Vec::new()), far, None);
+        assert_eq!(broker.stats.evictions.load(Ordering::Relaxed), 0);
+        assert!(broker.cached("p", "new", now()).is_some());
+    }
 
     /// Issue 8: refresh timing comes from when the tokens were obtained, not
     /// from the row's last write (a recorded error, a re-encryption).

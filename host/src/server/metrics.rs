@@ -90,6 +90,7 @@ impl Metrics {
         let invalid = get(&broker.refresh_invalid_grant);
         let transient = get(&broker.refresh_failures).saturating_sub(invalid);
         let _ = writeln!(out, "# HELP authhost_token_refresh_failures_total Failed refreshes by reason.\n# TYPE authhost_token_refresh_failures_total counter\nauthhost_token_refresh_failures_total{{reason=\"invalid_grant\"}} {invalid}\nauthhost_token_refresh_failures_total{{reason=\"transient\"}} {transient}");
+        let _ = writeln!(out, "# HELP authhost_broker_evictions_total Entries dropped from a full in-memory map of the broker.\n# TYPE authhost_broker_evictions_total counter\nauthhost_broker_evictions_total {}", get(&broker.evictions));
         let _ = writeln!(out, "# HELP authhost_authorization_required_total Answers asking the user to authorize.\n# TYPE authhost_authorization_required_total counter\nauthhost_authorization_required_total {}", get(&broker.authorization_required));
         out.push_str("# HELP authhost_upstream_latency_seconds Upstream round trips of tool calls.\n# TYPE authhost_upstream_latency_seconds histogram\n");
         for (bound, bucket) in BUCKETS.iter().zip(&self.latency_buckets) {

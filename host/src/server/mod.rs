@@ -87,7 +87,10 @@ impl ServerState {
         }
         let broker = Arc::new(
             Broker::new(store.clone())
-                .with_revalidate_after(workflow.general.store.revalidate_after.0),
+                .with_revalidate_after(workflow.general.store.revalidate_after.0)
+                .with_capacity(
+                    usize::try_from(workflow.general.limits.cache_entries).unwrap_or(usize::MAX),
+                ),
         );
         broker.watch_store();
         let webhook = workflow

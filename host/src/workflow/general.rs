@@ -233,12 +233,23 @@ pub struct LimitsConfig {
     #[serde(default = "default_max_response_bytes")]
     #[schemars(range(min = 1))]
     pub max_response_bytes: u64,
+    /// Most entries of each in-memory map of the credentials broker (cached
+    /// credentials, supplied credentials, refresh locks); beyond, stale
+    /// entries go first, then any (`authhost_broker_evictions_total`).
+    #[serde(default = "default_cache_entries")]
+    #[schemars(range(min = 1))]
+    pub cache_entries: u64,
+}
+
+fn default_cache_entries() -> u64 {
+    crate::broker::DEFAULT_CAPACITY as u64
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_response_bytes: default_max_response_bytes(),
+            cache_entries: default_cache_entries(),
         }
     }
 }
