@@ -178,3 +178,23 @@ fn plugin_path_from_the_environment() {
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(rows[0]["capabilities"], serde_json::json!(["per_request"]));
 }
+
+/// Issue 11: logs can be one JSON object per line, for log collectors.
+#[test]
+fn logs_can_be_json_lines() {
+    let out = run(
+        authhost(),
+        &["--log-format", "json", "-vv", "info", "components"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines at -vv");
+    for line in lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            event["level"].is_string() && event["fields"].is_object(),
+            "{line}"
+        );
+    }
+}

@@ -861,3 +861,44 @@ fn a_slow_token_endpoint_does_not_cost_the_grant() {
     assert_eq!(setup.server.calls("refresh_token"), 1, "refreshed again");
     assert_eq!(setup.server.get(|s| s.reuse_detected), 0);
 }
+
+/// Issue 11: `authhost doctor` checks a deployment: the store and its
+/// schema, every row against the key ring, plugin pins, and the clock
+/// against the authorization server's `Date`.
+#[test]
+fn doctor_checks_store_rows_pins_and_clock() {
+    let setup = setup_with_store(None);
+    assert_eq!(login(&setup, "quinn").0.code, 0);
+    let out = authhost_run(&setup, &["doctor"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    for line in [
+        "ok    store",
+        "ok    rows       all 1 token row(s) open with the key ring",
+        "is not pinned",
+        "ok    clock",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "missing {line:?} in\n{}",
+            out.stdout
+        );
+    }
+    // Another key in the key file: the row no longer opens.
+    let key_file = setup.workflow.with_file_name("store.key");
+    std::fs::write(
+        &key_file,
+        format!(
+            "{}\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [3u8; 32])
+        ),
+    )
+    .expect("write key");
+    let out = authhost_run(&setup, &["doctor", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("json");
+    let rows = checks
+        .iter()
+        .find(|c| c["check"] == "rows")
+        .expect("rows check");
+    assert_eq!(rows["verdict"], "fail", "{rows}");
+}

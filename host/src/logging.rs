@@ -2,9 +2,20 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields) for log
+    /// collectors.
+    Json,
+}
+
 /// Installs the global subscriber. `RUST_LOG` wins; otherwise `verbosity`
 /// picks the level (0 warn, 1 info, 2 debug, 3+ trace).
-pub fn init(verbosity: u8) {
+pub fn init(verbosity: u8, format: LogFormat) {
     let default = match verbosity {
         0 => "warn",
         1 => "info",
@@ -12,9 +23,12 @@ pub fn init(verbosity: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(true)
-        .try_init();
+        .with_target(true);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }

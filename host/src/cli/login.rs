@@ -56,6 +56,15 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     parse_duration(text).ok_or_else(|| "expected a duration such as 30s or 5m".to_owned())
 }
 
+/// The `redirect_uri` an authorization URL carries.
+fn redirect_uri(authorization_url: &str) -> Option<url::Url> {
+    url::Url::parse(authorization_url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .and_then(|(_, v)| url::Url::parse(&v).ok())
+}
+
 /// The loopback address to listen on, when the redirect URI has one.
 fn loopback(redirect: &url::Url) -> Option<SocketAddr> {
     if redirect.scheme() != "http" {
@@ -73,7 +82,7 @@ fn loopback(redirect: &url::Url) -> Option<SocketAddr> {
 
 pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let workflow = super::load_workflow(&args.config, globals)?;
-    let Some(entry) = workflow.providers.get(&args.provider) else {
+    if !workflow.providers.contains_key(&args.provider) {
         let hint = crate::suggest::closest(
             &args.provider,
             workflow.providers.keys().map(String::as_str),
@@ -85,12 +94,7 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
             args.provider,
             args.config.display()
         );
-    };
-    let redirect = entry
-        .config
-        .get("redirect_uri")
-        .and_then(|r| r.as_str())
-        .and_then(|r| url::Url::parse(r).ok());
+    }
     let handle = workflow
         .provider(&args.provider)
         .context("creating the provider")?;
@@ -98,6 +102,9 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
     runtime.block_on(async {
         let store = super::open_store(&workflow).await?;
         let started = authorize::start(&store, &handle, &args.user, authorize::STATE_TTL, None).await?;
+        // Where the browser comes back: the authorization URL the plugin
+        // built says it (the host reads nothing inside a plugin's config).
+        let redirect = redirect_uri(&started.url);
         eprintln!("Open this URL to authorize `{}` for user `{}`:", args.provider, super::printable(&args.user));
         println!("{}", started.url);
         if args.open {

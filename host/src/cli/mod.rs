@@ -1,6 +1,7 @@
 //! The `authhost` command line: global options and one module per command.
 
 mod call;
+mod doctor;
 mod info;
 mod keys;
 mod login;
@@ -48,6 +49,10 @@ pub struct Cli {
     #[arg(long = "plugin-path", value_name = "PATH", global = true)]
     pub plugin_paths: Vec<PathBuf>,
 
+    /// Log lines as text (default) or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text, env = "AUTHHOST_LOG_FORMAT", global = true)]
+    pub log_format: crate::logging::LogFormat,
+
     /// Load plugins only from --plugin-path and AUTHHOST_PLUGIN_PATH, not from
     /// the executable's folder or the data folder.
     #[arg(long, global = true)]
@@ -83,6 +88,9 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Run the HTTP gateway: tool calls with each caller's credentials.
     Serve(serve::ServeArgs),
+    /// Check a deployment: store, schema, keys against every row, plugin
+    /// pins, clock skew against the authorization servers.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// What every command gets: the global options.
@@ -113,7 +121,7 @@ impl Globals {
 /// Whatever the command failed with; `main` prints the chain.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    crate::logging::init(cli.verbose);
+    crate::logging::init(cli.verbose, cli.log_format);
     let globals = Globals {
         verbose: cli.verbose,
         search: SearchPath::standard(&cli.plugin_paths, !cli.no_default_plugins),
@@ -130,6 +138,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Tokens(cmd) => cmd.run(&globals),
         Command::Keys(cmd) => cmd.run(&globals),
         Command::Serve(args) => serve::run(args, &globals),
+        Command::Doctor(args) => doctor::run(args, &globals),
     }
 }
 
