@@ -626,6 +626,9 @@ async fn a_panicking_or_hanging_plugin_costs_only_its_call() {
     for line in [
         "authhost_invokes_total{outcome=\"failed\"} 2",
         "authhost_invokes_total{outcome=\"upstream\"} 1",
+        "authhost_provider_invokes_total{provider=\"boom\",outcome=\"failed\"} 1",
+        "authhost_provider_invokes_total{provider=\"slow\",outcome=\"failed\"} 1",
+        "authhost_provider_invokes_total{provider=\"key\",outcome=\"upstream\"} 1",
         "authhost_upstream_latency_seconds_count 1",
         "# TYPE authhost_token_refreshes_total counter",
     ] {
@@ -2177,6 +2180,20 @@ async fn a_failed_refresh_never_serves_an_expired_token() {
         auth.get(|s| s.expired_presented),
         0,
         "an expired token went upstream"
+    );
+    let metrics = client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            "authhost_provider_refreshes_total{provider=\"gh\",outcome=\"transient\"}"
+        )),
+        "{metrics}"
     );
 }
 

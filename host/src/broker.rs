@@ -114,6 +114,20 @@ pub struct BrokerStats {
     pub authorization_required: AtomicU64,
     /// Entries dropped from a full in-memory map.
     pub evictions: AtomicU64,
+    /// Refreshes by (provider instance, outcome: `ok`, `invalid_grant`,
+    /// `transient`): bounded by the workflow's providers.
+    pub refreshes_by_provider: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
+}
+
+impl BrokerStats {
+    fn refresh_outcome(&self, provider: &str, outcome: &'static str) {
+        *self
+            .refreshes_by_provider
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((provider.to_owned(), outcome))
+            .or_default() += 1;
+    }
 }
 
 /// One mutex per (provider, user) being fetched or refreshed.
@@ -451,6 +465,7 @@ impl Broker {
     ///
     /// The provider's failure, a store failure (an undecryptable row is
     /// reported, never served), or a refresh that failed after expiry.
+    #[tracing::instrument(name = "credentials", skip_all, fields(provider = %provider.instance()))]
     pub async fn credentials(
         &self,
         provider: &ProviderHandle,
@@ -938,6 +953,7 @@ enum Refreshed {
     },
 }
 
+#[tracing::instrument(name = "refresh", skip_all, fields(provider = %provider.instance()))]
 /// Takes the refresh lock of (provider, user), re-reads the row, refreshes
 /// at the server when still due (or when the upstream refused the token of
 /// the row's `rejected_version`), and stores the outcome. Runs detached from
@@ -983,6 +999,7 @@ async fn refresh_and_store(
                 .expires_at
                 .map(|e| refresh_at(now, e))
                 .unwrap_or(i64::MAX);
+            stats.refresh_outcome(name, "ok");
             tracing::info!(provider = name, user, "token refreshed");
             Ok(Refreshed::Fresh {
                 tokens: fresh,
@@ -993,6 +1010,7 @@ async fn refresh_and_store(
         Err(e) if e.kind() == Some(ErrorKind::InvalidGrant) => {
             stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
             stats.refresh_invalid_grant.fetch_add(1, Ordering::Relaxed);
+            stats.refresh_outcome(name, "invalid_grant");
             lock.delete().await?;
             lock.release().await?;
             tracing::warn!(
@@ -1005,6 +1023,7 @@ async fn refresh_and_store(
         Err(e) => {
             let failed_at = crate::store::now();
             stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
+            stats.refresh_outcome(name, "transient");
             let reason = match &e {
                 CallError::Plugin { error, .. } => error.to_string(),
                 other => other.to_string(),

@@ -318,6 +318,7 @@ fn with_user_placeholders(
 /// # Errors
 ///
 /// [`OutboundError`] for policy refusals, timeouts and transport failures.
+#[tracing::instrument(name = "upstream", skip_all, fields(url = %loggable_url(&request.url)))]
 pub async fn send(
     outbound: &Outbound,
     mut request: PreparedRequest,

@@ -29,9 +29,21 @@ pub enum Outcome {
     Failed,
 }
 
+/// Outcome label values, in counter order.
+const OUTCOMES: [&str; 4] = [
+    "upstream",
+    "authorization_required",
+    "client_error",
+    "failed",
+];
+
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Invokes by provider of the tool, per outcome (in [`OUTCOMES`]
+    /// order); `-` for tools without a provider and unknown tools. Fixed at
+    /// start from the workflow, so callers cannot grow the label set.
+    by_provider: std::collections::BTreeMap<String, [AtomicU64; 4]>,
     upstream: AtomicU64,
     authorization_required: AtomicU64,
     client_error: AtomicU64,
@@ -42,15 +54,30 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one invoke.
-    pub fn invoke(&self, outcome: Outcome) {
-        let counter = match outcome {
-            Outcome::Upstream => &self.upstream,
-            Outcome::AuthorizationRequired => &self.authorization_required,
-            Outcome::ClientError => &self.client_error,
-            Outcome::Failed => &self.failed,
+    /// Counters for a workflow with these provider instances.
+    pub fn for_providers<'p>(providers: impl Iterator<Item = &'p String>) -> Self {
+        let mut by_provider: std::collections::BTreeMap<String, [AtomicU64; 4]> =
+            providers.map(|p| (p.clone(), Default::default())).collect();
+        by_provider.insert("-".to_owned(), Default::default());
+        Self {
+            by_provider,
+            ..Self::default()
+        }
+    }
+
+    /// Counts one invoke of a tool bound to `provider` (`None`: no provider,
+    /// or an unknown tool).
+    pub fn invoke(&self, provider: Option<&str>, outcome: Outcome) {
+        let (counter, index) = match outcome {
+            Outcome::Upstream => (&self.upstream, 0),
+            Outcome::AuthorizationRequired => (&self.authorization_required, 1),
+            Outcome::ClientError => (&self.client_error, 2),
+            Outcome::Failed => (&self.failed, 3),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(counters) = self.by_provider.get(provider.unwrap_or("-")) {
+            counters[index].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Records one upstream round trip.
@@ -83,6 +110,30 @@ impl Metrics {
                 out,
                 "authhost_invokes_total{{outcome=\"{outcome}\"}} {}",
                 get(counter)
+            );
+        }
+        out.push_str("# HELP authhost_provider_invokes_total Tool invocations by the tool's provider and outcome.\n# TYPE authhost_provider_invokes_total counter\n");
+        for (provider, counters) in &self.by_provider {
+            for (outcome, count) in OUTCOMES.iter().zip(counters) {
+                let count = get(count);
+                if count > 0 {
+                    let _ = writeln!(
+                        out,
+                        "authhost_provider_invokes_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP authhost_provider_refreshes_total Refreshes by provider and outcome.\n# TYPE authhost_provider_refreshes_total counter\n");
+        for ((provider, outcome), count) in broker
+            .refreshes_by_provider
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "authhost_provider_refreshes_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
             );
         }
         let _ = writeln!(out, "# HELP authhost_credential_cache_hits_total Credentials served from memory.\n# TYPE authhost_credential_cache_hits_total counter\nauthhost_credential_cache_hits_total {}", get(&broker.cache_hits));
@@ -124,7 +175,7 @@ mod tests {
         let m = Metrics::default();
         m.upstream_latency(Duration::from_millis(3));
         m.upstream_latency(Duration::from_millis(30));
-        m.invoke(Outcome::Upstream);
+        m.invoke(None, Outcome::Upstream);
         let text = m.render(&BrokerStats::default());
         assert!(
             text.contains("authhost_upstream_latency_seconds_bucket{le=\"0.005\"} 1\n"),

@@ -112,7 +112,7 @@ impl ServerState {
             invoker: Invoker::new(workflow, broker),
             store,
             inbound,
-            metrics: Metrics::default(),
+            metrics: Metrics::for_providers(workflow.providers.keys()),
             webhook,
         })
     }

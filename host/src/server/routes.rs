@@ -125,7 +125,11 @@ pub(super) async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let result = invoke_inner(&state, &tool, &headers, &body).await;
+    let result = tracing::Instrument::instrument(
+        invoke_inner(&state, &tool, &headers, &body),
+        tracing::info_span!("invoke", tool = %tool),
+    )
+    .await;
     let outcome = match &result {
         Ok(_) => super::Outcome::Upstream,
         Err(ApiError::AuthorizationRequired { .. }) => super::Outcome::AuthorizationRequired,
@@ -134,7 +138,12 @@ pub(super) async fn invoke(
         }
         Err(_) => super::Outcome::Failed,
     };
-    state.metrics.invoke(outcome);
+    let provider = state
+        .workflow
+        .tools
+        .get(&tool)
+        .and_then(|entry| entry.tool.auth_provider());
+    state.metrics.invoke(provider, outcome);
     result
 }
 
