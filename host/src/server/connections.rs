@@ -42,10 +42,12 @@ impl Default for ConnectionLimits {
 }
 
 /// A socket that fails with `TimedOut` once nothing has moved through it for
-/// its idle timeout while a read or a write is waiting.
+/// its idle timeout while a read or a write is waiting. Progress only
+/// records the time (cheap); the timer is re-armed lazily when it fires.
 struct IdleTimeout<S> {
     inner: S,
     timeout: Duration,
+    last_progress: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -54,17 +56,25 @@ impl<S> IdleTimeout<S> {
         Self {
             inner,
             timeout,
+            last_progress: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(timeout)),
         }
     }
 
-    fn moved(&mut self) {
-        let next = Instant::now() + self.timeout;
-        self.deadline.as_mut().reset(next);
-    }
-
+    /// Whether the connection has been idle for the whole timeout; when the
+    /// timer fired early (there was progress since it was armed), it is
+    /// armed again for the remainder and the waker registered.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        self.deadline.as_mut().poll(cx).is_ready()
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last_progress + self.timeout;
+            if Instant::now() >= due {
+                return true;
+            }
+            self.deadline.as_mut().reset(due);
+        }
     }
 }
 
@@ -82,7 +92,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
-                    self.moved();
+                    self.last_progress = Instant::now();
                 }
                 Poll::Ready(result)
             }
@@ -101,7 +111,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         match Pin::new(&mut self.inner).poll_write(cx, data) {
             Poll::Ready(result) => {
                 if matches!(result, Ok(n) if n > 0) {
-                    self.moved();
+                    self.last_progress = Instant::now();
                 }
                 Poll::Ready(result)
             }
@@ -116,6 +126,27 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(result) => {
+                if matches!(result, Ok(n) if n > 0) {
+                    self.last_progress = Instant::now();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }
 
