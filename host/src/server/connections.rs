@@ -78,6 +78,27 @@ impl<S> IdleTimeout<S> {
     }
 }
 
+impl<S> IdleTimeout<S> {
+    /// A write's outcome: progress recorded, or a waiting write past the
+    /// idle timeout turned into `TimedOut`.
+    fn written(
+        &mut self,
+        polled: Poll<std::io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        match polled {
+            Poll::Ready(result) => {
+                if matches!(result, Ok(n) if n > 0) {
+                    self.last_progress = Instant::now();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 fn timed_out() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "connection idle")
 }
@@ -108,16 +129,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, data) {
-            Poll::Ready(result) => {
-                if matches!(result, Ok(n) if n > 0) {
-                    self.last_progress = Instant::now();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.written(polled, cx)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -133,16 +146,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                if matches!(result, Ok(n) if n > 0) {
-                    self.last_progress = Instant::now();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending if self.expired(cx) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.written(polled, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
