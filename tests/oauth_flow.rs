@@ -470,7 +470,11 @@ mod callback {
         workflow::{load, LoadOptions},
     };
 
-    async fn fixture() -> (Setup, authhost::workflow::Workflow, TokenStore) {
+    async fn fixture() -> (
+        Setup,
+        authhost::workflow::Workflow,
+        std::sync::Arc<TokenStore>,
+    ) {
         let setup = setup_with_store(None);
         let loaded = load(
             &setup.workflow,
@@ -490,7 +494,7 @@ mod callback {
         })
         .await
         .expect("store");
-        (setup, workflow, store)
+        (setup, workflow, std::sync::Arc::new(store))
     }
 
     /// Starts a flow for `user` and follows the authorization URL; returns
@@ -522,12 +526,14 @@ mod callback {
 
     async fn complete(
         workflow: &authhost::workflow::Workflow,
-        store: &TokenStore,
+        store: &std::sync::Arc<TokenStore>,
         query: &str,
         user: &str,
     ) -> Result<authhost::authorize::Completed, FlowError> {
         let handle = workflow.provider("gh").expect("provider");
+        let broker = authhost::broker::Broker::new(Some(store.clone()));
         authorize::complete(
+            &broker,
             store,
             &CallbackParams::from_query(query),
             Some(("gh", user)),

@@ -64,7 +64,6 @@ async fn start(yaml: &str, plugins: Option<PluginDir>) -> Running {
         &path,
         &LoadOptions {
             plugin_paths,
-            create_instances: true,
             ..LoadOptions::default()
         },
     );

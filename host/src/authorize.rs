@@ -16,6 +16,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::{
+    broker::Broker,
     plugin::{CallError, ProviderHandle},
     store::{now, random_bytes, PendingState, StoreError, TokenStore},
 };
@@ -128,6 +129,9 @@ pub enum FlowError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The grant could not be saved.
+    #[error(transparent)]
+    Grant(#[from] crate::broker::BrokerError),
 }
 
 /// Starts an authorization of `provider` for `user`: stores the state and
@@ -263,21 +267,16 @@ fn error_code(error: &str) -> String {
 /// Every way a redirect can be wrong, each with its own [`FlowError`];
 /// nothing is stored unless the exchange succeeds.
 pub async fn complete(
+    broker: &Broker,
     store: &TokenStore,
     params: &CallbackParams,
     expected: Option<(&str, &str)>,
     provider_for: impl Fn(&str) -> Option<ProviderHandle>,
 ) -> Result<Completed, FlowError> {
     let exchanged = exchange(store, params, expected, provider_for).await?;
-    store
-        .put(
-            &exchanged.provider,
-            &exchanged.user,
-            &exchanged.tokens,
-            None,
-        )
+    broker
+        .save_grant(&exchanged.provider, &exchanged.user, &exchanged.tokens)
         .await?;
-    tracing::info!(provider = %exchanged.provider, user = %exchanged.user, "authorization completed");
     Ok(exchanged.completed())
 }
 

@@ -2,11 +2,7 @@
 //! provider's credentials for the user, apply them, send the request through
 //! the outbound client. Used by `authhost call` (and the server later).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use authhost_plugin_api::{Capabilities, OutgoingRequest};
 use http::{header::LOCATION, Method, StatusCode};
@@ -90,23 +86,22 @@ pub enum InvokeError {
     Outbound(#[from] OutboundError),
 }
 
-/// Calls a workflow's tools: provider instances created once, credentials
-/// from the broker.
+/// Calls a workflow's tools with credentials from the broker.
 #[derive(Debug)]
-pub struct Invoker<'w> {
-    workflow: &'w Workflow,
+pub struct Invoker {
+    workflow: Arc<Workflow>,
     broker: Arc<Broker>,
-    providers: Mutex<HashMap<String, ProviderHandle>>,
 }
 
-impl<'w> Invoker<'w> {
-    /// An invoker over `workflow`; provider instances are created on first use.
-    pub fn new(workflow: &'w Workflow, broker: Arc<Broker>) -> Self {
-        Self {
-            workflow,
-            broker,
-            providers: Mutex::new(HashMap::new()),
-        }
+impl Invoker {
+    /// An invoker over `workflow`.
+    pub fn new(workflow: Arc<Workflow>, broker: Arc<Broker>) -> Self {
+        Self { workflow, broker }
+    }
+
+    /// The workflow.
+    pub fn workflow(&self) -> &Arc<Workflow> {
+        &self.workflow
     }
 
     /// The broker.
@@ -114,19 +109,13 @@ impl<'w> Invoker<'w> {
         &self.broker
     }
 
-    /// The provider instance `name`, created on first use.
+    /// The provider instance `name`.
     ///
     /// # Errors
     ///
-    /// The plugin's refusal of the configuration.
+    /// The workflow has no such instance.
     pub fn provider(&self, name: &str) -> Result<ProviderHandle, CreateError> {
-        let mut providers = self.providers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = providers.get(name) {
-            return Ok(p.clone());
-        }
-        let handle = self.workflow.provider(name)?;
-        providers.insert(name.to_owned(), handle.clone());
-        Ok(handle)
+        self.workflow.provider(name)
     }
 
     /// Builds `tool`'s request for `user` with `args`, credentials applied.

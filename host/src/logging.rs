@@ -32,3 +32,16 @@ pub fn init(verbosity: u8, format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// `error` and its sources, joined by `: ` (what `{:#}` prints for an
+/// `anyhow` error), for a log field.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

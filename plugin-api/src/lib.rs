@@ -108,7 +108,7 @@ mod registry;
 mod secret;
 mod token;
 
-pub use abi::Capabilities;
+pub use abi::{Capabilities, InstanceInfo};
 pub use authenticator::{Authenticator, Claims, InboundCredential};
 pub use config::parse_config;
 pub use context::{AuthContext, AuthorizationRequest, CodeExchange, OutgoingRequest};

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    abi::{self, Capabilities, PluginError, ProviderBox, ProviderInstance_TO},
+    abi::{self, Capabilities, InstanceInfo, PluginError, ProviderBox, ProviderInstance_TO},
     guard::{guard_future, Site},
     AuthContext, AuthOutcome, AuthorizationRequest, CodeExchange, Error, Host, TokenSet,
 };
@@ -89,6 +89,14 @@ pub trait AuthProvider: Sized + Send + Sync + 'static {
         let _ = tokens;
         async { Err(Error::unsupported("revoke")) }
     }
+
+    /// What the host must know about this instance that its capabilities do
+    /// not say (whether supplied credentials are stored, for how long), read
+    /// once after [`create`](Self::create). The host never reads keys inside
+    /// the instance's configuration.
+    fn info(&self) -> InstanceInfo {
+        InstanceInfo::default()
+    }
 }
 
 /// Adapts an [`AuthProvider`] to the ABI trait object, guarding every call.
@@ -156,6 +164,12 @@ impl<P: AuthProvider> abi::ProviderInstance for ProviderAdapter<P> {
         guard_future(self.site("revoke"), move || async move {
             inner.revoke(TokenSet::from(tokens)).await
         })
+    }
+
+    fn info(&self) -> InstanceInfo {
+        // A panic here must not cross the ABI: the default stands in.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.inner.info()))
+            .unwrap_or_default()
     }
 }
 

@@ -62,7 +62,7 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
     let workflow = super::load_workflow(&args.config, globals)?;
     let runtime = super::runtime()?;
     let store = runtime.block_on(super::open_store_if_needed(&workflow))?;
-    let invoker = Invoker::new(&workflow, Arc::new(Broker::new(store)));
+    let invoker = Invoker::new(Arc::new(workflow), Arc::new(Broker::new(store)));
     if let Some(n) = args.concurrency {
         return runtime.block_on(concurrent(&invoker, &args, &call_args, n));
     }
@@ -130,7 +130,7 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
 
 /// `--concurrency N`: N calls at once; prints `N ok` / status counts / errors.
 async fn concurrent(
-    invoker: &Invoker<'_>,
+    invoker: &Invoker,
     args: &CallArgs,
     call_args: &Args,
     n: usize,

@@ -6,7 +6,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use authhost_plugin_api::{AuthorizationRequest, Capabilities, Secret, AUTH_PROVIDER};
+use authhost_plugin_api::{AuthorizationRequest, Capabilities, Secret};
 use serde::Serialize;
 
 use super::{output::ReportFormat, Globals};
@@ -144,7 +144,8 @@ async fn store_checks(workflow: &Workflow) -> Vec<Check> {
             store.keys().ids().join(", ")
         ),
     }];
-    match store.list(None, None).await {
+    let broker = crate::broker::Broker::new(Some(std::sync::Arc::new(store)));
+    match broker.grants(None, None).await {
         Err(e) => checks.push(Check {
             check: "rows",
             verdict: Verdict::Fail,
@@ -153,7 +154,7 @@ async fn store_checks(workflow: &Workflow) -> Vec<Check> {
         Ok(rows) => {
             let mut unreadable = Vec::new();
             for row in &rows {
-                if let Err(e) = store.get(&row.provider, &row.user).await {
+                if let Err(e) = broker.grant(&row.provider, &row.user).await {
                     unreadable.push(format!("{}/{}: {e}", row.provider, row.user));
                 }
             }
@@ -185,17 +186,13 @@ async fn store_checks(workflow: &Workflow) -> Vec<Check> {
 async fn clock_checks(workflow: &Workflow) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut origins = std::collections::BTreeSet::new();
-    for (name, entry) in &workflow.providers {
-        let interactive = workflow
-            .registry
-            .component(AUTH_PROVIDER, &entry.type_name)
-            .is_some_and(|c| c.capabilities.contains(Capabilities::INTERACTIVE));
-        if !interactive {
-            continue;
-        }
+    for name in workflow.providers.keys() {
         let Ok(handle) = workflow.provider(name) else {
             continue;
         };
+        if !handle.capabilities().contains(Capabilities::INTERACTIVE) {
+            continue;
+        }
         let request = AuthorizationRequest {
             user_id: "doctor".to_owned(),
             state: Secret::new("doctor"),

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use super::Globals;
 use crate::{
     authorize::{self, CallbackParams, Completed, FlowError},
+    broker::Broker,
     clock::format_utc,
     plugin::ProviderHandle,
     store::TokenStore,
@@ -101,6 +102,7 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let store = super::open_store(&workflow).await?;
+        let broker = Arc::new(Broker::new(Some(store.clone())));
         let started = authorize::start(&store, &handle, &args.user, authorize::STATE_TTL, None).await?;
         // Where the browser comes back: the authorization URL the plugin
         // built says it (the host reads nothing inside a plugin's config).
@@ -123,6 +125,7 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
                 let (done, finished) = tokio::sync::mpsc::channel(1);
                 let waiting = Waiting {
                     store: store.clone(),
+                    broker: broker.clone(),
                     handle: handle.clone(),
                     provider: args.provider.clone(),
                     user: args.user.clone(),
@@ -143,7 +146,7 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
                 .await??;
                 let url = url::Url::parse(line.trim()).context("that is not a URL")?;
                 let params = CallbackParams::from_query(url.query().unwrap_or_default());
-                finish(&store, &handle, &args.provider, &args.user, &params).await
+                finish(&broker, &store, &handle, &args.provider, &args.user, &params).await
             }
         };
         match result {
@@ -163,6 +166,7 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
 }
 
 async fn finish(
+    broker: &Broker,
     store: &TokenStore,
     handle: &ProviderHandle,
     provider: &str,
@@ -170,7 +174,7 @@ async fn finish(
     params: &CallbackParams,
 ) -> Result<Completed, FlowError> {
     let instance = handle.clone();
-    authorize::complete(store, params, Some((provider, user)), move |_| {
+    authorize::complete(broker, store, params, Some((provider, user)), move |_| {
         Some(instance.clone())
     })
     .await
@@ -179,6 +183,7 @@ async fn finish(
 /// What the loopback callback route needs.
 struct Waiting {
     store: Arc<TokenStore>,
+    broker: Arc<Broker>,
     handle: ProviderHandle,
     provider: String,
     user: String,
@@ -216,6 +221,7 @@ async fn callback(
         );
     }
     let result = finish(
+        &waiting.broker,
         &waiting.store,
         &waiting.handle,
         &waiting.provider,

@@ -148,9 +148,7 @@ pub(crate) fn load_workflow(
     path: &std::path::Path,
     globals: &Globals,
 ) -> anyhow::Result<crate::workflow::Workflow> {
-    let mut options = globals.load_options();
-    options.create_instances = false;
-    let loaded = crate::workflow::load(path, &options);
+    let loaded = crate::workflow::load(path, &globals.load_options());
     for d in &loaded.diagnostics {
         eprintln!("{d}");
     }
@@ -175,6 +173,16 @@ pub(crate) async fn open_store(
         eprintln!("note: {notice}");
     }
     Ok(std::sync::Arc::new(store))
+}
+
+/// The credentials service over the workflow's token store (opened, the
+/// key-file notice printed), for commands that manage stored grants.
+pub(crate) async fn open_broker(
+    workflow: &crate::workflow::Workflow,
+) -> anyhow::Result<crate::broker::Broker> {
+    Ok(crate::broker::Broker::new(Some(
+        open_store(workflow).await?,
+    )))
 }
 
 /// The token store when the workflow has a provider that needs it.

@@ -3,15 +3,17 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use anyhow::{bail, Context};
-use authhost_plugin_api::Capabilities;
+use anyhow::bail;
 use clap::Subcommand;
 
 use super::{
     output::{printable, write_table, ListFormat},
     Globals,
 };
-use crate::clock::{format_utc, now};
+use crate::{
+    broker::Revocation,
+    clock::{format_utc, now},
+};
 
 /// `tokens` subcommands.
 #[derive(Debug, Subcommand)]
@@ -76,8 +78,8 @@ impl TokensCommand {
             } => {
                 let workflow = super::load_workflow(&config, globals)?;
                 let rows = runtime.block_on(async {
-                    let store = super::open_store(&workflow).await?;
-                    anyhow::Ok(store.list(provider.as_deref(), user.as_deref()).await?)
+                    let broker = super::open_broker(&workflow).await?;
+                    anyhow::Ok(broker.grants(provider.as_deref(), user.as_deref()).await?)
                 })?;
                 match format {
                     ListFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
@@ -122,9 +124,9 @@ impl TokensCommand {
             } => {
                 let workflow = super::load_workflow(&config, globals)?;
                 runtime.block_on(async {
-                    let store = super::open_store(&workflow).await?;
-                    let Some(row) = store
-                        .list(Some(&provider), Some(&user))
+                    let broker = super::open_broker(&workflow).await?;
+                    let Some(row) = broker
+                        .grants(Some(&provider), Some(&user))
                         .await?
                         .into_iter()
                         .next()
@@ -143,7 +145,7 @@ impl TokensCommand {
                         row.version
                     );
                     println!("key           {}", row.key_id);
-                    match store.get(&provider, &user).await {
+                    match broker.grant(&provider, &user).await {
                         Ok(Some(stored)) => {
                             println!("decrypts      yes");
                             println!(
@@ -174,20 +176,16 @@ impl TokensCommand {
                     bail!("no provider `{provider}` in {}", config.display());
                 }
                 runtime.block_on(async {
-                    let store = super::open_store(&workflow).await?;
-                    let handle = workflow.provider(&provider).context("creating the provider")?;
-                    match store.get(&provider, &user).await {
-                        Ok(Some(stored)) if handle.capabilities().contains(Capabilities::REVOCABLE) => {
-                            match handle.revoke(&stored.tokens).await {
-                                Ok(()) => println!("revoked at the authorization server"),
-                                Err(e) => eprintln!("warning: revocation at the server failed ({e}); deleting the local copy anyway"),
-                            }
-                        }
-                        Ok(Some(_)) => println!("the provider has no revocation endpoint; deleting the local copy"),
-                        Ok(None) => bail!("no tokens stored for user `{user}` and provider `{provider}`"),
-                        Err(e) => eprintln!("warning: {e}; deleting the row"),
+                    let broker = super::open_broker(&workflow).await?;
+                    let handle = workflow.provider(&provider)?;
+                    match broker.disconnect(&handle, &user).await? {
+                        None => bail!("no tokens stored for user `{user}` and provider `{provider}`"),
+                        Some(Revocation::Revoked) => println!("revoked at the authorization server"),
+                        Some(Revocation::Unsupported) => println!("the provider has no revocation endpoint; deleted the local copy"),
+                        Some(Revocation::Failed(reason)) => eprintln!("warning: revocation at the server failed ({reason}); deleted the local copy anyway"),
+                        Some(Revocation::Unreadable(reason)) => eprintln!("warning: {reason}; deleted the row"),
+                        Some(Revocation::Supplied) => {}
                     }
-                    store.delete(&provider, &user).await?;
                     println!("deleted the tokens of user `{user}` for `{provider}`");
                     Ok(ExitCode::SUCCESS)
                 })

@@ -5,7 +5,7 @@ use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use abi_stable::std_types::RResult;
 use authhost_plugin_api::{
-    abi::{self, AuthenticatorBox, Capabilities, PluginError, ProviderBox},
+    abi::{self, AuthenticatorBox, Capabilities, InstanceInfo, PluginError, ProviderBox},
     clamp_expiry, AuthContext, AuthOutcome, AuthorizationRequest, Claims, CodeExchange, Error,
     ErrorKind, InboundCredential, TokenSet,
 };
@@ -105,11 +105,15 @@ impl InstanceNames {
     }
 }
 
+/// How long supplied credentials are kept when the plugin does not say.
+const DEFAULT_SUPPLIED_TTL_SECS: i64 = 3600;
+
 /// A configured provider instance.
 #[derive(Clone)]
 pub struct ProviderHandle {
     inner: Arc<ProviderBox>,
     names: Arc<InstanceNames>,
+    info: InstanceInfo,
 }
 
 impl std::fmt::Debug for ProviderHandle {
@@ -120,9 +124,11 @@ impl std::fmt::Debug for ProviderHandle {
 
 impl ProviderHandle {
     pub(crate) fn new(inner: ProviderBox, names: Arc<InstanceNames>) -> Self {
+        let info = inner.info();
         Self {
             inner: Arc::new(inner),
             names,
+            info,
         }
     }
 
@@ -139,6 +145,23 @@ impl ProviderHandle {
     /// What the provider type can do.
     pub fn capabilities(&self) -> Capabilities {
         self.names.capabilities
+    }
+
+    /// Whether the host keeps each user's credentials for this instance in
+    /// the token store: every interactive instance, and those whose plugin
+    /// says so (a `user_supplied` instance with `persist: true`).
+    pub fn stores_user_credentials(&self) -> bool {
+        self.names.capabilities.contains(Capabilities::INTERACTIVE)
+            || self.info.stores_user_credentials
+    }
+
+    /// How long supplied credentials are kept, in seconds (the plugin's
+    /// answer, or one hour).
+    pub fn supplied_ttl_secs(&self) -> i64 {
+        match self.info.supplied_ttl_secs {
+            0 => DEFAULT_SUPPLIED_TTL_SECS,
+            secs => i64::try_from(secs).unwrap_or(i64::MAX),
+        }
     }
 
     /// Credentials for one call.

@@ -1,5 +1,8 @@
 //! [`ApiError`]: every error answer of the server, as JSON. Client errors
-//! say what to fix; internal errors answer a generic body and log the detail.
+//! say what to fix; internal errors answer a generic body, and their detail
+//! travels in a response extension to [`log_server_errors`], the one place
+//! server errors are logged. The `From` impls below are the one table that
+//! maps the runtime's typed errors to answers.
 
 use axum::{
     http::{header, StatusCode},
@@ -33,7 +36,92 @@ pub enum ApiError {
     /// 502: a plugin or the upstream failed.
     BadGateway(String),
     /// 500: logged, not shown.
-    Internal(String),
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// A 500 for `error`.
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+/// The detail of a 500, for [`log_server_errors`]; never in the body.
+#[derive(Debug, Clone)]
+struct InternalDetail(std::sync::Arc<str>);
+
+/// Logs every 5xx answer once, with the request's method and path: the
+/// detail of a 500 (from the response extension), the message of a 502.
+pub async fn log_server_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if let Some(InternalDetail(detail)) = response.extensions().get::<InternalDetail>() {
+        tracing::error!(%method, %path, %detail, "internal error");
+    } else if response.status() == StatusCode::BAD_GATEWAY {
+        tracing::warn!(%method, %path, "answered 502");
+    }
+    response
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<crate::broker::BrokerError> for ApiError {
+    fn from(e: crate::broker::BrokerError) -> Self {
+        use crate::broker::BrokerError;
+        match e {
+            BrokerError::Store(e) => e.into(),
+            e @ BrokerError::NoStore(_) => Self::internal(e),
+            e @ (BrokerError::Provider(_) | BrokerError::RefreshFailed { .. }) => {
+                Self::BadGateway(e.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::plugin::CreateError> for ApiError {
+    fn from(e: crate::plugin::CreateError) -> Self {
+        match e {
+            e @ crate::plugin::CreateError::UnknownInstance(_) => Self::NotFound(e.to_string()),
+            e => Self::BadGateway(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::outbound::OutboundError> for ApiError {
+    fn from(e: crate::outbound::OutboundError) -> Self {
+        match e {
+            crate::outbound::OutboundError::Timeout(url, after) => {
+                Self::BadGateway(format!("{url} did not answer within {after:?}"))
+            }
+            e => Self::BadGateway(e.to_string()),
+        }
+    }
+}
+
+/// Every invoke error but `AuthorizationRequired`, which needs the
+/// server's state to build the connect link (the route answers it first).
+impl From<crate::invoke::InvokeError> for ApiError {
+    fn from(e: crate::invoke::InvokeError) -> Self {
+        use crate::invoke::InvokeError;
+        match e {
+            e @ InvokeError::UnknownTool { .. } => Self::NotFound(e.to_string()),
+            e @ InvokeError::Arguments { .. } => Self::BadRequest(e.to_string()),
+            InvokeError::Credentials(e) => e.into(),
+            InvokeError::Provider(e) => e.into(),
+            InvokeError::Outbound(e) => e.into(),
+            e @ (InvokeError::AuthorizationRequired { .. } | InvokeError::Apply { .. }) => {
+                Self::BadGateway(e.to_string())
+            }
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -79,12 +167,17 @@ impl IntoResponse for ApiError {
                 StatusCode::BAD_GATEWAY,
                 serde_json::json!({"error": "bad_gateway", "message": message}),
             ),
-            Self::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                (
+            Self::Internal(error) => {
+                let mut response = (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    serde_json::json!({"error": "internal", "message": "internal error; see the server log"}),
+                    Json(serde_json::json!({"error": "internal", "message": "internal error; see the server log"})),
                 )
+                    .into_response();
+                let detail = crate::logging::chain(&*error);
+                response
+                    .extensions_mut()
+                    .insert(InternalDetail(detail.into()));
+                return response;
             }
         };
         (status, Json(body)).into_response()

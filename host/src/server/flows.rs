@@ -323,10 +323,7 @@ async fn status(
         .map_or(Duration::ZERO, |s| Duration::from_secs(s).min(MAX_WAIT));
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let flow = store
-            .flow(&link.id)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let flow = store.flow(&link.id).await.map_err(ApiError::internal)?;
         let (status, reason) = match &flow {
             Some(flow) => (flow.status.as_str(), flow.reason.clone()),
             None if link.fresh(now()).is_err() => ("expired", None),
@@ -497,13 +494,10 @@ pub(super) async fn callback(
             hold_for_confirmation(&state, store, flow, exchanged).await
         }
         (Ok(exchanged), flow) => {
-            if let Err(e) = store
-                .put(
-                    &exchanged.provider,
-                    &exchanged.user,
-                    &exchanged.tokens,
-                    None,
-                )
+            if let Err(e) = state
+                .invoker
+                .broker()
+                .save_grant(&exchanged.provider, &exchanged.user, &exchanged.tokens)
                 .await
             {
                 tracing::error!(error = %e, "storing tokens failed");
@@ -512,14 +506,9 @@ pub(super) async fn callback(
                     "internal error; see the server log",
                 );
             }
-            state
-                .invoker
-                .broker()
-                .forget(&exchanged.provider, &exchanged.user);
             if let Some(flow) = flow {
                 let _ = finish(&state, store, flow, FlowStatus::Completed, None).await;
             }
-            tracing::info!(provider = %exchanged.provider, user = %exchanged.user, "authorization completed");
             let done = exchanged.completed();
             // The target was checked against the allow-list when the flow
             // started and comes from the state row, never from this request.
@@ -601,7 +590,7 @@ pub(super) async fn confirm(
     let Some((flow, tokens)) = store
         .take_held_grant(&connect::digest(&id))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::internal)?
     else {
         return Err(gone());
     };
@@ -625,14 +614,12 @@ pub(super) async fn confirm(
             "this flow was started by another user; the grant was discarded".to_owned(),
         ));
     }
-    store
-        .put(&flow.provider, &flow.user, &tokens, None)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    finish(FlowStatus::Completed, None)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    state.invoker.broker().forget(&flow.provider, &flow.user);
+    state
+        .invoker
+        .broker()
+        .save_grant(&flow.provider, &flow.user, &tokens)
+        .await?;
+    finish(FlowStatus::Completed, None).await?;
     tracing::info!(provider = %flow.provider, user = %flow.user, "connect flow confirmed; grant stored");
     Ok(Json(serde_json::json!({
         "provider": flow.provider,

@@ -40,10 +40,10 @@ const MAX_BODY: usize = 1024 * 1024;
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct ServerState {
-    /// The workflow (lives as long as the process).
-    pub workflow: &'static Workflow,
+    /// The workflow.
+    pub workflow: Arc<Workflow>,
     /// Tool calls with credentials from the broker.
-    pub invoker: Invoker<'static>,
+    pub invoker: Invoker,
     /// The token store, when a provider needs one.
     pub store: Option<Arc<TokenStore>>,
     /// Who is calling.
@@ -55,7 +55,7 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    /// State for `workflow` (leaked: a server runs its workflow until exit).
+    /// State for `workflow`.
     ///
     /// # Errors
     ///
@@ -65,7 +65,7 @@ impl ServerState {
         store: Option<Arc<TokenStore>>,
         bind: SocketAddr,
     ) -> Result<Self, String> {
-        let workflow: &'static Workflow = Box::leak(Box::new(workflow));
+        let workflow = Arc::new(workflow);
         let base = workflow
             .path
             .parent()
@@ -108,12 +108,12 @@ impl ServerState {
                 )))
             });
         Ok(Self {
-            workflow,
-            invoker: Invoker::new(workflow, broker),
+            invoker: Invoker::new(workflow.clone(), broker),
             store,
             inbound,
             metrics: Metrics::for_providers(workflow.providers.keys()),
             webhook,
+            workflow,
         })
     }
 }
@@ -145,6 +145,7 @@ pub fn app(state: Arc<ServerState>) -> Router {
                 .merge(put(routes::supply)),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(error::log_server_errors))
         .with_state(state)
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use authhost_plugin_api::{Capabilities, AUTH_PROVIDER};
+use authhost_plugin_api::Capabilities;
 use axum::{
     body::Bytes,
     extract::{Path, State},
@@ -12,7 +12,7 @@ use axum::{
 };
 
 use super::{ApiError, Caller, ServerState};
-use crate::{broker::BrokerError, invoke::InvokeError, outbound::OutboundError, tools::Args};
+use crate::{broker::BrokerError, invoke::InvokeError, tools::Args};
 
 type AppState = State<Arc<ServerState>>;
 
@@ -40,10 +40,8 @@ pub(super) async fn readyz(State(state): AppState) -> Response {
     if state.workflow.registry.plugin_count() == 0 {
         return (StatusCode::SERVICE_UNAVAILABLE, "no plugin loaded\n").into_response();
     }
-    if let Some(store) = &state.store {
-        if sqlx::query("SELECT 1").execute(store.pool()).await.is_err() {
-            return (StatusCode::SERVICE_UNAVAILABLE, "token store unreachable\n").into_response();
-        }
+    if state.invoker.broker().ready().await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "token store unreachable\n").into_response();
     }
     "ready\n".into_response()
 }
@@ -190,87 +188,45 @@ async fn invoke_inner(
             let auth_url = super::flows::connect_link(state, headers, &provider, &user, &scopes)?;
             Err(ApiError::AuthorizationRequired { provider, auth_url })
         }
-        Err(e @ InvokeError::UnknownTool { .. }) => Err(ApiError::NotFound(e.to_string())),
-        Err(e @ InvokeError::Arguments { .. }) => Err(ApiError::BadRequest(e.to_string())),
-        Err(InvokeError::Credentials(BrokerError::Store(e))) => {
-            Err(ApiError::Internal(e.to_string()))
-        }
-        Err(InvokeError::Outbound(OutboundError::Timeout(url, after))) => Err(
-            ApiError::BadGateway(format!("{url} did not answer within {after:?}")),
-        ),
-        Err(e) => Err(ApiError::BadGateway(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// The capabilities of the provider instance `name` (none if unknown).
 pub(super) fn capabilities(state: &ServerState, name: &str) -> Capabilities {
     state
-        .workflow
-        .providers
-        .get(name)
-        .and_then(|entry| {
-            state
-                .workflow
-                .registry
-                .component(AUTH_PROVIDER, &entry.type_name)
-        })
-        .map(|c| c.capabilities)
+        .invoker
+        .provider(name)
+        .map(|handle| handle.capabilities())
         .unwrap_or_default()
 }
 
+/// The caller's standing with one provider, as the credential routes and
+/// the connect page show it.
 pub(super) async fn status_of(
     state: &ServerState,
     headers: &HeaderMap,
     provider: &str,
     user: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let entry = state
-        .workflow
-        .providers
-        .get(provider)
-        .ok_or_else(|| ApiError::NotFound(format!("no provider `{provider}`")))?;
-    let interactive = state
-        .workflow
-        .registry
-        .component(AUTH_PROVIDER, &entry.type_name)
-        .is_some_and(|c| c.capabilities.contains(Capabilities::INTERACTIVE));
-    let supplied = capabilities(state, provider).contains(Capabilities::USER_SUPPLIED);
+    let handle = state
+        .invoker
+        .provider(provider)
+        .map_err(|_| ApiError::NotFound(format!("no provider `{provider}`")))?;
+    let grant = state.invoker.broker().status(&handle, user).await?;
     let mut status = serde_json::json!({
         "provider": provider,
-        "type": entry.type_name,
-        "per_user": interactive || supplied
+        "type": handle.type_name(),
+        "per_user": grant.per_user,
+        "authorized": grant.authorized,
     });
-    if supplied {
-        let until = state
-            .invoker
-            .broker()
-            .supplied_until(provider, user)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        status["authorized"] = until.is_some().into();
-        status["expires_at"] = until.into();
-        return Ok(status);
+    if grant.per_user {
+        status["expires_at"] = grant.expires_at.into();
     }
-    if !interactive {
-        status["authorized"] = true.into();
-        return Ok(status);
-    }
-    let row = match &state.store {
-        Some(store) => store
-            .list(Some(provider), Some(user))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .into_iter()
-            .next(),
-        None => None,
-    };
-    status["authorized"] = row.is_some().into();
-    match row {
-        Some(row) => {
-            status["expires_at"] = row.expires_at.into();
-            status["scopes"] = row.scopes.into();
-        }
-        None => {
+    if handle.capabilities().contains(Capabilities::INTERACTIVE) {
+        if grant.authorized {
+            status["scopes"] = grant.scopes.into();
+        } else {
             status["connect_url"] =
                 super::flows::connect_link(state, headers, provider, user, &[])?.into();
         }
@@ -403,53 +359,24 @@ pub(super) async fn disconnect(
     provider: &str,
     user: &str,
 ) -> Result<(), ApiError> {
-    if !state.workflow.providers.contains_key(provider) {
-        return Err(ApiError::NotFound(format!("no provider `{provider}`")));
-    }
-    if capabilities(state, provider).contains(Capabilities::USER_SUPPLIED) {
-        let removed = state
-            .invoker
-            .broker()
-            .remove_supplied(provider, user)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        return if removed {
-            Ok(())
-        } else {
-            Err(ApiError::NotFound(format!(
-                "no credentials of yours for `{provider}`"
-            )))
-        };
-    }
-    let store = state
-        .store
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound(format!("`{provider}` keeps no per-user tokens")))?;
     let handle = state
         .invoker
         .provider(provider)
-        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
-    match store.get(provider, user).await {
-        Ok(Some(stored)) => {
-            if handle.capabilities().contains(Capabilities::REVOCABLE) {
-                if let Err(e) = handle.revoke(&stored.tokens).await {
-                    tracing::warn!(provider = %provider, user = %user, error = %e, "revocation at the server failed; deleting anyway");
-                }
-            }
-        }
-        Ok(None) => {
-            return Err(ApiError::NotFound(format!(
-                "no tokens of yours for `{provider}`"
-            )))
-        }
-        Err(e) => tracing::warn!(error = %e, "stored tokens unreadable; deleting"),
+        .map_err(|_| ApiError::NotFound(format!("no provider `{provider}`")))?;
+    let capabilities = handle.capabilities();
+    if !capabilities.contains(Capabilities::USER_SUPPLIED)
+        && !capabilities.contains(Capabilities::INTERACTIVE)
+    {
+        return Err(ApiError::NotFound(format!(
+            "`{provider}` keeps no per-user credentials"
+        )));
     }
-    store
-        .delete(provider, user)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    state.invoker.broker().forget(provider, user);
-    Ok(())
+    match state.invoker.broker().disconnect(&handle, user).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NotFound(format!(
+            "no credentials of yours for `{provider}`"
+        ))),
+    }
 }
 
 /// Largest user-supplied credential document.
@@ -466,9 +393,9 @@ pub(super) async fn supply(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = caller(&state, &headers).await?;
-    let Some(entry) = state.workflow.providers.get(&provider) else {
+    if !state.workflow.providers.contains_key(&provider) {
         return Err(ApiError::NotFound(format!("no provider `{provider}`")));
-    };
+    }
     if !capabilities(&state, &provider).contains(Capabilities::USER_SUPPLIED) {
         return Err(ApiError::BadRequest(format!(
             "`{provider}` does not accept user-supplied credentials"
@@ -488,28 +415,15 @@ pub(super) async fn supply(
                     .to_owned(),
             )
         })?;
-    let ttl = entry
-        .config
-        .get("ttl")
-        .and_then(|v| v.as_i64())
-        .unwrap_or(3600);
-    let persist = entry
-        .config
-        .get("persist")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let handle = state
-        .invoker
-        .provider(&provider)
-        .map_err(|e| ApiError::BadGateway(e.to_string()))?;
+    let handle = state.invoker.provider(&provider)?;
     match state
         .invoker
         .broker()
-        .supply(&handle, &caller.user, document, ttl, persist)
+        .supply(&handle, &caller.user, document)
         .await
     {
         Ok(expires_at) => Ok(Json(
-            serde_json::json!({"provider": provider, "expires_at": expires_at, "persisted": persist}),
+            serde_json::json!({"provider": provider, "expires_at": expires_at, "persisted": handle.stores_user_credentials()}),
         )),
         Err(BrokerError::Provider(e))
             if e.kind() == Some(authhost_plugin_api::ErrorKind::InvalidRequest) =>
@@ -520,6 +434,6 @@ pub(super) async fn supply(
             };
             Err(ApiError::BadRequest(message))
         }
-        Err(e) => Err(ApiError::Internal(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }

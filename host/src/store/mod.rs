@@ -803,6 +803,16 @@ impl TokenStore {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// Whether the database answers a query.
+    ///
+    /// # Errors
+    ///
+    /// It does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 /// How long a SQLite refresh lease lasts: longer than any token request.

@@ -84,6 +84,9 @@ pub struct Workflow {
     pub providers: BTreeMap<String, ProviderEntry>,
     /// `tools`, by name.
     pub tools: BTreeMap<String, ToolEntry>,
+    /// Every provider instance, created once while loading (so a plugin's
+    /// refusal of its configuration is a diagnostic, never a run-time 502).
+    instances: BTreeMap<String, ProviderHandle>,
     /// The plugins it loaded.
     pub registry: PluginRegistry,
     /// The outbound client with the workflow's egress policy and timeouts.
@@ -93,22 +96,12 @@ pub struct Workflow {
 }
 
 impl Workflow {
-    /// Whether any provider keeps per-user tokens (needs the token store):
-    /// an interactive one, or a user-supplied one with `persist: true`.
+    /// Whether any provider instance keeps per-user credentials in the
+    /// token store (as each instance says through the ABI).
     pub fn needs_store(&self) -> bool {
-        use authhost_plugin_api::Capabilities;
-        self.providers.values().any(|p| {
-            self.registry
-                .component(AUTH_PROVIDER, &p.type_name)
-                .is_some_and(|c| {
-                    c.capabilities.contains(Capabilities::INTERACTIVE)
-                        || (c.capabilities.contains(Capabilities::USER_SUPPLIED)
-                            && p.config
-                                .get("persist")
-                                .and_then(|v| v.as_bool())
-                                .unwrap_or(false))
-                })
-        })
+        self.instances
+            .values()
+            .any(ProviderHandle::stores_user_credentials)
     }
 
     /// Opens the token store; returns the notice to show when a key file
@@ -121,23 +114,17 @@ impl Workflow {
         TokenStore::open(&self.store_options).await
     }
 
-    /// Creates the provider instance `name`.
+    /// The provider instance `name` (created when the workflow was loaded).
     ///
     /// # Errors
     ///
-    /// No such instance; the plugin's refusal (validation normally catches
-    /// it first).
+    /// [`CreateError::UnknownInstance`](crate::plugin::CreateError::UnknownInstance)
+    /// when the workflow has no such instance.
     pub fn provider(&self, name: &str) -> Result<ProviderHandle, crate::plugin::CreateError> {
-        let entry = self
-            .providers
+        self.instances
             .get(name)
-            .ok_or_else(|| crate::plugin::CreateError::UnknownInstance(name.to_owned()))?;
-        self.registry.create_provider(
-            &entry.type_name,
-            name,
-            &entry.config,
-            self.general.timeouts.plugin_call.0,
-        )
+            .cloned()
+            .ok_or_else(|| crate::plugin::CreateError::UnknownInstance(name.to_owned()))
     }
 }
 
@@ -150,8 +137,6 @@ pub struct LoadOptions {
     pub default_plugins: bool,
     /// The environment (`${VAR}` values and `AUTHHOST_…` overrides).
     pub env: Vec<(String, String)>,
-    /// Create every provider instance, so plugins check their configuration.
-    pub create_instances: bool,
 }
 
 impl LoadOptions {
@@ -161,7 +146,6 @@ impl LoadOptions {
             plugin_paths,
             default_plugins,
             env: std::env::vars().collect(),
-            create_instances: true,
         }
     }
 }
@@ -436,21 +420,27 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
         &mut diags,
     );
 
-    if options.create_instances && !diags.has_errors() {
+    let mut instances = BTreeMap::new();
+    if !diags.has_errors() {
         for (name, entry) in &providers {
-            if let Err(e) = registry.create_provider(
+            match registry.create_provider(
                 &entry.type_name,
                 name,
                 &entry.config,
                 general.timeouts.plugin_call.0,
             ) {
-                let pointer = format!("/authentication/{}", pointer_segment(name));
-                let (_, node) = root.locate(&pointer);
-                let message = match &e {
-                    crate::plugin::CreateError::Plugin { error, .. } => error.to_string(),
-                    other => other.to_string(),
-                };
-                diags.error(Location::at(node.pos), &dotted(&pointer), message);
+                Ok(handle) => {
+                    instances.insert(name.clone(), handle);
+                }
+                Err(e) => {
+                    let pointer = format!("/authentication/{}", pointer_segment(name));
+                    let (_, node) = root.locate(&pointer);
+                    let message = match &e {
+                        crate::plugin::CreateError::Plugin { error, .. } => error.to_string(),
+                        other => other.to_string(),
+                    };
+                    diags.error(Location::at(node.pos), &dotted(&pointer), message);
+                }
             }
         }
     }
@@ -477,6 +467,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
             plugins,
             providers,
             tools,
+            instances,
             registry,
             outbound,
             store_options,

@@ -44,7 +44,7 @@ pub use error::{ErrorKind, PluginError};
 pub use host::{HostServices, HostServicesBox, HostServices_TO, LogLevel};
 pub use http::{HttpHeader, HttpRequest, HttpResponse};
 pub use provider::{
-    AuthContext, AuthorizationRequest, CodeExchange, OutgoingRequest, ProviderBox,
+    AuthContext, AuthorizationRequest, CodeExchange, InstanceInfo, OutgoingRequest, ProviderBox,
     ProviderInstance, ProviderInstance_TO,
 };
 pub use root::{PluginMod, PluginModRef, API_VERSION, ROOT_MODULE_BASE_NAME};

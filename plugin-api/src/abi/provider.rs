@@ -67,6 +67,27 @@ pub struct CodeExchange {
     pub issuer: ROption<RString>,
 }
 
+/// What the host must know about one configured instance beyond its
+/// component's capabilities, so it never reads keys inside the plugin's
+/// configuration (the configuration is the plugin's contract).
+///
+/// Interactive instances always keep per-user tokens in the host's store;
+/// the fields here are for the others.
+///
+/// Versioning: frozen within a `0.y` series.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InstanceInfo {
+    /// The host keeps each user's credentials for this instance encrypted
+    /// in its token store (they survive restarts and are shared by
+    /// replicas), not only in the process's memory. Frozen within `0.y`.
+    pub stores_user_credentials: bool,
+    /// How long the host keeps credentials a user supplies (`user_supplied`
+    /// instances), in seconds; `0` means the host's default of one hour.
+    /// Frozen within `0.y`.
+    pub supplied_ttl_secs: u64,
+}
+
 /// A configured provider instance, as the host sees it.
 ///
 /// Versioning: methods may be appended after the last prefix method within a
@@ -91,6 +112,13 @@ pub trait ProviderInstance: Send + Sync + 'static {
     /// Revokes a token set at the server.
     #[sabi(last_prefix_field)]
     fn revoke(&self, tokens: TokenSet) -> FfiFuture<RResult<(), PluginError>>;
+
+    /// What the host must know about this instance. Appended in 0.1: a
+    /// plugin built before it answers the default (nothing stored beyond
+    /// what the capabilities imply, the default TTL).
+    fn info(&self) -> InstanceInfo {
+        InstanceInfo::default()
+    }
 }
 
 /// An owned provider instance trait object.

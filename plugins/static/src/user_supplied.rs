@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use authhost_plugin_api::{
     AuthContext, AuthOutcome, AuthProvider, Capabilities, CreateContext, Credential, Error,
-    ErrorKind, Secret,
+    ErrorKind, InstanceInfo, Secret,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -105,6 +105,7 @@ fn x_api_key() -> String {
 pub struct UserSupplied {
     kinds: Vec<SuppliedKind>,
     allowed_headers: Vec<String>,
+    info: InstanceInfo,
 }
 
 fn refuse(message: impl Into<String>) -> Error {
@@ -223,7 +224,15 @@ impl AuthProvider for UserSupplied {
         Ok(Self {
             kinds: config.kinds,
             allowed_headers: config.allowed_headers,
+            info: InstanceInfo {
+                stores_user_credentials: config.persist,
+                supplied_ttl_secs: config.ttl,
+            },
         })
+    }
+
+    fn info(&self) -> InstanceInfo {
+        self.info
     }
 
     async fn authenticate(&self, ctx: AuthContext) -> Result<AuthOutcome, Error> {
@@ -245,6 +254,32 @@ mod tests {
 
     use super::*;
 
+    /// What the host needs (stored or not, for how long) comes through the
+    /// ABI's instance description, read from the configuration here.
+    #[test]
+    fn the_instance_describes_its_storage_and_ttl() {
+        let instance = authhost_plugin_api::instantiate::<UserSupplied>(
+            serde_json::json!({"persist": true, "ttl": 600}),
+        )
+        .expect("created");
+        assert_eq!(
+            instance.info(),
+            InstanceInfo {
+                stores_user_credentials: true,
+                supplied_ttl_secs: 600
+            }
+        );
+        let default = authhost_plugin_api::instantiate::<UserSupplied>(serde_json::json!({}))
+            .expect("created");
+        assert_eq!(
+            default.info(),
+            InstanceInfo {
+                stores_user_credentials: false,
+                supplied_ttl_secs: 3600
+            }
+        );
+    }
+
     fn supplied(
         document: serde_json::Value,
         kinds: Vec<SuppliedKind>,
@@ -252,6 +287,7 @@ mod tests {
         let provider = UserSupplied {
             kinds,
             allowed_headers: vec!["X-Key".into(), "A".into(), "B".into()],
+            info: InstanceInfo::default(),
         };
         let tokens = TokenSet {
             access_token: Secret::new(document.to_string()),

@@ -13,6 +13,10 @@
 //!   the user must authorize again. Timeouts and 5xx keep the grant, back
 //!   off, and serve the current token while it has not expired.
 
+mod grants;
+
+pub use grants::{GrantStatus, Revocation};
+
 use std::{
     collections::HashMap,
     sync::{
@@ -621,9 +625,9 @@ impl Broker {
     }
 
     /// Keeps credentials `user` supplied for `provider` (a JSON document the
-    /// provider understands) for `ttl_secs`, in memory or — with `persist` —
-    /// encrypted in the store. The provider checks them first. Returns when
-    /// they expire.
+    /// provider understands) for the instance's TTL, in memory or — when the
+    /// instance stores user credentials — encrypted in the store. The
+    /// provider checks them first. Returns when they expire.
     ///
     /// # Errors
     ///
@@ -634,12 +638,12 @@ impl Broker {
         provider: &ProviderHandle,
         user: &str,
         document: &str,
-        ttl_secs: i64,
-        persist: bool,
     ) -> Result<i64, BrokerError> {
         let name = provider.instance();
-        let expires_at =
-            authhost_plugin_api::expires_after(now(), u64::try_from(ttl_secs).unwrap_or(0));
+        let expires_at = authhost_plugin_api::expires_after(
+            now(),
+            u64::try_from(provider.supplied_ttl_secs()).unwrap_or(0),
+        );
         let tokens = TokenSet {
             access_token: authhost_plugin_api::Secret::new(document),
             token_type: "user_supplied".to_owned(),
@@ -655,7 +659,7 @@ impl Broker {
             request: None,
         };
         provider.authenticate(&check).await?;
-        if persist {
+        if provider.stores_user_credentials() {
             let store = self
                 .store
                 .as_ref()
