@@ -17,8 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     broker::Broker,
+    clock::now,
     plugin::{CallError, ProviderHandle},
-    store::{now, random_bytes, PendingState, StoreError, TokenStore},
+    store::{random_bytes, PendingState, StoreError, TokenStore},
 };
 
 /// Default lifetime of a pending authorization.

@@ -15,9 +15,13 @@
 //! - [`broker`]: credentials for (provider, user): cache, refresh, retry.
 //! - [`store`]: the encrypted token store, flows, key ring, migrations.
 //! - [`authorize`] and [`connect`]: the authorization flow and connect links.
+//! - [`inbound`]: who is calling the server (JWT, JWKS, authenticator plugins).
 //! - [`server`]: `authhost serve` (HTTP API, connect page, webhooks).
-//! - [`cli`]: the `authhost` command line; [`clock`], [`logging`], [`suggest`]:
-//!   small shared pieces.
+//! - [`cli`]: the `authhost` command line; [`clock`], [`duration`],
+//!   [`json_pointer`], [`logging`], [`paths`], [`suggest`]: small shared pieces.
+//!
+//! Modules depend on each other in one direction (no cycle); `cargo test
+//! --test module_graph` checks it.
 
 pub mod authorize;
 pub mod broker;
@@ -25,10 +29,14 @@ pub mod cli;
 pub mod clock;
 pub mod connect;
 pub mod credentials;
+pub mod duration;
 pub mod egress;
+pub mod inbound;
 pub mod invoke;
+pub mod json_pointer;
 pub mod logging;
 pub mod outbound;
+pub mod paths;
 pub mod plugin;
 pub mod server;
 pub mod store;

@@ -30,8 +30,9 @@ use authhost_plugin_api::{
 };
 
 use crate::{
+    clock::now,
     plugin::{CallError, ProviderHandle},
-    store::{now, StoreError, StoredTokens, TokenStore},
+    store::{StoreError, StoredTokens, TokenStore},
 };
 
 /// Key of per-user entries of shared providers.
@@ -1025,7 +1026,7 @@ async fn refresh_and_store(
             Ok(Refreshed::Gone)
         }
         Err(e) => {
-            let failed_at = crate::store::now();
+            let failed_at = crate::clock::now();
             stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
             stats.refresh_outcome(name, "transient");
             let reason = match &e {

@@ -94,7 +94,7 @@ impl SearchPath {
                 search.push(dir.join("plugins"), SearchSource::ExecutableDir);
                 search.push(dir, SearchSource::ExecutableDir);
             }
-            if let Some(data) = data_dir() {
+            if let Some(data) = crate::paths::data_dir() {
                 search.push(data.join("authhost").join("plugins"), SearchSource::DataDir);
             }
         }
@@ -148,14 +148,6 @@ impl SearchPath {
         }
         out
     }
-}
-
-/// `$XDG_DATA_HOME`, or `$HOME/.local/share`.
-pub fn data_dir() -> Option<PathBuf> {
-    env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
 }
 
 /// `libauthhost_*.so` on Linux (`DLL_PREFIX` / `DLL_SUFFIX` elsewhere).

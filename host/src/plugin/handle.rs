@@ -182,7 +182,7 @@ impl ProviderHandle {
                 expires_at,
             } => AuthOutcome::Credentials {
                 credentials,
-                expires_at: clamp_expiry(expires_at, crate::store::now()),
+                expires_at: clamp_expiry(expires_at, crate::clock::now()),
             },
             other => other,
         })
@@ -248,7 +248,7 @@ impl ProviderHandle {
 /// A plugin's token set with its expiry within the host's maximum lifetime
 /// (a server's `expires_in` of 2^63 must not wrap into the past).
 fn clamped(mut tokens: TokenSet) -> TokenSet {
-    tokens.expires_at = clamp_expiry(tokens.expires_at, crate::store::now());
+    tokens.expires_at = clamp_expiry(tokens.expires_at, crate::clock::now());
     tokens
 }
 

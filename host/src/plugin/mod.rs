@@ -11,7 +11,7 @@ mod permissions;
 mod pins;
 mod registry;
 
-pub use discovery::{data_dir, SearchPath, SearchSource};
+pub use discovery::{SearchPath, SearchSource};
 pub use error::{CallError, CreateError, LoadError};
 pub use handle::{AuthenticatorHandle, ProviderHandle};
 pub use host_services::HostServicesImpl;

@@ -16,8 +16,9 @@ use subtle::ConstantTimeEq;
 use super::{ApiError, Caller, ServerState};
 use crate::{
     authorize::{self, CallbackParams, FlowError},
+    clock::now,
     connect::{self, ConnectLink},
-    store::{now, Flow, FlowStatus, TokenStore},
+    store::{Flow, FlowStatus, TokenStore},
     workflow::VerifyMode,
 };
 

@@ -10,8 +10,6 @@ mod connect_page;
 mod connections;
 mod error;
 mod flows;
-mod inbound;
-mod jwks;
 mod metrics;
 pub mod openapi;
 mod routes;
@@ -25,11 +23,11 @@ use axum::{
     Router,
 };
 
-pub use connections::ConnectionLimits;
-pub use error::ApiError;
-pub use inbound::{
+pub use crate::inbound::{
     Caller, ClaimRules, InboundAuth, InboundAuthConfig, InboundConfigError, Refused,
 };
+pub use connections::ConnectionLimits;
+pub use error::ApiError;
 pub use metrics::{Metrics, Outcome};
 
 use crate::{broker::Broker, invoke::Invoker, store::TokenStore, workflow::Workflow};

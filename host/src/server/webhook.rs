@@ -76,7 +76,7 @@ impl Webhook {
             .await
             .map_err(|e| e.to_string())?;
         let client = self.outbound.client().map_err(|e| e.to_string())?;
-        let signature = signature(self.secret.expose(), crate::store::now(), body);
+        let signature = signature(self.secret.expose(), crate::clock::now(), body);
         let response = client
             .post(self.url.clone())
             .header(http::header::CONTENT_TYPE, "application/json")

@@ -158,7 +158,7 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
 
 /// The default SQLite file: `$XDG_DATA_HOME/authhost/authhost.db`.
 pub fn default_sqlite_path() -> PathBuf {
-    crate::plugin::data_dir()
+    crate::paths::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("authhost")
         .join("authhost.db")

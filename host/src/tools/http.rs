@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{template::Template, Args, ConfigProblem, Tool, ToolError, ToolType};
-use crate::{credentials::PreparedRequest, outbound::Outbound, workflow::DurationSpec};
+use crate::{credentials::PreparedRequest, duration::DurationSpec, outbound::Outbound};
 
 /// HTTP methods a tool may use.
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
@@ -239,7 +239,7 @@ impl ToolType for HttpToolType {
         };
         let mut headers = Vec::new();
         for (name, value) in &config.headers {
-            let pointer = format!("/headers/{}", crate::workflow::pointer_segment(name));
+            let pointer = format!("/headers/{}", crate::json_pointer::segment(name));
             let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
                 problems.push((pointer, format!("`{name}` is not a valid HTTP header name")));
                 continue;
@@ -259,10 +259,9 @@ impl ToolType for HttpToolType {
         for (name, value) in &config.query {
             match Template::parse(value) {
                 Ok(t) => query.push((name.clone(), t)),
-                Err(e) => problems.push((
-                    format!("/query/{}", crate::workflow::pointer_segment(name)),
-                    e,
-                )),
+                Err(e) => {
+                    problems.push((format!("/query/{}", crate::json_pointer::segment(name)), e))
+                }
             }
         }
         let body = config

@@ -6,8 +6,9 @@
 
 use super::{
     diagnostic::{Diagnostics, Location},
-    node::{dotted, pointer_segment, Key, Node, Origin, Value},
+    node::{dotted, Key, Node, Origin, Value},
 };
+use crate::json_pointer::segment as pointer_segment;
 
 /// The top-level sections an override may target.
 pub const SECTIONS: [&str; 4] = ["general", "plugins", "authentication", "tools"];

@@ -5,7 +5,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::duration::DurationSpec;
+use crate::duration::DurationSpec;
 
 fn default_bind() -> String {
     "127.0.0.1:8080".to_owned()
@@ -265,7 +265,7 @@ pub struct GeneralConfig {
     #[serde(default)]
     pub store: StoreConfig,
     /// How callers of the server authenticate (`type: none | jwt`).
-    pub inbound_auth: Option<crate::server::InboundAuthConfig>,
+    pub inbound_auth: Option<crate::inbound::InboundAuthConfig>,
     /// Outbound network policy.
     #[serde(default)]
     pub egress: EgressConfig,

@@ -9,7 +9,6 @@
 
 mod compose;
 mod diagnostic;
-mod duration;
 mod env;
 mod general;
 mod node;
@@ -26,14 +25,15 @@ use authhost_plugin_api::AUTH_PROVIDER;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+pub use crate::duration::{parse_duration, DurationSpec};
+pub use crate::json_pointer::segment as pointer_segment;
 pub use compose::workflow_schema;
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
-pub use duration::{parse_duration, DurationSpec};
 pub use general::{
     ConnectConfig, EgressConfig, GeneralConfig, LimitsConfig, PluginPin, PluginsConfig,
     ServerConfig, StoreConfig, TimeoutsConfig, VerifyMode,
 };
-pub use node::{dotted, pointer_segment, Node, Origin, Pos, Value};
+pub use node::{dotted, Node, Origin, Pos, Value};
 
 use crate::{
     egress::EgressPolicy,
@@ -558,7 +558,7 @@ fn check_server(
             ),
         );
     }
-    if let Err(e) = crate::server::InboundAuth::new(
+    if let Err(e) = crate::inbound::InboundAuth::new(
         general.inbound_auth.as_ref(),
         bind.ip().is_loopback(),
         base,

@@ -211,11 +211,6 @@ pub fn dotted(pointer: &str) -> String {
     out
 }
 
-/// Escapes a key for a JSON pointer.
-pub fn pointer_segment(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,9 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 
 use super::{
     diagnostic::{Diagnostics, Location},
-    node::{dotted, pointer_segment, Node},
+    node::{dotted, Node},
 };
+use crate::json_pointer::segment as pointer_segment;
 
 /// Follows a local `$ref` (`#/$defs/X`) to the schema it names.
 pub(super) fn resolve<'a>(

@@ -9,6 +9,8 @@
 //!   (no HS-with-a-public-key confusion), `exp` is required, `iss`/`aud`
 //!   are checked when configured.
 
+mod jwks;
+
 use std::{collections::HashSet, path::Path};
 
 use http::HeaderMap;
@@ -155,7 +157,7 @@ pub enum JwtKey {
     /// One configured key.
     Static(Box<DecodingKey>),
     /// A JWKS, by `kid`.
-    Jwks(Box<super::jwks::Jwks>),
+    Jwks(Box<jwks::Jwks>),
 }
 
 impl std::fmt::Debug for JwtKey {
@@ -267,7 +269,7 @@ impl InboundAuth {
                 let key = match (family(first), secret, public_key_file, jwks_url) {
                     (kind, None, None, Some(url)) if kind != "hmac" => {
                         let url = url::Url::parse(url).map_err(|e| bad("jwks_url", e.to_string()))?;
-                        JwtKey::Jwks(Box::new(super::jwks::Jwks::new(url, outbound.clone())))
+                        JwtKey::Jwks(Box::new(jwks::Jwks::new(url, outbound.clone())))
                     }
                     ("hmac", Some(secret), None, None) => {
                         if secret.expose().len() < 32 {
