@@ -126,7 +126,7 @@ fn schema_marks_secrets_and_carries_an_example() {
         &["info", "schema", "api_key", "--format", "yaml"],
     );
     assert_eq!(yaml.code, 0);
-    let from_yaml: serde_json::Value = serde_yaml::from_str(&yaml.stdout).expect("yaml");
+    let from_yaml: serde_json::Value = serde_saphyr::from_str(&yaml.stdout).expect("yaml");
     assert_eq!(from_yaml, schema);
 }
 

@@ -255,7 +255,8 @@ fn the_composed_schema_accepts_the_examples_and_rejects_mistakes() {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "yaml") {
             let doc: serde_json::Value =
-                serde_yaml::from_str(&std::fs::read_to_string(&path).expect("read")).expect("yaml");
+                serde_saphyr::from_str(&std::fs::read_to_string(&path).expect("read"))
+                    .expect("yaml");
             let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
             assert!(errors.is_empty(), "{}: {errors:?}", path.display());
         }

@@ -221,7 +221,7 @@ fn schema(args: SchemaArgs, globals: &Globals) -> anyhow::Result<std::process::E
     let text = match args.format {
         SchemaFormat::Json => serde_json::to_string_pretty(&schema)? + "\n",
         SchemaFormat::Yaml => {
-            serde_yaml::to_string(&schema).context("rendering the schema as YAML")?
+            serde_saphyr::to_string(&schema).context("rendering the schema as YAML")?
         }
     };
     std::io::stdout().write_all(text.as_bytes())?;

@@ -41,9 +41,19 @@ pub enum Backend {
 /// Store failures. Messages never hold a token.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed.
+    /// The database failed. The driver's error is kept (callers may match
+    /// on it) and said in the message, so it is not also a `source`.
     #[error("token store: {0}")]
-    Database(String),
+    Database(sqlx::Error),
+    /// Another process has held a refresh lease for longer than any token
+    /// request takes.
+    #[error("the refresh of user `{user}` for `{provider}` has been held by another process for over {LEASE_SECS} s")]
+    LeaseHeld {
+        /// The provider instance.
+        provider: String,
+        /// The user.
+        user: String,
+    },
     /// A row does not decrypt (moved from another row, altered, or its key is gone).
     #[error("the stored tokens of user `{user}` for `{provider}` {reason}; they are not used (run `authhost tokens revoke` and log in again)")]
     Undecryptable {
@@ -64,7 +74,7 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Database(e.to_string())
+        Self::Database(e)
     }
 }
 
@@ -637,9 +647,10 @@ impl TokenStore {
                 continue;
             }
             if started.elapsed() > Duration::from_secs(LEASE_SECS as u64) {
-                return Err(StoreError::Database(format!(
-                    "the refresh of user `{user}` for `{provider}` has been held by another process for over {LEASE_SECS} s"
-                )));
+                return Err(StoreError::LeaseHeld {
+                    provider: provider.to_owned(),
+                    user: user.to_owned(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
