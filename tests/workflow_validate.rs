@@ -277,3 +277,76 @@ fn the_composed_schema_accepts_the_examples_and_rejects_mistakes() {
     let printed: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(printed, schema);
 }
+
+/// Every refusal `serve` makes at start-up is a `validate` refusal first,
+/// with its place: one fixture per refusal in `tests/fixtures/startup/`
+/// (the bind address, inbound auth, a plugin refusing its configuration,
+/// the server's limits, the webhook, and what opening the token store
+/// refuses before it reaches the database).
+#[test]
+fn every_startup_refusal_is_a_validate_refusal() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo("tests/fixtures/startup"))
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 12, "only {} start-up fixtures", files.len());
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        let expect: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect:"))
+            .map(|s| s.trim().to_owned())
+            .collect();
+        assert!(
+            !expect.is_empty(),
+            "{} has no `# expect:` line",
+            file.display()
+        );
+        expect_failure(&file, &expect, &[], false);
+        let serve = run(
+            authhost(),
+            &["serve", "--config", &file.display().to_string()],
+        );
+        assert_eq!(
+            serve.code,
+            2,
+            "{}: serve started:\n{}",
+            file.display(),
+            serve.all()
+        );
+        for fragment in &expect {
+            assert!(
+                serve.stderr.contains(fragment.as_str()),
+                "{}: serve did not say `{fragment}`:\n{}",
+                file.display(),
+                serve.stderr
+            );
+        }
+    }
+}
+
+/// A master key that does not parse is refused by `validate` too, without
+/// quoting the value (it comes from the environment).
+#[test]
+fn a_malformed_master_key_is_refused_without_echoing_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("workflow.yaml");
+    std::fs::write(
+        &file,
+        "general:\n  store:\n    url: sqlite:///nonexistent-authhost-folder/t.db\nauthentication:\n  byo:\n    _type: user_supplied\n    persist: true\n",
+    )
+    .expect("write");
+    let mut cmd = authhost();
+    cmd.env("AUTHHOST_MASTER_KEY", "hunter2-not-base64");
+    let out = run(cmd, &["validate", &file.display().to_string()]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stdout.contains("AUTHHOST_MASTER_KEY"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("not a base64-encoded 32-byte key"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.all().contains("hunter2"), "{}", out.all());
+}

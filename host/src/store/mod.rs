@@ -140,6 +140,83 @@ pub struct StoreOptions {
     pub master_key: Option<authhost_plugin_api::Secret>,
 }
 
+/// Which setting a refusal of [`StoreOptions::check`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreSetting {
+    /// `general.store.url`.
+    Url,
+    /// `general.store.key_file`.
+    KeyFile,
+    /// The `AUTHHOST_MASTER_KEY` environment variable.
+    MasterKey,
+}
+
+impl StoreOptions {
+    /// The database URL to connect to, its backend, and the SQLite file.
+    fn locate(&self) -> Result<(String, Backend, Option<PathBuf>), StoreError> {
+        Ok(match self.url.as_deref() {
+            None => {
+                let path = default_sqlite_path();
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Backend::Sqlite,
+                    Some(path),
+                )
+            }
+            Some(u) if u.starts_with("sqlite:") => {
+                let path = u
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or_default();
+                if path.is_empty() || path == ":memory:" {
+                    return Err(StoreError::Url("use a file path (sqlite:///var/lib/authhost/tokens.db): a memory database does not survive restarts".to_owned()));
+                }
+                (
+                    format!("sqlite://{path}?mode=rwc"),
+                    Backend::Sqlite,
+                    Some(PathBuf::from(path)),
+                )
+            }
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                (u.to_owned(), Backend::Postgres, None)
+            }
+            Some(_) => {
+                return Err(StoreError::Url(
+                    "expected sqlite://PATH or postgres://…".to_owned(),
+                ))
+            }
+        })
+    }
+
+    /// The refusals [`TokenStore::open`] makes before it reaches the
+    /// database, made without writing anything, so `validate` makes them
+    /// too: the URL, the key source a Postgres store needs, a master key
+    /// that does not parse, an existing key file that does not read.
+    ///
+    /// # Errors
+    ///
+    /// The refusal and the setting it is about.
+    pub fn check(&self) -> Result<(), (StoreSetting, StoreError)> {
+        let (_, backend, _) = self.locate().map_err(|e| (StoreSetting::Url, e))?;
+        match (&self.master_key, &self.key_file) {
+            (Some(value), _) => KeyRing::from_env_value(value.expose())
+                .map(drop)
+                .map_err(|e| (StoreSetting::MasterKey, e.into())),
+            (None, Some(file)) if file.exists() => KeyRing::from_file(file)
+                .map(drop)
+                .map_err(|e| (StoreSetting::KeyFile, e.into())),
+            (None, None) if backend == Backend::Postgres => Err((
+                StoreSetting::Url,
+                KeyError::Missing(POSTGRES_NEEDS_A_KEY.to_owned()).into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a Postgres store without a key source is refused.
+const POSTGRES_NEEDS_A_KEY: &str = "a Postgres token store needs an encryption key: set AUTHHOST_MASTER_KEY (base64 of 32 bytes) or general.store.key_file";
+
 /// Creates the SQLite database file readable by its owner only (and its
 /// missing folders, 0700); an existing file is left as it is.
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
@@ -189,38 +266,7 @@ impl TokenStore {
     /// files the database file's mode.
     pub async fn open(options: &StoreOptions) -> Result<(Self, Option<String>), StoreError> {
         sqlx::any::install_default_drivers();
-        let (url, backend, sqlite_path) = match options.url.as_deref() {
-            None => {
-                let path = default_sqlite_path();
-                (
-                    format!("sqlite://{}?mode=rwc", path.display()),
-                    Backend::Sqlite,
-                    Some(path),
-                )
-            }
-            Some(u) if u.starts_with("sqlite:") => {
-                let path = u
-                    .trim_start_matches("sqlite://")
-                    .trim_start_matches("sqlite:");
-                let path = path.split('?').next().unwrap_or_default();
-                if path.is_empty() || path == ":memory:" {
-                    return Err(StoreError::Url("use a file path (sqlite:///var/lib/authhost/tokens.db): a memory database does not survive restarts".to_owned()));
-                }
-                (
-                    format!("sqlite://{path}?mode=rwc"),
-                    Backend::Sqlite,
-                    Some(PathBuf::from(path)),
-                )
-            }
-            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                (u.to_owned(), Backend::Postgres, None)
-            }
-            Some(_) => {
-                return Err(StoreError::Url(
-                    "expected sqlite://PATH or postgres://…".to_owned(),
-                ))
-            }
-        };
+        let (url, backend, sqlite_path) = options.locate()?;
         if let Some(path) = &sqlite_path {
             create_private_file(path)?;
         }
@@ -237,7 +283,7 @@ impl TokenStore {
             (None, None) => match &sqlite_path {
                 None => {
                     return Err(StoreError::Keys(KeyError::Missing(
-                        "a Postgres token store needs an encryption key: set AUTHHOST_MASTER_KEY (base64 of 32 bytes) or general.store.key_file".to_owned(),
+                        POSTGRES_NEEDS_A_KEY.to_owned(),
                     )))
                 }
                 Some(db) => {

@@ -39,7 +39,7 @@ use crate::{
     egress::EgressPolicy,
     outbound::{Outbound, OutboundTimeouts},
     plugin::{LoadError, Pin, PluginRegistry, ProviderHandle, SearchPath},
-    store::{StoreError, StoreOptions, TokenStore},
+    store::{StoreError, StoreOptions, StoreSetting, TokenStore},
     tools::{Tool, ToolTypes},
 };
 
@@ -449,9 +449,6 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
         check_server(&root, &general, &base, &registry, &outbound, &mut diags);
     }
 
-    if diags.has_errors() {
-        return failed(diags);
-    }
     let store_options = StoreOptions {
         url: general.store.url.clone(),
         key_file: general.store.key_file.as_ref().map(|f| base.join(f)),
@@ -460,6 +457,16 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
             .filter(|v| !v.is_empty())
             .map(|v| authhost_plugin_api::Secret::new(*v)),
     };
+    let needs_store = instances
+        .values()
+        .any(ProviderHandle::stores_user_credentials);
+    if !diags.has_errors() && needs_store {
+        check_store(&root, &store_options, &mut diags);
+    }
+
+    if diags.has_errors() {
+        return failed(diags);
+    }
     Loaded {
         workflow: Some(Workflow {
             path: path.to_path_buf(),
@@ -579,6 +586,36 @@ fn check_server(
         let (_, node) = root.locate(place);
         diags.error(Location::of(node), &dotted(&pointer), e.message);
     }
+}
+
+/// What opening the token store refuses before it reaches the database,
+/// refused here with the setting's place (the master key's value, from the
+/// environment, is never quoted).
+fn check_store(root: &Node, options: &StoreOptions, diags: &mut Diagnostics) {
+    let Err((setting, error)) = options.check() else {
+        return;
+    };
+    let message = match error {
+        StoreError::Url(message) => message,
+        other => other.to_string(),
+    };
+    let (pointer, location) = match setting {
+        StoreSetting::Url => {
+            let (_, node) = root.locate("/general/store/url");
+            ("/general/store/url", Location::of(node))
+        }
+        StoreSetting::KeyFile => {
+            let (_, node) = root.locate("/general/store/key_file");
+            ("/general/store/key_file", Location::of(node))
+        }
+        StoreSetting::MasterKey => ("", Location::Whole),
+    };
+    let key = if pointer.is_empty() {
+        "AUTHHOST_MASTER_KEY".to_owned()
+    } else {
+        dotted(pointer)
+    };
+    diags.error(location, &key, message);
 }
 
 /// The entries of a named-entries section (`authentication`, `tools`);
