@@ -2,10 +2,17 @@
 //! secrets, `AUTHHOST_…` overrides, and validation that reports every
 //! problem at once with its place.
 //!
-//! Loading runs in one direction: read (size and text checks) → YAML tree
-//! with positions → `${VAR}` → environment overrides → sections checked
-//! against their JSON Schemas (the plugins' schemas for `authentication`,
-//! the tool types' for `tools`) → references → provider instances created.
+//! Two steps, in one direction:
+//! - [`Config::load`]: read (size and text checks) → YAML tree with
+//!   positions → `${VAR}` → environment overrides → `general`, `plugins` and
+//!   `tools` checked against their schemas. No library, no socket.
+//! - [`Workflow::build`]: plugins loaded → `authentication` checked against
+//!   the plugins' schemas → **every** provider instance created → the checks
+//!   `serve`, `call` and `login` make at start-up (inbound auth, the bind
+//!   address, what opening the store refuses).
+//!
+//! `authhost validate` is both steps without serving: whatever start-up
+//! refuses, it refuses, with `file:line:col`.
 
 mod compose;
 mod diagnostic;
@@ -238,71 +245,136 @@ impl Validators {
     }
 }
 
-/// Loads and validates the workflow at `path`.
-pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
-    let mut diags = Diagnostics::new(path);
-    let failed = |diags: Diagnostics| Loaded {
-        workflow: None,
-        diagnostics: diags.sorted(),
-    };
+/// A workflow file read and checked on its own: YAML with positions,
+/// `${VAR}` and `AUTHHOST_*` applied, `general`, `plugins` and `tools`
+/// checked against their schemas. Loading it opens no library and no
+/// socket; [`Workflow::build`] does the rest.
+#[derive(Debug)]
+pub struct Config {
+    /// The file.
+    pub path: PathBuf,
+    /// The folder relative paths in the file are taken from.
+    base: PathBuf,
+    /// The tree, for the positions of what [`Workflow::build`] finds.
+    root: Node,
+    /// `general`.
+    pub general: GeneralConfig,
+    /// `plugins`.
+    pub plugins: PluginsConfig,
+    /// `tools`, built.
+    tools: BTreeMap<String, ToolEntry>,
+    /// The outbound client with the workflow's egress policy and timeouts.
+    outbound: Arc<Outbound>,
+    /// `AUTHHOST_PLUGIN_PATH`, if set.
+    env_plugin_path: Option<String>,
+    /// `AUTHHOST_MASTER_KEY`, if set.
+    master_key: Option<authhost_plugin_api::Secret>,
+}
 
-    let text = match read_text(path) {
-        Ok(text) => text,
-        Err(message) => {
-            diags.error(Location::Whole, "", message);
-            return failed(diags);
+impl Config {
+    /// Reads and checks the workflow file at `path` with the environment
+    /// `env` (`${VAR}` values and `AUTHHOST_…` overrides). `None` when the
+    /// file is not a workflow at all (unreadable, not YAML, not a mapping);
+    /// otherwise the configuration, and every problem found so far.
+    pub fn load(path: &Path, env: &[(String, String)]) -> (Option<Config>, Diagnostics) {
+        let mut diags = Diagnostics::new(path);
+        let text = match read_text(path) {
+            Ok(text) => text,
+            Err(message) => {
+                diags.error(Location::Whole, "", message);
+                return (None, diags);
+            }
+        };
+        let mut root = match yaml::parse(&text) {
+            Ok(root) => root,
+            Err(e) => {
+                diags.error(Location::at(e.pos), "", e.message);
+                return (None, diags);
+            }
+        };
+        match root.value {
+            Value::Map(_) => {}
+            Value::Null => {
+                diags
+                    .error(Location::Whole, "", "the file is empty")
+                    .hint("a workflow has the sections general, plugins, authentication and tools; see docs/workflow-authors.md");
+                return (None, diags);
+            }
+            _ => {
+                diags.error(
+                    Location::at(root.pos),
+                    "",
+                    format!("expected a mapping of sections (general, plugins, authentication, tools), found {}", root.kind()),
+                );
+                return (None, diags);
+            }
         }
-    };
-    let mut root = match yaml::parse(&text) {
-        Ok(root) => root,
-        Err(e) => {
-            diags.error(Location::at(e.pos), "", e.message);
-            return failed(diags);
+
+        let vars: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+        env::interpolate(&mut root, "", &lookup, &mut diags);
+        env::apply_overrides(&mut root, env, &mut diags);
+
+        for (key, _) in root.as_map().into_iter().flatten() {
+            if !env::SECTIONS.contains(&key.name.as_str()) {
+                diags
+                    .error(
+                        Location::at(key.pos),
+                        &key.name,
+                        format!("unknown section `{}`", key.name),
+                    )
+                    .did_you_mean(&key.name, env::SECTIONS)
+                    .hint_or(format!("the sections are {}", env::SECTIONS.join(", ")));
+            }
         }
-    };
-    match root.value {
-        Value::Map(_) => {}
-        Value::Null => {
-            diags
-                .error(Location::Whole, "", "the file is empty")
-                .hint("a workflow has the sections general, plugins, authentication and tools; see docs/workflow-authors.md");
-            return failed(diags);
-        }
-        _ => {
-            diags.error(
-                Location::at(root.pos),
-                "",
-                format!("expected a mapping of sections (general, plugins, authentication, tools), found {}", root.kind()),
-            );
-            return failed(diags);
-        }
+
+        let general: GeneralConfig = section(&mut root, "general", &mut diags);
+        let plugins: PluginsConfig = section(&mut root, "plugins", &mut diags);
+        let outbound = outbound_for(&root, &general, &mut diags);
+        let base = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let provider_names: Vec<String> = root
+            .get("authentication")
+            .and_then(Node::as_map)
+            .map(|m| m.iter().map(|(k, _)| k.name.clone()).collect())
+            .unwrap_or_default();
+        let tools = load_tools(
+            &root,
+            &ToolTypes::builtin(),
+            &provider_names,
+            &outbound,
+            &mut Validators::default(),
+            &mut diags,
+        );
+        let config = Config {
+            path: path.to_path_buf(),
+            base,
+            general,
+            plugins,
+            tools,
+            outbound,
+            env_plugin_path: vars.get("AUTHHOST_PLUGIN_PATH").map(|v| (*v).to_owned()),
+            master_key: vars
+                .get("AUTHHOST_MASTER_KEY")
+                .filter(|v| !v.is_empty())
+                .map(|v| authhost_plugin_api::Secret::new(*v)),
+            root,
+        };
+        (Some(config), diags)
     }
+}
 
-    let vars: HashMap<&str, &str> = options
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
-    env::interpolate(&mut root, "", &lookup, &mut diags);
-    env::apply_overrides(&mut root, &options.env, &mut diags);
-
-    for (key, _) in root.as_map().into_iter().flatten() {
-        if !env::SECTIONS.contains(&key.name.as_str()) {
-            diags
-                .error(
-                    Location::at(key.pos),
-                    &key.name,
-                    format!("unknown section `{}`", key.name),
-                )
-                .did_you_mean(&key.name, env::SECTIONS)
-                .hint_or(format!("the sections are {}", env::SECTIONS.join(", ")));
-        }
-    }
-
-    let general: GeneralConfig = section(&mut root, "general", &mut diags);
-    let plugins: PluginsConfig = section(&mut root, "plugins", &mut diags);
-
+/// The outbound client for `general` (egress rules and proxy checked).
+fn outbound_for(root: &Node, general: &GeneralConfig, diags: &mut Diagnostics) -> Arc<Outbound> {
     let (policy, bad_rules) = EgressPolicy::new(
         &general.egress.allow,
         &general.egress.block,
@@ -338,7 +410,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
                 None
             }
         });
-    let outbound = Arc::new(
+    Arc::new(
         Outbound::new(
             policy,
             OutboundTimeouts {
@@ -348,128 +420,125 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
             },
         )
         .with_proxy(proxy),
-    );
+    )
+}
 
-    let base = path
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let workflow_paths: Vec<PathBuf> = plugins.paths.iter().map(|p| base.join(p)).collect();
-    let env_plugin_path = vars.get("AUTHHOST_PLUGIN_PATH").map(std::ffi::OsStr::new);
-    let search = SearchPath::build(
-        &options.plugin_paths,
-        env_plugin_path,
-        &workflow_paths,
-        options.default_plugins,
-    );
-    let pins: Vec<Pin> = plugins
-        .pins
-        .iter()
-        .map(|p| Pin::new(&p.file, &p.sha256, &base))
-        .collect();
-    let registry = PluginRegistry::load_with(&search, &outbound, &pins);
-    for error in registry.errors() {
-        match error {
-            LoadError::PinMismatch { pin, .. } => {
-                let pointer = format!("/plugins/pins/{pin}/sha256");
-                let (_, node) = root.locate(&pointer);
-                diags.error(Location::of(node), &dotted(&pointer), error.to_string());
-            }
-            other => {
-                diags.warning(Location::Whole, "plugins", other.to_string());
-            }
-        }
-    }
-    for (index, pin) in plugins.pins.iter().enumerate() {
-        if !registry.matched_pins().contains(&index) {
-            let pointer = format!("/plugins/pins/{index}/file");
-            let (_, node) = root.locate(&pointer);
-            diags
-                .error(
-                    Location::of(node),
-                    &dotted(&pointer),
-                    format!(
-                        "pinned plugin `{}` is not on the plugin search path",
-                        pin.file
-                    ),
-                )
-                .hint("`authhost -v info components` shows where plugins are looked for");
-        }
-    }
+/// Where plugins come from, beyond the workflow's own `plugins.paths`.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `--plugin-path` values.
+    pub plugin_paths: Vec<PathBuf>,
+    /// Search the default plugin locations too.
+    pub default_plugins: bool,
+}
 
-    let mut validators = Validators::default();
-    let providers = load_providers(&root, &registry, &mut validators, &mut diags);
-    let provider_names: Vec<String> = root
-        .get("authentication")
-        .and_then(Node::as_map)
-        .map(|m| m.iter().map(|(k, _)| k.name.clone()).collect())
-        .unwrap_or_default();
-    let tools = load_tools(
-        &root,
-        &ToolTypes::builtin(),
-        &provider_names,
-        &outbound,
-        &mut validators,
-        &mut diags,
-    );
-
-    let mut instances = BTreeMap::new();
-    if !diags.has_errors() {
-        for (name, entry) in &providers {
-            match registry.create_provider(
-                &entry.type_name,
-                name,
-                &entry.config,
-                general.timeouts.plugin_call.0,
-            ) {
-                Ok(handle) => {
-                    instances.insert(name.clone(), handle);
-                }
-                Err(e) => {
-                    let pointer = format!("/authentication/{}", pointer_segment(name));
+impl Workflow {
+    /// Builds the runtime from a loaded configuration: loads the plugins,
+    /// checks each provider entry against its plugin's schema, creates
+    /// **every** provider instance, and makes every check `serve`, `call`
+    /// and `login` make at start-up (inbound auth, the bind address, what
+    /// opening the store refuses), each with its place. `None` when
+    /// `diags` holds an error (from loading or from here).
+    pub fn build(config: Config, options: &BuildOptions, diags: &mut Diagnostics) -> Option<Self> {
+        let Config {
+            path,
+            base,
+            root,
+            general,
+            plugins,
+            tools,
+            outbound,
+            env_plugin_path,
+            master_key,
+        } = config;
+        let workflow_paths: Vec<PathBuf> = plugins.paths.iter().map(|p| base.join(p)).collect();
+        let search = SearchPath::build(
+            &options.plugin_paths,
+            env_plugin_path.as_deref().map(std::ffi::OsStr::new),
+            &workflow_paths,
+            options.default_plugins,
+        );
+        let pins: Vec<Pin> = plugins
+            .pins
+            .iter()
+            .map(|p| Pin::new(&p.file, &p.sha256, &base))
+            .collect();
+        let registry = PluginRegistry::load_with(&search, &outbound, &pins);
+        for error in registry.errors() {
+            match error {
+                LoadError::PinMismatch { pin, .. } => {
+                    let pointer = format!("/plugins/pins/{pin}/sha256");
                     let (_, node) = root.locate(&pointer);
-                    let message = match &e {
-                        crate::plugin::CreateError::Plugin { error, .. } => error.to_string(),
-                        other => other.to_string(),
-                    };
-                    diags.error(Location::at(node.pos), &dotted(&pointer), message);
+                    diags.error(Location::of(node), &dotted(&pointer), error.to_string());
+                }
+                other => {
+                    diags.warning(Location::Whole, "plugins", other.to_string());
                 }
             }
         }
-    }
+        for (index, pin) in plugins.pins.iter().enumerate() {
+            if !registry.matched_pins().contains(&index) {
+                let pointer = format!("/plugins/pins/{index}/file");
+                let (_, node) = root.locate(&pointer);
+                diags
+                    .error(
+                        Location::of(node),
+                        &dotted(&pointer),
+                        format!(
+                            "pinned plugin `{}` is not on the plugin search path",
+                            pin.file
+                        ),
+                    )
+                    .hint("`authhost -v info components` shows where plugins are looked for");
+            }
+        }
 
-    if !diags.has_errors() {
-        check_server(&root, &general, &base, &registry, &outbound, &mut diags);
-    }
+        let providers = load_providers(&root, &registry, &mut Validators::default(), diags);
 
-    let store_options = StoreOptions {
-        url: general.store.url.clone(),
-        key_file: general.store.key_file.as_ref().map(|f| base.join(f)),
-        master_key: vars
-            .get("AUTHHOST_MASTER_KEY")
-            .filter(|v| !v.is_empty())
-            .map(|v| authhost_plugin_api::Secret::new(*v)),
-    };
-    let needs_store = instances
-        .values()
-        .any(ProviderHandle::stores_user_credentials);
-    if !diags.has_errors() && needs_store {
-        check_store(&root, &store_options, &mut diags);
-    }
+        let mut instances = BTreeMap::new();
+        if !diags.has_errors() {
+            for (name, entry) in &providers {
+                match registry.create_provider(
+                    &entry.type_name,
+                    name,
+                    &entry.config,
+                    general.timeouts.plugin_call.0,
+                ) {
+                    Ok(handle) => {
+                        instances.insert(name.clone(), handle);
+                    }
+                    Err(e) => {
+                        let pointer = format!("/authentication/{}", pointer_segment(name));
+                        let (_, node) = root.locate(&pointer);
+                        let message = match &e {
+                            crate::plugin::CreateError::Plugin { error, .. } => error.to_string(),
+                            other => other.to_string(),
+                        };
+                        diags.error(Location::at(node.pos), &dotted(&pointer), message);
+                    }
+                }
+            }
+        }
 
-    if diags.has_errors() {
-        return failed(diags);
-    }
-    Loaded {
-        workflow: Some(Workflow {
-            path: path.to_path_buf(),
+        if !diags.has_errors() {
+            check_server(&root, &general, &base, &registry, &outbound, diags);
+        }
+        let store_options = StoreOptions {
+            url: general.store.url.clone(),
+            key_file: general.store.key_file.as_ref().map(|f| base.join(f)),
+            master_key,
+        };
+        let needs_store = instances
+            .values()
+            .any(ProviderHandle::stores_user_credentials);
+        if !diags.has_errors() && needs_store {
+            check_store(&root, &store_options, diags);
+        }
+        if diags.has_errors() {
+            return None;
+        }
+        Some(Workflow {
+            path,
             general,
             plugins,
             providers,
@@ -478,7 +547,26 @@ pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
             registry,
             outbound,
             store_options,
-        }),
+        })
+    }
+}
+
+/// Loads, checks and builds the workflow at `path`: [`Config::load`] then
+/// [`Workflow::build`], every diagnostic of both in file order.
+pub fn load(path: &Path, options: &LoadOptions) -> Loaded {
+    let (config, mut diags) = Config::load(path, &options.env);
+    let workflow = config.and_then(|config| {
+        Workflow::build(
+            config,
+            &BuildOptions {
+                plugin_paths: options.plugin_paths.clone(),
+                default_plugins: options.default_plugins,
+            },
+            &mut diags,
+        )
+    });
+    Loaded {
+        workflow,
         diagnostics: diags.sorted(),
     }
 }
