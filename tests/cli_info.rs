@@ -1,9 +1,7 @@
 //! `authhost info` and `--version` through the built binary, with the
 //! workspace's own plugins found beside the executable.
 
-mod support;
-
-use support::{authhost, run, PluginDir};
+use crate::support::{authhost, run, PluginDir};
 
 /// The `name` of each row of `info components --format json` output.
 fn names(json: &str) -> Vec<String> {

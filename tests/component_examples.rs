@@ -1,13 +1,11 @@
 //! Every installed component's example config validates against its own
 //! schema and builds an instance; providers' examples authenticate.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{library, registry_of, PluginDir};
 use authhost_plugin_api::{AuthContext, AuthOutcome, Capabilities, OutgoingRequest, AUTH_PROVIDER};
 use serde_json::json;
-use support::{library, registry_of, PluginDir};
 
 #[tokio::test]
 async fn every_example_validates_creates_and_authenticates() {

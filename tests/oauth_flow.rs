@@ -4,8 +4,6 @@
 //! transient failures, revoked on request; and the callback refusing every
 //! malformed redirect.
 
-mod support;
-
 use std::{
     io::{BufRead, BufReader},
     path::PathBuf,
@@ -13,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use support::{authhost, oauth_server, postgres_url, run};
+use crate::support::{authhost, oauth_server, postgres_url, run};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -63,7 +61,7 @@ fn args<'a>(setup: &'a Setup, rest: &[&'a str]) -> Vec<String> {
     v
 }
 
-fn authhost_run(setup: &Setup, rest: &[&str]) -> support::Run {
+fn authhost_run(setup: &Setup, rest: &[&str]) -> crate::support::Run {
     let a = args(setup, rest);
     run(cmd(), &a.iter().map(String::as_str).collect::<Vec<_>>())
 }
@@ -114,7 +112,7 @@ fn spawn_login(mut cmd: Command) -> (Child, BufReader<std::process::ChildStdout>
 }
 
 /// Runs `authhost login gh --user USER` and drives the browser part.
-fn login(setup: &Setup, user: &str) -> (support::Run, String) {
+fn login(setup: &Setup, user: &str) -> (crate::support::Run, String) {
     let mut login = cmd();
     login.args(args(
         setup,
@@ -126,7 +124,7 @@ fn login(setup: &Setup, user: &str) -> (support::Run, String) {
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
     (
-        support::Run {
+        crate::support::Run {
             code: output.status.code().unwrap_or(-1),
             stdout: format!("{url}{rest}"),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -480,7 +478,7 @@ mod callback {
             &setup.workflow,
             &LoadOptions {
                 env: vec![("GH_SECRET".into(), "test-secret".into())],
-                plugin_paths: vec![support::target_dir()],
+                plugin_paths: vec![crate::support::target_dir()],
                 ..LoadOptions::default()
             },
         );

@@ -1,16 +1,14 @@
 //! A misbehaving plugin (panics in create, in authenticate, inside its
 //! future; a future that never completes) costs the call, never the host.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{capture_logs, registry_of, PluginDir};
 use authhost::plugin::{CallError, CreateError, PluginRegistry};
 use authhost_plugin_api::{
     AuthContext, AuthOutcome, Credential, ErrorKind, InboundCredential, Secret,
 };
 use serde_json::json;
-use support::{capture_logs, registry_of, PluginDir};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -185,7 +183,7 @@ async fn every_plugin_creates_its_own_types_whatever_the_load_order() {
     // libauthhost_oauth2 and libauthhost_static load first, the faulty
     // plugin (whose name sorts first) last.
     search.push(
-        support::target_dir(),
+        crate::support::target_dir(),
         authhost::plugin::SearchSource::CommandLine,
     );
     search.push(dir.path(), authhost::plugin::SearchSource::CommandLine);

@@ -1,8 +1,6 @@
 //! Loading real plugin libraries, good and bad, through the built binary.
 
-mod support;
-
-use support::{authhost, run, set_mode, PluginDir};
+use crate::support::{authhost, run, set_mode, PluginDir};
 
 /// A folder with one good plugin and one of each kind of bad file.
 fn mixed_folder() -> PluginDir {
@@ -246,7 +244,7 @@ fn the_provider_template_loads_as_a_third_party_plugin() {
 fn a_truncated_plugin_is_refused_by_every_command_and_the_others_still_work() {
     let dir = PluginDir::new();
     dir.install("authhost_static", "static");
-    let whole = std::fs::read(support::library("authhost_oauth2")).expect("read");
+    let whole = std::fs::read(crate::support::library("authhost_oauth2")).expect("read");
     for (name, len) in [("cut20k", 20_000), ("cuthalf", whole.len() / 2)] {
         let file = dir.write(name, &whole[..len]);
         set_mode(&file, 0o755);

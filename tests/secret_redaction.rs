@@ -1,13 +1,11 @@
 //! Secrets from provider configs never appear in `Debug` output, error
 //! messages or logs (at TRACE, plugin logs included), nor in `info` output.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{authhost, capture_logs, library, registry_of, run, PluginDir};
 use authhost_plugin_api::AuthContext;
 use serde_json::json;
-use support::{authhost, capture_logs, library, registry_of, run, PluginDir};
 
 const SENTINEL: &str = "SENTINEL-5ec7e7-do-not-print";
 

@@ -3,8 +3,6 @@
 //! `auth_url`, the browser flow through the server's callback, the caller's
 //! credentials endpoints, and plugin failures costing only their call.
 
-mod support;
-
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -13,13 +11,13 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use crate::support::{echo, oauth_server, target_dir, PluginDir};
 use authhost::{
     server::{self, ServerState},
     workflow::{load, LoadOptions},
 };
 use base64::Engine as _;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use support::{echo, oauth_server, target_dir, PluginDir};
 
 const HS_SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
 
@@ -672,7 +670,7 @@ fn serve_runs_and_stops_on_sigterm() {
         "authentication:\n  key:\n    _type: api_key\n    api_key: k\n",
     )
     .expect("write");
-    let (child, base) = spawn_serve(support::authhost(), &path, Some("127.0.0.1:0"));
+    let (child, base) = spawn_serve(crate::support::authhost(), &path, Some("127.0.0.1:0"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -726,7 +724,7 @@ async fn an_authenticator_plugin_decides_who_calls() {
 /// the three with an expired token cause exactly one refresh.
 #[test]
 fn three_replicas_on_postgres_refresh_once() {
-    let Some(postgres) = support::postgres_url() else {
+    let Some(postgres) = crate::support::postgres_url() else {
         return;
     };
     let auth = oauth_server::start();
@@ -741,7 +739,7 @@ fn three_replicas_on_postgres_refresh_once() {
                 .port()
         })
         .collect();
-    let provider = support::unique("gh").replace('-', "_");
+    let provider = crate::support::unique("gh").replace('-', "_");
     let yaml = format!(
         "general:\n  server:\n    connect:\n      verify: none\n  store:\n    url: {postgres}\n    key_file: {key}\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  {provider}:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{a}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: {provider}\n",
         key = dir.path().join("store.key").display(),
@@ -754,7 +752,7 @@ fn three_replicas_on_postgres_refresh_once() {
     // The first replica creates the key file; the others start after it.
     for port in &ports {
         let (child, _) = spawn_serve(
-            support::authhost(),
+            crate::support::authhost(),
             &path,
             Some(&format!("127.0.0.1:{port}")),
         );
@@ -848,7 +846,7 @@ fn secret_leak_sweep_at_trace() {
     let path = dir.path().join("workflow.yaml");
     std::fs::write(&path, yaml).expect("write");
     let log_path = dir.path().join("server.log");
-    let child = support::authhost()
+    let child = crate::support::authhost()
         .env("RUST_LOG", "trace")
         .env("INBOUND_SECRET", HS)
         .env("GH_SECRET", CLIENT_SECRET)
@@ -1385,7 +1383,7 @@ fn the_quickstart_example_serves_its_tool() {
     let addr = format!("127.0.0.1:{port}");
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart.yaml");
-    let mut cmd = support::authhost();
+    let mut cmd = crate::support::authhost();
     cmd.env("QUICKSTART_ADDR", &addr);
     let (child, base) = spawn_serve(cmd, &example, None);
     assert!(base.contains(&addr), "{base}");
@@ -1539,15 +1537,15 @@ fn unauthenticated_serving_off_loopback_is_refused_unless_explicit() {
         (&absent, ":3:11: error: general.inbound_auth: "),
         (&none, ":5:11: error: general.inbound_auth.type: "),
     ] {
-        let out = support::run(
-            support::authhost(),
+        let out = crate::support::run(
+            crate::support::authhost(),
             &["validate", file.to_str().expect("utf-8")],
         );
         assert_ne!(out.code, 0, "{}", out.all());
         assert!(out.all().contains(place), "{place}: {}", out.all());
         assert!(out.all().contains("allow_unauthenticated"), "{}", out.all());
-        let out = support::run(
-            support::authhost(),
+        let out = crate::support::run(
+            crate::support::authhost(),
             &["serve", "--config", file.to_str().expect("utf-8")],
         );
         assert_ne!(out.code, 0, "{}", out.all());
@@ -1559,8 +1557,8 @@ fn unauthenticated_serving_off_loopback_is_refused_unless_explicit() {
         "general:\n  server:\n    bind: 0.0.0.0:8080\n  inbound_auth:\n    type: none\n    allow_unauthenticated: true\n",
     )
     .expect("write");
-    let out = support::run(
-        support::authhost(),
+    let out = crate::support::run(
+        crate::support::authhost(),
         &["validate", allowed.to_str().expect("utf-8")],
     );
     assert_eq!(out.code, 0, "{}", out.all());
@@ -1702,7 +1700,7 @@ fn slow_clients_are_cut_off_and_capped() {
         "general:\n  server:\n    header_read_timeout: 1s\n    max_connections: 100\n",
     )
     .expect("write");
-    let (child, base) = spawn_serve(support::authhost(), &path, Some("127.0.0.1:0"));
+    let (child, base) = spawn_serve(crate::support::authhost(), &path, Some("127.0.0.1:0"));
     let addr = base.trim_start_matches("http://").to_owned();
     let mut slow = Vec::new();
     for _ in 0..300 {
@@ -2132,7 +2130,7 @@ fn connect_verification_settings_are_validated() {
     ] {
         let path = dir.path().join("w.yaml");
         std::fs::write(&path, yaml).expect("write");
-        let out = support::run(support::authhost(), &["validate", path.to_str().expect("utf-8")]);
+        let out = crate::support::run(crate::support::authhost(), &["validate", path.to_str().expect("utf-8")]);
         match expect {
             Some(fragment) => {
                 assert_ne!(out.code, 0, "{yaml}");
@@ -2263,12 +2261,12 @@ async fn slow_refreshes_on_sqlite_neither_serialize_nor_block_other_users() {
 /// check, below.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoke_on_one_replica_is_seen_by_the_others() {
-    let Some(postgres) = support::postgres_url() else {
+    let Some(postgres) = crate::support::postgres_url() else {
         return;
     };
     let auth = oauth_server::start();
     let shared = tempfile::tempdir().expect("tempdir");
-    let provider = support::unique("idp").replace('-', "_");
+    let provider = crate::support::unique("idp").replace('-', "_");
     let yaml = format!(
         "general:\n  server:\n    connect:\n      verify: none\n  store:\n    url: {postgres}\n    key_file: {key}\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  {provider}:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: {provider}\n",
         key = shared.path().join("store.key").display(),
@@ -2407,8 +2405,8 @@ async fn preflight_lists_what_needs_connecting() {
         "authentication:\n  key:\n    _type: api_key\n    _preflight: yes please\n    api_key: k\n",
     )
     .expect("write");
-    let out = support::run(
-        support::authhost(),
+    let out = crate::support::run(
+        crate::support::authhost(),
         &["validate", path.to_str().expect("utf-8")],
     );
     assert!(
@@ -2469,7 +2467,7 @@ async fn an_upstream_401_refreshes_once_and_retries_once() {
 /// the server). The page carries a strict CSP and refuses a forged form.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connect_page_in_a_real_browser() {
-    let Some(browser) = support::browser::Browser::start().await else {
+    let Some(browser) = crate::support::browser::Browser::start().await else {
         return;
     };
     let (auth, server) = connect_setup("      verify: session\n").await;

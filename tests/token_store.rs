@@ -1,12 +1,10 @@
 //! The token store on a real SQLite file and the real Postgres: encryption
 //! bound to the row, compare-and-swap, single-use states, key rotation.
 
-mod support;
-
+use crate::support::{postgres_url, unique};
 use authhost::store::{OpenError, PendingState, StoreError, StoreOptions, TokenStore};
 use authhost_plugin_api::{Secret, TokenSet};
 use base64::Engine as _;
-use support::{postgres_url, unique};
 
 fn tokens(access: &str) -> TokenSet {
     TokenSet {

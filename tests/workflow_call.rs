@@ -1,11 +1,9 @@
 //! `authhost call` through the built binary against a real HTTP API on
 //! 127.0.0.1: each static credential kind arrives as it should.
 
-mod support;
-
 use std::path::PathBuf;
 
-use support::{authhost, echo, run};
+use crate::support::{authhost, echo, run};
 
 /// Writes a workflow into a temporary folder and returns its path.
 fn workflow(yaml: &str) -> (tempfile::TempDir, PathBuf) {

@@ -3,11 +3,9 @@
 //! says what its `# expect:` lines say. Plus generated hostile files, the
 //! examples, and the composed workflow schema.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use support::{authhost, run};
+use crate::support::{authhost, run};
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,0 +1,35 @@
+//! authhost's end-to-end tests, one binary (`cargo test --test e2e`; a
+//! module alone: `cargo test --test e2e server::`). They drive the real
+//! `authhost` binary, real plugin libraries, a real authorization server on
+//! 127.0.0.1, real SQLite files and the real Postgres
+//! (`AUTHHOST_TEST_POSTGRES_URL`), and a real headless browser. Build the
+//! workspace first (`cargo build --workspace`): `cargo test` does not build
+//! the plugins' `.so` files.
+//!
+//! Index:
+//! - [`cli_info`]: `authhost info` and `--version`.
+//! - [`component_examples`]: every component's example config validates and creates.
+//! - [`module_graph`]: no cycle between the host crate's modules.
+//! - [`oauth_flow`]: `authhost login`, `call` and `tokens` against a real authorization server.
+//! - [`plugin_faults`]: a misbehaving plugin (panics, timeouts, huge answers) cannot hurt the host.
+//! - [`plugin_loading`]: loading good and bad plugin libraries.
+//! - [`secret_redaction`]: secrets stay out of `Debug`, errors, logs and output.
+//! - [`server`]: `authhost serve`: inbound auth, tools, the connect flow, replicas, metrics.
+//! - [`token_store`]: the encrypted store on SQLite and Postgres: sealing, rotation, leases, migrations.
+//! - [`workflow_call`]: `authhost call` against a real HTTP API.
+//! - [`workflow_validate`]: `authhost validate` on broken, hostile and start-up-refused workflows.
+//! - [`support`]: running the binary, plugin folders, the authorization server, the browser.
+
+mod support;
+
+mod cli_info;
+mod component_examples;
+mod module_graph;
+mod oauth_flow;
+mod plugin_faults;
+mod plugin_loading;
+mod secret_redaction;
+mod server;
+mod token_store;
+mod workflow_call;
+mod workflow_validate;
