@@ -13,6 +13,7 @@
 //! - [`oauth_flow`]: `authhost login`, `call` and `tokens` against a real authorization server.
 //! - [`plugin_faults`]: a misbehaving plugin (panics, timeouts, huge answers) cannot hurt the host.
 //! - [`plugin_loading`]: loading good and bad plugin libraries.
+//! - [`routes`]: routes without a socket (`oneshot`): health, OpenAPI, the error mapping.
 //! - [`secret_redaction`]: secrets stay out of `Debug`, errors, logs and output.
 //! - [`server`]: `authhost serve`: inbound auth, tools, the connect flow, replicas, metrics.
 //! - [`token_store`]: the encrypted store on SQLite and Postgres: sealing, rotation, leases, migrations.
@@ -28,6 +29,7 @@ mod module_graph;
 mod oauth_flow;
 mod plugin_faults;
 mod plugin_loading;
+mod routes;
 mod secret_redaction;
 mod server;
 mod token_store;

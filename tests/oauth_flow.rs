@@ -4,6 +4,7 @@
 //! transient failures, revoked on request; and the callback refusing every
 //! malformed redirect.
 
+use indoc::{formatdoc, indoc};
 use std::{
     io::{BufRead, BufReader},
     path::PathBuf,
@@ -33,8 +34,37 @@ fn setup_with_store(store_url: Option<String>) -> Setup {
     let store_url =
         store_url.unwrap_or_else(|| format!("sqlite://{}/tokens.db", dir.path().display()));
     let key_file = dir.path().join("store.key");
-    let yaml = format!(
-        "general:\n  store:\n    url: {store_url}\n    key_file: {key}\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: ${{GH_SECRET}}\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{port}/callback\n    scopes: [repo]\n  svc:\n    _type: oauth2_client_credentials\n    client_id: authhost-test\n    client_secret: test-secret\n    token_url: {base}/token\n    scopes: [reports]\n    audience: https://api.test\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n  svc_me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: svc\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              store:
+                url: {store_url}
+                key_file: {key}
+            authentication:
+              gh:
+                _type: oauth2_auth_code_flow
+                client_id: authhost-test
+                client_secret: ${{GH_SECRET}}
+                issuer: {base}
+                redirect_uri: http://127.0.0.1:{port}/callback
+                scopes: [repo]
+              svc:
+                _type: oauth2_client_credentials
+                client_id: authhost-test
+                client_secret: test-secret
+                token_url: {base}/token
+                scopes: [reports]
+                audience: https://api.test
+            tools:
+              me:
+                _type: http
+                url: {base}/api/me
+                auth_provider: gh
+              svc_me:
+                _type: http
+                url: {base}/api/me
+                auth_provider: svc
+        "#,
         key = key_file.display(),
         base = server.base,
         port = free_port()
@@ -663,8 +693,22 @@ mod callback {
 fn private_key_jwt_client_authentication() {
     let server = oauth_server::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let yaml = format!(
-        "authentication:\n  svc:\n    _type: oauth2_client_credentials\n    client_id: jwt-client\n    token_url: {base}/token\n    token_endpoint_auth_method: private_key_jwt\n    private_key: ${{JWT_CLIENT_KEY}}\n    private_key_algorithm: RS256\ntools:\n  svc_me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: svc\n",
+    let yaml = formatdoc!(
+        r#"
+            authentication:
+              svc:
+                _type: oauth2_client_credentials
+                client_id: jwt-client
+                token_url: {base}/token
+                token_endpoint_auth_method: private_key_jwt
+                private_key: ${{JWT_CLIENT_KEY}}
+                private_key_algorithm: RS256
+            tools:
+              svc_me:
+                _type: http
+                url: {base}/api/me
+                auth_provider: svc
+        "#,
         base = server.base
     );
     let path = dir.path().join("w.yaml");
@@ -842,7 +886,13 @@ fn a_slow_token_endpoint_does_not_cost_the_grant() {
         &setup.workflow,
         yaml.replacen(
             "general:\n",
-            "general:\n  timeouts:\n    plugin_call: 1s\n",
+            indoc!(
+                r#"
+                general:
+                  timeouts:
+                    plugin_call: 1s
+            "#
+            ),
             1,
         ),
     )

@@ -1,6 +1,7 @@
 //! Loading real plugin libraries, good and bad, through the built binary.
 
 use crate::support::{authhost, run, set_mode, PluginDir};
+use indoc::indoc;
 
 /// A folder with one good plugin and one of each kind of bad file.
 fn mixed_folder() -> PluginDir {
@@ -252,7 +253,14 @@ fn a_truncated_plugin_is_refused_by_every_command_and_the_others_still_work() {
     let workflow = dir.path().join("w.yaml");
     std::fs::write(
         &workflow,
-        "authentication:\n  key:\n    _type: api_key\n    api_key: k\n",
+        indoc!(
+            r#"
+            authentication:
+              key:
+                _type: api_key
+                api_key: k
+        "#
+        ),
     )
     .expect("write");
     let workflow = workflow.display().to_string();
@@ -336,7 +344,18 @@ fn a_plugin_failure_through_call_is_said_once_and_exits_2() {
     let workflow = dir.path().join("w.yaml");
     std::fs::write(
         &workflow,
-        "authentication:\n  boom:\n    _type: panic_in_authenticate\ntools:\n  t:\n    _type: http\n    url: http://127.0.0.1:9/x\n    auth_provider: boom\n",
+        indoc!(
+            r#"
+            authentication:
+              boom:
+                _type: panic_in_authenticate
+            tools:
+              t:
+                _type: http
+                url: http://127.0.0.1:9/x
+                auth_provider: boom
+        "#
+        ),
     )
     .expect("write");
     let base = plugin_path(&dir);

@@ -3,6 +3,7 @@
 //! `auth_url`, the browser flow through the server's callback, the caller's
 //! credentials endpoints, and plugin failures costing only their call.
 
+use indoc::{formatdoc, indoc};
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -186,8 +187,32 @@ async fn invoke(
 /// store, callers named by `X-User-Id`, the tool `me` (`{auth_base}/api/me`),
 /// and `server_extra` under `general.server` (YAML, already indented).
 fn oauth_workflow(auth_base: &str, server_extra: &str) -> String {
-    format!(
-        "general:\n  server:\n    bind: 127.0.0.1:0\n    connect:\n      verify: none\n{server_extra}  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {auth_base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [repo]\ntools:\n  me:\n    _type: http\n    url: {auth_base}/api/me\n    auth_provider: gh\n"
+    formatdoc!(
+        r#"
+            general:
+              server:
+                bind: 127.0.0.1:0
+                connect:
+                  verify: none
+            {server_extra}  store:
+                url: sqlite://{{dir}}/tokens.db
+              inbound_auth:
+                type: none
+                trust_user_header: X-User-Id
+            authentication:
+              gh:
+                _type: oauth2_auth_code_flow
+                client_id: authhost-test
+                client_secret: test-secret
+                issuer: {auth_base}
+                redirect_uri: http://127.0.0.1:{{port}}/auth/callback
+                scopes: [repo]
+            tools:
+              me:
+                _type: http
+                url: {auth_base}/api/me
+                auth_provider: gh
+        "#
     )
 }
 
@@ -223,8 +248,21 @@ async fn follow_to_callback(http: &reqwest::Client, url: &str) -> String {
 }
 
 fn jwt_workflow(echo: &echo::EchoServer, inbound: &str) -> String {
-    format!(
-        "general:\n  inbound_auth:\n{inbound}\nauthentication:\n  key:\n    _type: api_key\n    api_key: upstream-key-1\ntools:\n  echo:\n    _type: http\n    url: {}/items/{{id}}\n    auth_provider: key\n",
+    formatdoc!(
+        r#"
+            general:
+              inbound_auth:
+            {inbound}
+            authentication:
+              key:
+                _type: api_key
+                api_key: upstream-key-1
+            tools:
+              echo:
+                _type: http
+                url: {}/items/{{id}}
+                auth_provider: key
+        "#,
         echo.base
     )
 }
@@ -565,8 +603,33 @@ async fn a_panicking_or_hanging_plugin_costs_only_its_call() {
     let echo = echo::start();
     let plugins = PluginDir::new();
     plugins.install("fixture_faulty", "faulty");
-    let yaml = format!(
-        "general:\n  timeouts:\n    plugin_call: 500ms\nauthentication:\n  boom:\n    _type: panic_in_future\n  slow:\n    _type: never_completes\n  key:\n    _type: api_key\n    api_key: k\ntools:\n  boom:\n    _type: http\n    url: {e}/x\n    auth_provider: boom\n  slow:\n    _type: http\n    url: {e}/x\n    auth_provider: slow\n  fine:\n    _type: http\n    url: {e}/x\n    auth_provider: key\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              timeouts:
+                plugin_call: 500ms
+            authentication:
+              boom:
+                _type: panic_in_future
+              slow:
+                _type: never_completes
+              key:
+                _type: api_key
+                api_key: k
+            tools:
+              boom:
+                _type: http
+                url: {e}/x
+                auth_provider: boom
+              slow:
+                _type: http
+                url: {e}/x
+                auth_provider: slow
+              fine:
+                _type: http
+                url: {e}/x
+                auth_provider: key
+        "#,
         e = echo.base
     );
     let server = start(&yaml, Some(plugins)).await;
@@ -642,7 +705,14 @@ fn trusting_a_user_header_off_loopback_is_refused() {
     let path = dir.path().join("w.yaml");
     std::fs::write(
         &path,
-        "general:\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\n",
+        indoc!(
+            r#"
+            general:
+              inbound_auth:
+                type: none
+                trust_user_header: X-User-Id
+        "#
+        ),
     )
     .expect("write");
     let loaded = load(
@@ -667,7 +737,14 @@ fn serve_runs_and_stops_on_sigterm() {
     let path = dir.path().join("w.yaml");
     std::fs::write(
         &path,
-        "authentication:\n  key:\n    _type: api_key\n    api_key: k\n",
+        indoc!(
+            r#"
+            authentication:
+              key:
+                _type: api_key
+                api_key: k
+        "#
+        ),
     )
     .expect("write");
     let (child, base) = spawn_serve(crate::support::authhost(), &path, Some("127.0.0.1:0"));
@@ -740,8 +817,31 @@ fn three_replicas_on_postgres_refresh_once() {
         })
         .collect();
     let provider = crate::support::unique("gh").replace('-', "_");
-    let yaml = format!(
-        "general:\n  server:\n    connect:\n      verify: none\n  store:\n    url: {postgres}\n    key_file: {key}\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  {provider}:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{a}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: {provider}\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              server:
+                connect:
+                  verify: none
+              store:
+                url: {postgres}
+                key_file: {key}
+              inbound_auth:
+                type: none
+                trust_user_header: X-User-Id
+            authentication:
+              {provider}:
+                _type: oauth2_auth_code_flow
+                client_id: authhost-test
+                client_secret: test-secret
+                issuer: {base}
+                redirect_uri: http://127.0.0.1:{a}/auth/callback
+            tools:
+              me:
+                _type: http
+                url: {base}/api/me
+                auth_provider: {provider}
+        "#,
         key = dir.path().join("store.key").display(),
         base = auth.base,
         a = ports[0]
@@ -838,8 +938,41 @@ fn secret_leak_sweep_at_trace() {
         .local_addr()
         .expect("addr")
         .port();
-    let yaml = format!(
-        "general:\n  server:\n    connect:\n      verify: none\n  store:\n    url: sqlite://{db}\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: ${{INBOUND_SECRET}}\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: ${{GH_SECRET}}\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{port}/auth/callback\n  key:\n    _type: api_key\n    api_key: ${{API_KEY}}\n  own:\n    _type: user_supplied\n    persist: true\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n  keyed:\n    _type: http\n    url: {base}/api/me\n    auth_provider: key\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              server:
+                connect:
+                  verify: none
+              store:
+                url: sqlite://{db}
+              inbound_auth:
+                type: jwt
+                algorithms: [HS256]
+                secret: ${{INBOUND_SECRET}}
+            authentication:
+              gh:
+                _type: oauth2_auth_code_flow
+                client_id: authhost-test
+                client_secret: ${{GH_SECRET}}
+                issuer: {base}
+                redirect_uri: http://127.0.0.1:{port}/auth/callback
+              key:
+                _type: api_key
+                api_key: ${{API_KEY}}
+              own:
+                _type: user_supplied
+                persist: true
+            tools:
+              me:
+                _type: http
+                url: {base}/api/me
+                auth_provider: gh
+              keyed:
+                _type: http
+                url: {base}/api/me
+                auth_provider: key
+        "#,
         db = dir.path().join("tokens.db").display(),
         base = auth.base
     );
@@ -1038,8 +1171,20 @@ async fn jwks_keys_by_kid_with_rate_limited_refetch() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tools_can_use_the_callers_claims() {
     let echo = echo::start();
-    let yaml = format!(
-        "general:\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: \"{HS_SECRET}\"\ntools:\n  whoami:\n    _type: http\n    url: {}/users/{{user.id}}\n    headers:\n      X-User-Email: \"{{user.email}}\"\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              inbound_auth:
+                type: jwt
+                algorithms: [HS256]
+                secret: "{HS_SECRET}"
+            tools:
+              whoami:
+                _type: http
+                url: {}/users/{{user.id}}
+                headers:
+                  X-User-Email: "{{user.email}}"
+        "#,
         echo.base
     );
     let server = start(&yaml, None).await;
@@ -1126,8 +1271,33 @@ async fn invoke_as(base: &str, tool: &str, user: &str) -> (u16, serde_json::Valu
 async fn users_supply_their_own_credentials() {
     const SENTINEL: &str = "SENTINEL-user-token-93c1";
     let echo = echo::start();
-    let yaml = format!(
-        "general:\n  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  mine:\n    _type: user_supplied\n    kinds: [bearer, api_key]\n    ttl: 600\n  kept:\n    _type: user_supplied\n    persist: true\n    allowed_headers: [X-Key]\ntools:\n  t:\n    _type: http\n    url: {e}/t\n    auth_provider: mine\n  k:\n    _type: http\n    url: {e}/k\n    auth_provider: kept\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              store:
+                url: sqlite://{{dir}}/tokens.db
+              inbound_auth:
+                type: none
+                trust_user_header: X-User-Id
+            authentication:
+              mine:
+                _type: user_supplied
+                kinds: [bearer, api_key]
+                ttl: 600
+              kept:
+                _type: user_supplied
+                persist: true
+                allowed_headers: [X-Key]
+            tools:
+              t:
+                _type: http
+                url: {e}/t
+                auth_provider: mine
+              k:
+                _type: http
+                url: {e}/k
+                auth_provider: kept
+        "#,
         e = echo.base
     );
     let server = start(&yaml, None).await;
@@ -1252,7 +1422,14 @@ async fn users_supply_their_own_credentials() {
 #[tokio::test(flavor = "multi_thread")]
 async fn openapi_describes_every_route_and_the_guide_follows_it() {
     let server = start(
-        "authentication:\n  key:\n    _type: api_key\n    api_key: k\n",
+        indoc!(
+            r#"
+            authentication:
+              key:
+                _type: api_key
+                api_key: k
+        "#
+        ),
         None,
     )
     .await;
@@ -1526,11 +1703,29 @@ async fn tokens_missing_configured_claims_or_from_the_future_are_refused() {
 fn unauthenticated_serving_off_loopback_is_refused_unless_explicit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let absent = dir.path().join("absent.yaml");
-    std::fs::write(&absent, "general:\n  server:\n    bind: 0.0.0.0:8080\n").expect("write");
+    std::fs::write(
+        &absent,
+        indoc!(
+            r#"
+        general:
+          server:
+            bind: 0.0.0.0:8080
+    "#
+        ),
+    )
+    .expect("write");
     let none = dir.path().join("none.yaml");
     std::fs::write(
         &none,
-        "general:\n  server:\n    bind: 0.0.0.0:8080\n  inbound_auth:\n    type: none\n",
+        indoc!(
+            r#"
+            general:
+              server:
+                bind: 0.0.0.0:8080
+              inbound_auth:
+                type: none
+        "#
+        ),
     )
     .expect("write");
     for (file, place) in [
@@ -1554,7 +1749,16 @@ fn unauthenticated_serving_off_loopback_is_refused_unless_explicit() {
     let allowed = dir.path().join("allowed.yaml");
     std::fs::write(
         &allowed,
-        "general:\n  server:\n    bind: 0.0.0.0:8080\n  inbound_auth:\n    type: none\n    allow_unauthenticated: true\n",
+        indoc!(
+            r#"
+            general:
+              server:
+                bind: 0.0.0.0:8080
+              inbound_auth:
+                type: none
+                allow_unauthenticated: true
+        "#
+        ),
     )
     .expect("write");
     let out = crate::support::run(
@@ -1571,8 +1775,25 @@ fn unauthenticated_serving_off_loopback_is_refused_unless_explicit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_never_set_reserved_headers_or_replace_the_tools() {
     let echo = echo::start();
-    let yaml = format!(
-        "general:\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  mine:\n    _type: user_supplied\n    kinds: [headers, api_key]\n    allowed_headers: [X-Team, X-User]\ntools:\n  t:\n    _type: http\n    url: {e}/t\n    headers:\n      X-User: \"{{user.id}}\"\n    auth_provider: mine\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              inbound_auth:
+                type: none
+                trust_user_header: X-User-Id
+            authentication:
+              mine:
+                _type: user_supplied
+                kinds: [headers, api_key]
+                allowed_headers: [X-Team, X-User]
+            tools:
+              t:
+                _type: http
+                url: {e}/t
+                headers:
+                  X-User: "{{user.id}}"
+                auth_provider: mine
+        "#,
         e = echo.base
     );
     let server = start(&yaml, None).await;
@@ -1635,8 +1856,24 @@ async fn credentials_never_set_reserved_headers_or_replace_the_tools() {
 #[tokio::test(flavor = "multi_thread")]
 async fn paths_stay_in_their_prefix_and_responses_are_capped() {
     let echo = echo::start();
-    let yaml = format!(
-        "general:\n  limits:\n    max_response_bytes: 1048576\nauthentication:\n  key:\n    _type: api_key\n    api_key: k\ntools:\n  echo:\n    _type: http\n    url: {e}/api/echo/{{id}}\n    auth_provider: key\n  big:\n    _type: http\n    url: {e}/big/{{n}}\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              limits:
+                max_response_bytes: 1048576
+            authentication:
+              key:
+                _type: api_key
+                api_key: k
+            tools:
+              echo:
+                _type: http
+                url: {e}/api/echo/{{id}}
+                auth_provider: key
+              big:
+                _type: http
+                url: {e}/big/{{n}}
+        "#,
         e = echo.base
     );
     let server = start(&yaml, None).await;
@@ -1697,7 +1934,14 @@ fn slow_clients_are_cut_off_and_capped() {
     let path = dir.path().join("w.yaml");
     std::fs::write(
         &path,
-        "general:\n  server:\n    header_read_timeout: 1s\n    max_connections: 100\n",
+        indoc!(
+            r#"
+            general:
+              server:
+                header_read_timeout: 1s
+                max_connections: 100
+        "#
+        ),
     )
     .expect("write");
     let (child, base) = spawn_serve(crate::support::authhost(), &path, Some("127.0.0.1:0"));
@@ -1812,8 +2056,32 @@ async fn a_state_for_a_provider_this_workflow_lacks_is_a_clear_400() {
 /// `general.server.connect`, indented six spaces).
 async fn connect_setup(connect: &str) -> (oauth_server::AuthServer, Running) {
     let auth = oauth_server::start();
-    let yaml = format!(
-        "general:\n  server:\n    connect:\n{connect}  store:\n    url: sqlite://{{dir}}/tokens.db\n  inbound_auth:\n    type: jwt\n    algorithms: [HS256]\n    secret: \"{HS_SECRET}\"\n    cookie: app_session\nauthentication:\n  gh:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [repo]\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: gh\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              server:
+                connect:
+            {connect}  store:
+                url: sqlite://{{dir}}/tokens.db
+              inbound_auth:
+                type: jwt
+                algorithms: [HS256]
+                secret: "{HS_SECRET}"
+                cookie: app_session
+            authentication:
+              gh:
+                _type: oauth2_auth_code_flow
+                client_id: authhost-test
+                client_secret: test-secret
+                issuer: {base}
+                redirect_uri: http://127.0.0.1:{{port}}/auth/callback
+                scopes: [repo]
+            tools:
+              me:
+                _type: http
+                url: {base}/api/me
+                auth_provider: gh
+        "#,
         base = auth.base
     );
     let server = start(&yaml, None).await;
@@ -2116,21 +2384,54 @@ fn connect_verification_settings_are_validated() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (yaml, expect) in [
         (
-            "general:\n  server:\n    connect:\n      verify: app\n",
+            indoc!(
+                r#"
+                general:
+                  server:
+                    connect:
+                      verify: app
+            "#
+            ),
             Some("general.server.connect.verify_url"),
         ),
         (
-            "general:\n  server:\n    bind: 0.0.0.0:8080\n    connect:\n      verify: none\n  inbound_auth:\n    type: none\n    allow_unauthenticated: true\n",
+            indoc!(
+                r#"
+                general:
+                  server:
+                    bind: 0.0.0.0:8080
+                    connect:
+                      verify: none
+                  inbound_auth:
+                    type: none
+                    allow_unauthenticated: true
+            "#
+            ),
             Some("general.server.connect.verify: `none` on a non-loopback address"),
         ),
         (
-            "general:\n  server:\n    bind: 0.0.0.0:8080\n    connect:\n      verify: none\n      allow_unverified: true\n  inbound_auth:\n    type: none\n    allow_unauthenticated: true\n",
+            indoc!(
+                r#"
+                general:
+                  server:
+                    bind: 0.0.0.0:8080
+                    connect:
+                      verify: none
+                      allow_unverified: true
+                  inbound_auth:
+                    type: none
+                    allow_unauthenticated: true
+            "#
+            ),
             None,
         ),
     ] {
         let path = dir.path().join("w.yaml");
         std::fs::write(&path, yaml).expect("write");
-        let out = crate::support::run(crate::support::authhost(), &["validate", path.to_str().expect("utf-8")]);
+        let out = crate::support::run(
+            crate::support::authhost(),
+            &["validate", path.to_str().expect("utf-8")],
+        );
         match expect {
             Some(fragment) => {
                 assert_ne!(out.code, 0, "{yaml}");
@@ -2267,8 +2568,31 @@ async fn a_revoke_on_one_replica_is_seen_by_the_others() {
     let auth = oauth_server::start();
     let shared = tempfile::tempdir().expect("tempdir");
     let provider = crate::support::unique("idp").replace('-', "_");
-    let yaml = format!(
-        "general:\n  server:\n    connect:\n      verify: none\n  store:\n    url: {postgres}\n    key_file: {key}\n  inbound_auth:\n    type: none\n    trust_user_header: X-User-Id\nauthentication:\n  {provider}:\n    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {base}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\ntools:\n  me:\n    _type: http\n    url: {base}/api/me\n    auth_provider: {provider}\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              server:
+                connect:
+                  verify: none
+              store:
+                url: {postgres}
+                key_file: {key}
+              inbound_auth:
+                type: none
+                trust_user_header: X-User-Id
+            authentication:
+              {provider}:
+                _type: oauth2_auth_code_flow
+                client_id: authhost-test
+                client_secret: test-secret
+                issuer: {base}
+                redirect_uri: http://127.0.0.1:{{port}}/auth/callback
+            tools:
+              me:
+                _type: http
+                url: {base}/api/me
+                auth_provider: {provider}
+        "#,
         key = shared.path().join("store.key").display(),
         base = auth.base
     );
@@ -2402,7 +2726,15 @@ async fn preflight_lists_what_needs_connecting() {
     let path = dir.path().join("w.yaml");
     std::fs::write(
         &path,
-        "authentication:\n  key:\n    _type: api_key\n    _preflight: yes please\n    api_key: k\n",
+        indoc!(
+            r#"
+            authentication:
+              key:
+                _type: api_key
+                _preflight: yes please
+                api_key: k
+        "#
+        ),
     )
     .expect("write");
     let out = crate::support::run(
@@ -2620,8 +2952,14 @@ async fn finished_flows_are_announced_by_a_signed_webhook() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tools_needing_more_scopes_step_up_the_grant() {
     let auth = oauth_server::start();
-    let yaml = format!(
-        "{}  admin_me:\n    _type: http\n    url: {}/api/me\n    auth_provider: gh\n    scopes: [admin]\n",
+    let yaml = formatdoc!(
+        r#"
+            {}  admin_me:
+                _type: http
+                url: {}/api/me
+                auth_provider: gh
+                scopes: [admin]
+        "#,
         oauth_workflow(&auth.base, ""),
         auth.base
     );

@@ -1,6 +1,7 @@
 //! `authhost call` through the built binary against a real HTTP API on
 //! 127.0.0.1: each static credential kind arrives as it should.
 
+use indoc::formatdoc;
 use std::path::PathBuf;
 
 use crate::support::{authhost, echo, run};
@@ -27,8 +28,17 @@ fn call_echo(yaml: &str, tool: &str, extra: &[&str]) -> serde_json::Value {
 }
 
 fn one_tool(server: &echo::EchoServer, provider: &str, path: &str) -> String {
-    format!(
-        "authentication:\n  p:\n{provider}\ntools:\n  t:\n    _type: http\n    url: {}{path}\n    auth_provider: p\n",
+    formatdoc!(
+        r#"
+            authentication:
+              p:
+            {provider}
+            tools:
+              t:
+                _type: http
+                url: {}{path}
+                auth_provider: p
+        "#,
         server.base
     )
 }
@@ -137,8 +147,18 @@ fn custom_headers() {
 #[test]
 fn arguments_fill_placeholders_and_errors_name_them() {
     let server = echo::start();
-    let yaml = format!(
-        "tools:\n  t:\n    _type: http\n    method: POST\n    url: {}/repos/{{owner}}/issues\n    query:\n      label: \"{{label}}\"\n    body:\n      title: \"{{title}}\"\n",
+    let yaml = formatdoc!(
+        r#"
+            tools:
+              t:
+                _type: http
+                method: POST
+                url: {}/repos/{{owner}}/issues
+                query:
+                  label: "{{label}}"
+                body:
+                  title: "{{title}}"
+        "#,
         server.base
     );
     let got = call_echo(
@@ -253,8 +273,16 @@ fn redirects_keep_credentials_on_the_same_origin_only() {
 #[test]
 fn egress_policy_checks_resolved_addresses() {
     let server = echo::start();
-    let yaml = format!(
-        "general:\n  egress:\n    block: [127.0.0.0/8]\ntools:\n  t:\n    _type: http\n    url: http://localhost:{}/x\n",
+    let yaml = formatdoc!(
+        r#"
+            general:
+              egress:
+                block: [127.0.0.0/8]
+            tools:
+              t:
+                _type: http
+                url: http://localhost:{}/x
+        "#,
         server.port
     );
     let (_dir, path) = workflow(&yaml);
@@ -400,8 +428,21 @@ fn recording_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) 
 fn proxies_never_carry_requests_the_policy_refuses() {
     let (proxy, seen) = recording_proxy();
     let server = echo::start();
-    let blocked = format!(
-        "general:\n  egress:\n    block: [127.0.0.0/8, \"::1\"]\nauthentication:\n  key:\n    _type: api_key\n    api_key: secret-key-1\ntools:\n  t:\n    _type: http\n    url: http://localhost:{}/x\n    auth_provider: key\n",
+    let blocked = formatdoc!(
+        r#"
+            general:
+              egress:
+                block: [127.0.0.0/8, "::1"]
+            authentication:
+              key:
+                _type: api_key
+                api_key: secret-key-1
+            tools:
+              t:
+                _type: http
+                url: http://localhost:{}/x
+                auth_provider: key
+        "#,
         server.port
     );
     let (_dir, path) = workflow(&blocked);

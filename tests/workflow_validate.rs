@@ -3,6 +3,7 @@
 //! says what its `# expect:` lines say. Plus generated hostile files, the
 //! examples, and the composed workflow schema.
 
+use indoc::indoc;
 use std::path::{Path, PathBuf};
 
 use crate::support::{authhost, run};
@@ -160,17 +161,42 @@ fn secrets_from_the_environment_never_appear_in_diagnostics() {
             .collect::<Vec<_>>()
     };
     // A schema error about a key whose value came from the environment.
-    let messages = validate("authentication:\n  svc:\n    _type: http_basic\n    username: u\n    extra: ${SVC_PASSWORD}\n");
+    let messages = validate(indoc!(
+        r#"
+        authentication:
+          svc:
+            _type: http_basic
+            username: u
+            extra: ${SVC_PASSWORD}
+    "#
+    ));
     assert_eq!(messages, ["unknown key `extra`"]);
     // The plugin refusing a value that came from the environment.
-    let messages = validate("authentication:\n  svc:\n    _type: http_basic\n    username: ${SVC_USER}\n    password: x\n");
+    let messages = validate(indoc!(
+        r#"
+        authentication:
+          svc:
+            _type: http_basic
+            username: ${SVC_USER}
+            password: x
+    "#
+    ));
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert!(
         messages[0].starts_with("username: must not contain `:`"),
         "{messages:?}"
     );
     // An override coerced where a string is expected, then refused by type elsewhere.
-    let messages = validate("authentication:\n  svc:\n    _type: http_basic\n    username: u\n    password: [a]\n    nope: ${SVC_USER}\n");
+    let messages = validate(indoc!(
+        r#"
+        authentication:
+          svc:
+            _type: http_basic
+            username: u
+            password: [a]
+            nope: ${SVC_USER}
+    "#
+    ));
     assert!(
         messages.contains(&"unknown key `nope`".to_owned()),
         "{messages:?}"
@@ -333,7 +359,17 @@ fn a_malformed_master_key_is_refused_without_echoing_it() {
     let file = dir.path().join("workflow.yaml");
     std::fs::write(
         &file,
-        "general:\n  store:\n    url: sqlite:///nonexistent-authhost-folder/t.db\nauthentication:\n  byo:\n    _type: user_supplied\n    persist: true\n",
+        indoc!(
+            r#"
+            general:
+              store:
+                url: sqlite:///nonexistent-authhost-folder/t.db
+            authentication:
+              byo:
+                _type: user_supplied
+                persist: true
+        "#
+        ),
     )
     .expect("write");
     let mut cmd = authhost();
