@@ -125,7 +125,7 @@ impl Host {
     }
 
     /// A handle over `services` without installing it globally.
-    #[cfg(all(test, feature = "oauth2"))]
+    #[cfg(any(feature = "testing", all(test, feature = "oauth2")))]
     pub(crate) fn from_services(services: HostServicesBox) -> Host {
         Host { services }
     }

@@ -106,6 +106,8 @@ mod oauth2_http;
 mod provider;
 mod registry;
 mod secret;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod token;
 
 pub use abi::{Capabilities, InstanceInfo};

@@ -102,6 +102,17 @@ impl Subscriber for Bridge {
     fn exit(&self, _: &span::Id) {}
 }
 
+/// The bridge as the current thread's subscriber until the guard drops
+/// (the fake host of the `testing` feature captures a plugin's events so).
+#[cfg(feature = "testing")]
+pub(crate) fn scoped(host: &Host) -> tracing::subscriber::DefaultGuard {
+    let max = to_filter(host.services().max_log_level());
+    tracing::subscriber::set_default(Bridge {
+        host: host.clone(),
+        max,
+    })
+}
+
 /// Installs the bridge as this plugin's global subscriber and routes panic
 /// messages to the host's log. Safe to call more than once.
 pub(crate) fn install(host: &Host) {

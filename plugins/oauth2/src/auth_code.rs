@@ -435,3 +435,190 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
         url::Host::Ipv6(ip) => ip.is_loopback(),
     }
 }
+
+/// The provider in-process against the SDK's fake host: what it sends to
+/// the token endpoint and what it makes of the answers.
+#[cfg(test)]
+mod tests {
+    use authhost_plugin_api::testing::FakeHost;
+    use serde_json::json;
+
+    use super::*;
+
+    const TOKEN_URL: &str = "https://as.example.com/token";
+
+    fn provider(host: &FakeHost) -> AuthCodeFlow {
+        host.create(json!({
+            "client_id": "app",
+            "client_secret": "s3cret",
+            "authorization_url": "https://as.example.com/authorize",
+            "token_url": TOKEN_URL,
+            "redirect_uri": "http://127.0.0.1:8080/auth/callback",
+            "scopes": ["repo"],
+        }))
+        .expect("created")
+    }
+
+    fn form(body: &str) -> BTreeMap<String, String> {
+        url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[test]
+    fn exchange_code_sends_the_verifier_and_dates_the_tokens_by_the_host_clock() {
+        let host = FakeHost::new();
+        host.respond_json(
+            "POST",
+            TOKEN_URL,
+            200,
+            json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-1", "scope": "repo"}),
+        );
+        let provider = provider(&host);
+        let tokens = host
+            .block_on(provider.exchange_code(CodeExchange {
+                user_id: "alice".into(),
+                code: Secret::new("the-code"),
+                pkce_verifier: Some(Secret::new("the-verifier")),
+                issuer: None,
+            }))
+            .expect("exchanged");
+        assert_eq!(tokens.access_token.expose(), "at-1");
+        assert_eq!(
+            tokens.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-1")
+        );
+        let now = host
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        assert_eq!(
+            tokens.expires_at,
+            Some(i64::try_from(now).expect("fits") + 3600)
+        );
+        assert_eq!(tokens.scopes, ["repo"]);
+
+        let sent = &host.requests()[0];
+        let body = form(&sent.body_text());
+        assert_eq!(body["grant_type"], "authorization_code");
+        assert_eq!(body["code"], "the-code");
+        assert_eq!(body["code_verifier"], "the-verifier");
+        assert_eq!(body["redirect_uri"], "http://127.0.0.1:8080/auth/callback");
+        assert!(
+            sent.header("authorization")
+                .is_some_and(|a| a.starts_with("Basic ")),
+            "client_secret_basic by default: {sent:?}"
+        );
+    }
+
+    #[test]
+    fn refresh_keeps_the_refresh_token_when_the_server_does_not_rotate_it() {
+        let host = FakeHost::new();
+        host.respond_json(
+            "POST",
+            TOKEN_URL,
+            200,
+            json!({"access_token": "at-2", "token_type": "Bearer", "expires_in": 600}),
+        );
+        host.respond_json(
+            "POST",
+            TOKEN_URL,
+            200,
+            json!({"access_token": "at-3", "token_type": "Bearer", "expires_in": 600, "refresh_token": "rt-2"}),
+        );
+        let provider = provider(&host);
+        let old = TokenSet {
+            access_token: Secret::new("at-1"),
+            token_type: "Bearer".into(),
+            refresh_token: Some(Secret::new("rt-1")),
+            id_token: None,
+            expires_at: Some(0),
+            scopes: vec!["repo".into()],
+            extra: serde_json::Map::new(),
+        };
+        let kept = host
+            .block_on(provider.refresh(old.clone()))
+            .expect("refreshed");
+        assert_eq!(kept.access_token.expose(), "at-2");
+        assert_eq!(
+            kept.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-1")
+        );
+        assert_eq!(
+            kept.scopes,
+            ["repo"],
+            "scopes carried over when the answer has none"
+        );
+        let rotated = host.block_on(provider.refresh(kept)).expect("refreshed");
+        assert_eq!(
+            rotated.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-2")
+        );
+        let bodies: Vec<_> = host
+            .requests()
+            .iter()
+            .map(|r| form(&r.body_text()))
+            .collect();
+        assert_eq!(bodies[0]["grant_type"], "refresh_token");
+        assert_eq!(bodies[0]["refresh_token"], "rt-1");
+        assert_eq!(bodies[1]["refresh_token"], "rt-1");
+    }
+
+    #[test]
+    fn a_refused_refresh_is_invalid_grant_and_a_server_error_is_not() {
+        let host = FakeHost::new();
+        host.respond_json("POST", TOKEN_URL, 400, json!({"error": "invalid_grant"}));
+        host.respond("POST", TOKEN_URL, 503, "down for maintenance");
+        let provider = provider(&host);
+        let tokens = TokenSet {
+            access_token: Secret::new("at-1"),
+            token_type: "Bearer".into(),
+            refresh_token: Some(Secret::new("rt-1")),
+            id_token: None,
+            expires_at: Some(0),
+            scopes: Vec::new(),
+            extra: serde_json::Map::new(),
+        };
+        let refused = host
+            .block_on(provider.refresh(tokens.clone()))
+            .expect_err("refused");
+        assert_eq!(refused.kind(), ErrorKind::InvalidGrant, "{refused}");
+        let failed = host.block_on(provider.refresh(tokens)).expect_err("failed");
+        assert_ne!(failed.kind(), ErrorKind::InvalidGrant, "{failed}");
+        assert!(!failed.to_string().contains("rt-1"), "{failed}");
+    }
+
+    #[test]
+    fn authenticate_hands_out_the_stored_token_or_asks_for_authorization() {
+        let host = FakeHost::new();
+        let provider = provider(&host);
+        let missing = host
+            .block_on(provider.authenticate(AuthContext::for_user("alice")))
+            .expect("answer");
+        assert!(matches!(missing, AuthOutcome::AuthorizationRequired { .. }));
+        let mut ctx = AuthContext::for_user("alice");
+        ctx.tokens = Some(TokenSet {
+            access_token: Secret::new("at-1"),
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            id_token: None,
+            expires_at: Some(1_900_000_000),
+            scopes: Vec::new(),
+            extra: serde_json::Map::new(),
+        });
+        let AuthOutcome::Credentials {
+            credentials,
+            expires_at,
+        } = host.block_on(provider.authenticate(ctx)).expect("answer")
+        else {
+            panic!("expected credentials");
+        };
+        assert_eq!(expires_at, Some(1_900_000_000));
+        assert_eq!(credentials.len(), 1);
+        assert!(
+            host.requests().is_empty(),
+            "no network: the host holds the tokens"
+        );
+    }
+}
