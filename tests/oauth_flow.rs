@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{authhost, oauth_server, postgres_url, run};
+use crate::support::{authhost, oauth_server, postgres_url, run, write_workflow};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -69,8 +69,7 @@ fn setup_with_store(store_url: Option<String>) -> Setup {
         base = server.base,
         port = free_port()
     );
-    let workflow = dir.path().join("workflow.yaml");
-    std::fs::write(&workflow, yaml).expect("write");
+    let workflow = write_workflow(dir.path(), yaml);
     Setup {
         _dir: dir,
         workflow,
@@ -711,8 +710,7 @@ fn private_key_jwt_client_authentication() {
         "#,
         base = server.base
     );
-    let path = dir.path().join("w.yaml");
-    std::fs::write(&path, yaml).expect("write");
+    let path = write_workflow(dir.path(), yaml);
     let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys");
     let mut call = authhost();
     call.env(

@@ -1,6 +1,6 @@
 //! Loading real plugin libraries, good and bad, through the built binary.
 
-use crate::support::{authhost, run, set_mode, PluginDir};
+use crate::support::{authhost, run, set_mode, write_workflow, PluginDir};
 use indoc::indoc;
 
 /// A folder with one good plugin and one of each kind of bad file.
@@ -250,19 +250,7 @@ fn a_truncated_plugin_is_refused_by_every_command_and_the_others_still_work() {
         let file = dir.write(name, &whole[..len]);
         set_mode(&file, 0o755);
     }
-    let workflow = dir.path().join("w.yaml");
-    std::fs::write(
-        &workflow,
-        indoc!(
-            r#"
-            authentication:
-              key:
-                _type: api_key
-                api_key: k
-        "#
-        ),
-    )
-    .expect("write");
+    let workflow = write_workflow(dir.path(), crate::support::API_KEY_WORKFLOW);
     let workflow = workflow.display().to_string();
     let base = plugin_path(&dir);
     for command in [
@@ -341,9 +329,8 @@ fn verify_of_a_folder_without_plugins_fails() {
 fn a_plugin_failure_through_call_is_said_once_and_exits_2() {
     let dir = PluginDir::new();
     dir.install("fixture_faulty", "faulty");
-    let workflow = dir.path().join("w.yaml");
-    std::fs::write(
-        &workflow,
+    let workflow = write_workflow(
+        dir.path(),
         indoc!(
             r#"
             authentication:
@@ -356,8 +343,7 @@ fn a_plugin_failure_through_call_is_said_once_and_exits_2() {
                 auth_provider: boom
         "#
         ),
-    )
-    .expect("write");
+    );
     let base = plugin_path(&dir);
     let out = run(
         authhost(),

@@ -16,14 +16,13 @@ use axum::{
 use indoc::indoc;
 use tower::ServiceExt as _;
 
-use crate::support::target_dir;
+use crate::support::{target_dir, write_workflow};
 
 /// A router over an api_key tool whose upstream does not listen.
 fn router() -> (axum::Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("workflow.yaml");
-    std::fs::write(
-        &path,
+    let path = write_workflow(
+        dir.path(),
         indoc!(
             r#"
             general:
@@ -41,8 +40,7 @@ fn router() -> (axum::Router, tempfile::TempDir) {
                 auth_provider: key
             "#
         ),
-    )
-    .expect("write");
+    );
     let loaded = load(
         &path,
         &LoadOptions {

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use crate::support::{echo, oauth_server, target_dir, PluginDir};
+use crate::support::{echo, oauth_server, target_dir, write_workflow, PluginDir};
 use authhost::{
     server::{self, ServerState},
     workflow::{load, LoadOptions},
@@ -213,6 +213,46 @@ fn oauth_workflow(auth_base: &str, server_extra: &str) -> String {
                 url: {auth_base}/api/me
                 auth_provider: gh
         "#
+    )
+}
+
+/// A replica's workflow: the auth-code provider `provider` on `auth_base`
+/// with its tokens in the Postgres store at `postgres` (key file `key`),
+/// callers named by `X-User-Id`, the tool `me`. `redirect_port` is a port
+/// or the `{port}` placeholder.
+fn postgres_workflow(
+    postgres: &str,
+    key: &std::path::Path,
+    provider: &str,
+    auth_base: &str,
+    redirect_port: &str,
+) -> String {
+    formatdoc!(
+        r#"
+            general:
+              server:
+                connect:
+                  verify: none
+              store:
+                url: {postgres}
+                key_file: {key}
+              inbound_auth:
+                type: none
+                trust_user_header: X-User-Id
+            authentication:
+              {provider}:
+                _type: oauth2_auth_code_flow
+                client_id: authhost-test
+                client_secret: test-secret
+                issuer: {auth_base}
+                redirect_uri: http://127.0.0.1:{redirect_port}/auth/callback
+            tools:
+              me:
+                _type: http
+                url: {auth_base}/api/me
+                auth_provider: {provider}
+        "#,
+        key = key.display(),
     )
 }
 
@@ -702,9 +742,8 @@ async fn a_panicking_or_hanging_plugin_costs_only_its_call() {
 #[test]
 fn trusting_a_user_header_off_loopback_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("w.yaml");
-    std::fs::write(
-        &path,
+    let path = write_workflow(
+        dir.path(),
         indoc!(
             r#"
             general:
@@ -713,8 +752,7 @@ fn trusting_a_user_header_off_loopback_is_refused() {
                 trust_user_header: X-User-Id
         "#
         ),
-    )
-    .expect("write");
+    );
     let loaded = load(
         &path,
         &LoadOptions {
@@ -734,19 +772,7 @@ fn trusting_a_user_header_off_loopback_is_refused() {
 #[test]
 fn serve_runs_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("w.yaml");
-    std::fs::write(
-        &path,
-        indoc!(
-            r#"
-            authentication:
-              key:
-                _type: api_key
-                api_key: k
-        "#
-        ),
-    )
-    .expect("write");
+    let path = write_workflow(dir.path(), crate::support::API_KEY_WORKFLOW);
     let (child, base) = spawn_serve(crate::support::authhost(), &path, Some("127.0.0.1:0"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -817,37 +843,14 @@ fn three_replicas_on_postgres_refresh_once() {
         })
         .collect();
     let provider = crate::support::unique("gh").replace('-', "_");
-    let yaml = formatdoc!(
-        r#"
-            general:
-              server:
-                connect:
-                  verify: none
-              store:
-                url: {postgres}
-                key_file: {key}
-              inbound_auth:
-                type: none
-                trust_user_header: X-User-Id
-            authentication:
-              {provider}:
-                _type: oauth2_auth_code_flow
-                client_id: authhost-test
-                client_secret: test-secret
-                issuer: {base}
-                redirect_uri: http://127.0.0.1:{a}/auth/callback
-            tools:
-              me:
-                _type: http
-                url: {base}/api/me
-                auth_provider: {provider}
-        "#,
-        key = dir.path().join("store.key").display(),
-        base = auth.base,
-        a = ports[0]
+    let yaml = postgres_workflow(
+        &postgres,
+        &dir.path().join("store.key"),
+        &provider,
+        &auth.base,
+        &ports[0].to_string(),
     );
-    let path = dir.path().join("workflow.yaml");
-    std::fs::write(&path, yaml).expect("write");
+    let path = write_workflow(dir.path(), yaml);
     let mut children: Vec<std::process::Child> = Vec::new();
     // The first replica creates the key file; the others start after it.
     for port in &ports {
@@ -976,8 +979,7 @@ fn secret_leak_sweep_at_trace() {
         db = dir.path().join("tokens.db").display(),
         base = auth.base
     );
-    let path = dir.path().join("workflow.yaml");
-    std::fs::write(&path, yaml).expect("write");
+    let path = write_workflow(dir.path(), yaml);
     let log_path = dir.path().join("server.log");
     let child = crate::support::authhost()
         .env("RUST_LOG", "trace")
@@ -1421,18 +1423,7 @@ async fn users_supply_their_own_credentials() {
 /// everything the document does.
 #[tokio::test(flavor = "multi_thread")]
 async fn openapi_describes_every_route_and_the_guide_follows_it() {
-    let server = start(
-        indoc!(
-            r#"
-            authentication:
-              key:
-                _type: api_key
-                api_key: k
-        "#
-        ),
-        None,
-    )
-    .await;
+    let server = start(crate::support::API_KEY_WORKFLOW, None).await;
     let response = client()
         .get(format!("{}/openapi.json", server.base))
         .send()
@@ -1931,9 +1922,8 @@ async fn paths_stay_in_their_prefix_and_responses_are_capped() {
 fn slow_clients_are_cut_off_and_capped() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("w.yaml");
-    std::fs::write(
-        &path,
+    let path = write_workflow(
+        dir.path(),
         indoc!(
             r#"
             general:
@@ -1942,8 +1932,7 @@ fn slow_clients_are_cut_off_and_capped() {
                 max_connections: 100
         "#
         ),
-    )
-    .expect("write");
+    );
     let (child, base) = spawn_serve(crate::support::authhost(), &path, Some("127.0.0.1:0"));
     let addr = base.trim_start_matches("http://").to_owned();
     let mut slow = Vec::new();
@@ -2426,8 +2415,7 @@ fn connect_verification_settings_are_validated() {
             None,
         ),
     ] {
-        let path = dir.path().join("w.yaml");
-        std::fs::write(&path, yaml).expect("write");
+        let path = write_workflow(dir.path(), yaml);
         let out = crate::support::run(
             crate::support::authhost(),
             &["validate", path.to_str().expect("utf-8")],
@@ -2568,33 +2556,12 @@ async fn a_revoke_on_one_replica_is_seen_by_the_others() {
     let auth = oauth_server::start();
     let shared = tempfile::tempdir().expect("tempdir");
     let provider = crate::support::unique("idp").replace('-', "_");
-    let yaml = formatdoc!(
-        r#"
-            general:
-              server:
-                connect:
-                  verify: none
-              store:
-                url: {postgres}
-                key_file: {key}
-              inbound_auth:
-                type: none
-                trust_user_header: X-User-Id
-            authentication:
-              {provider}:
-                _type: oauth2_auth_code_flow
-                client_id: authhost-test
-                client_secret: test-secret
-                issuer: {base}
-                redirect_uri: http://127.0.0.1:{{port}}/auth/callback
-            tools:
-              me:
-                _type: http
-                url: {base}/api/me
-                auth_provider: {provider}
-        "#,
-        key = shared.path().join("store.key").display(),
-        base = auth.base
+    let yaml = postgres_workflow(
+        &postgres,
+        &shared.path().join("store.key"),
+        &provider,
+        &auth.base,
+        "{port}",
     );
     let a = start(&yaml, None).await;
     let b = start(&yaml, None).await;
@@ -2723,9 +2690,8 @@ async fn preflight_lists_what_needs_connecting() {
     assert_eq!(preflight(r#"{"tool": ["me"]}"#).await.0, 400);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("w.yaml");
-    std::fs::write(
-        &path,
+    let path = write_workflow(
+        dir.path(),
         indoc!(
             r#"
             authentication:
@@ -2735,8 +2701,7 @@ async fn preflight_lists_what_needs_connecting() {
                 api_key: k
         "#
         ),
-    )
-    .expect("write");
+    );
     let out = crate::support::run(
         crate::support::authhost(),
         &["validate", path.to_str().expect("utf-8")],

@@ -4,13 +4,12 @@
 use indoc::formatdoc;
 use std::path::PathBuf;
 
-use crate::support::{authhost, echo, run};
+use crate::support::{authhost, echo, run, write_workflow};
 
 /// Writes a workflow into a temporary folder and returns its path.
 fn workflow(yaml: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("workflow.yaml");
-    std::fs::write(&path, yaml).expect("write");
+    let path = write_workflow(dir.path(), yaml);
     (dir, path)
 }
 

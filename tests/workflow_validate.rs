@@ -6,12 +6,23 @@
 use indoc::indoc;
 use std::path::{Path, PathBuf};
 
-use crate::support::{authhost, run};
+use crate::support::{authhost, run, write_workflow};
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(path)
+}
+
+/// The `.yaml` files of a repository folder, sorted.
+fn yaml_files(folder: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo(folder))
+        .unwrap_or_else(|e| panic!("{folder}: {e}"))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
 }
 
 /// Runs `validate` on `file` and checks the failure report.
@@ -57,12 +68,7 @@ fn expect_failure(file: &Path, expect: &[String], forbid: &[String], whole_file:
 #[test]
 fn every_bad_fixture_fails_with_its_message_and_place() {
     let mut count = 0;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo("tests/fixtures/bad"))
-        .expect("fixtures")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
+    let files = yaml_files("tests/fixtures/bad");
     for file in files {
         let text = std::fs::read_to_string(&file).expect("read");
         let field = |prefix: &str| -> Vec<String> {
@@ -136,8 +142,7 @@ fn hostile_files_are_refused_without_a_panic() {
 fn secrets_from_the_environment_never_appear_in_diagnostics() {
     let dir = tempfile::tempdir().expect("tempdir");
     let validate = |yaml: &str| {
-        let path = dir.path().join("w.yaml");
-        std::fs::write(&path, yaml).expect("write");
+        let path = write_workflow(dir.path(), yaml);
         let mut cmd = authhost();
         cmd.env("SVC_USER", "a:b-SENTINEL-user");
         cmd.env("SVC_PASSWORD", "SENTINEL-pw-8271");
@@ -237,12 +242,7 @@ fn json_report_of_a_valid_workflow() {
 
 #[test]
 fn every_example_validates() {
-    let mut examples: Vec<PathBuf> = std::fs::read_dir(repo("examples"))
-        .expect("examples")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    examples.sort();
+    let examples = yaml_files("examples");
     assert!(!examples.is_empty());
     for example in examples {
         let text = std::fs::read_to_string(&example).expect("read");
@@ -309,12 +309,7 @@ fn the_composed_schema_accepts_the_examples_and_rejects_mistakes() {
 /// refuses before it reaches the database).
 #[test]
 fn every_startup_refusal_is_a_validate_refusal() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(repo("tests/fixtures/startup"))
-        .expect("fixtures")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
+    let files = yaml_files("tests/fixtures/startup");
     assert!(files.len() >= 12, "only {} start-up fixtures", files.len());
     for file in files {
         let text = std::fs::read_to_string(&file).expect("read");
@@ -356,9 +351,8 @@ fn every_startup_refusal_is_a_validate_refusal() {
 #[test]
 fn a_malformed_master_key_is_refused_without_echoing_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("workflow.yaml");
-    std::fs::write(
-        &file,
+    let file = write_workflow(
+        dir.path(),
         indoc!(
             r#"
             general:
@@ -370,8 +364,7 @@ fn a_malformed_master_key_is_refused_without_echoing_it() {
                 persist: true
         "#
         ),
-    )
-    .expect("write");
+    );
     let mut cmd = authhost();
     cmd.env("AUTHHOST_MASTER_KEY", "hunter2-not-base64");
     let out = run(cmd, &["validate", &file.display().to_string()]);

@@ -177,18 +177,22 @@ pub mod entry {
         .into()
     }
 
-    /// `PluginMod::create_provider`.
-    pub fn create_provider(
+    /// Finds the registered `type_name` of `kind` (its factory picked by
+    /// `factory`) and calls it inside the panic guard.
+    fn create<T>(
         plugin: &'static str,
+        kind: &str,
         type_name: RStr<'_>,
         instance_name: RStr<'_>,
         config_json: RSecret,
-    ) -> RResult<ProviderBox, PluginError> {
-        let Some((name, create)) = registrations().into_iter().find_map(|r| match r.factory {
-            Factory::Provider(create) if r.name == type_name.as_str() => Some((r.name, create)),
-            _ => None,
+        factory: impl Fn(&Factory) -> Option<fn(&'static str, &str, &str) -> Result<T, Error>>,
+    ) -> RResult<T, PluginError> {
+        let Some((name, create)) = registrations().into_iter().find_map(|r| {
+            factory(&r.factory)
+                .filter(|_| r.name == type_name.as_str())
+                .map(|create| (r.name, create))
         }) else {
-            return RResult::RErr(unknown(AUTH_PROVIDER, type_name.as_str()));
+            return RResult::RErr(unknown(kind, type_name.as_str()));
         };
         let site = Site {
             plugin,
@@ -202,6 +206,26 @@ pub mod entry {
         .into()
     }
 
+    /// `PluginMod::create_provider`.
+    pub fn create_provider(
+        plugin: &'static str,
+        type_name: RStr<'_>,
+        instance_name: RStr<'_>,
+        config_json: RSecret,
+    ) -> RResult<ProviderBox, PluginError> {
+        create(
+            plugin,
+            AUTH_PROVIDER,
+            type_name,
+            instance_name,
+            config_json,
+            |f| match f {
+                Factory::Provider(create) => Some(*create),
+                Factory::Authenticator(_) => None,
+            },
+        )
+    }
+
     /// `PluginMod::create_authenticator`.
     pub fn create_authenticator(
         plugin: &'static str,
@@ -209,23 +233,16 @@ pub mod entry {
         instance_name: RStr<'_>,
         config_json: RSecret,
     ) -> RResult<AuthenticatorBox, PluginError> {
-        let Some((name, create)) = registrations().into_iter().find_map(|r| match r.factory {
-            Factory::Authenticator(create) if r.name == type_name.as_str() => {
-                Some((r.name, create))
-            }
-            _ => None,
-        }) else {
-            return RResult::RErr(unknown(AUTHENTICATOR, type_name.as_str()));
-        };
-        let site = Site {
+        create(
             plugin,
-            component: name,
-            operation: "create",
-        };
-        guard_sync(site, || {
-            create(plugin, instance_name.as_str(), config_json.expose())
-        })
-        .map_err(PluginError::from)
-        .into()
+            AUTHENTICATOR,
+            type_name,
+            instance_name,
+            config_json,
+            |f| match f {
+                Factory::Authenticator(create) => Some(*create),
+                Factory::Provider(_) => None,
+            },
+        )
     }
 }

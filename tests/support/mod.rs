@@ -222,3 +222,13 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Writes `yaml` as `workflow.yaml` in `dir` and returns its path.
+pub fn write_workflow(dir: &Path, yaml: impl AsRef<str>) -> PathBuf {
+    let path = dir.join("workflow.yaml");
+    std::fs::write(&path, yaml.as_ref()).expect("write the workflow");
+    path
+}
+
+/// The smallest workflow with a provider: `key`, an `api_key` with key `k`.
+pub const API_KEY_WORKFLOW: &str = "authentication:\n  key:\n    _type: api_key\n    api_key: k\n";

@@ -195,8 +195,9 @@ impl PluginRegistry {
         type_name: &str,
         instance_name: &str,
         config: &serde_json::Value,
+        timeout: Duration,
         entry: impl FnOnce(&LoadedPlugin) -> CreateFn<B>,
-    ) -> Result<(B, &LoadedPlugin, Capabilities), CreateError> {
+    ) -> Result<(B, Arc<InstanceNames>), CreateError> {
         let component =
             self.component(component_type, type_name)
                 .ok_or_else(|| CreateError::UnknownType {
@@ -211,7 +212,16 @@ impl PluginRegistry {
             RSecret::new(config.to_string()),
         );
         match result.into_result() {
-            Ok(instance) => Ok((instance, plugin, component.capabilities)),
+            Ok(instance) => Ok((
+                instance,
+                InstanceNames::new(
+                    &plugin.name,
+                    type_name,
+                    instance_name,
+                    timeout,
+                    component.capabilities,
+                ),
+            )),
             Err(e) => Err(CreateError::Plugin {
                 instance: instance_name.to_owned(),
                 type_name: type_name.to_owned(),
@@ -235,20 +245,17 @@ impl PluginRegistry {
         config: &serde_json::Value,
         timeout: Duration,
     ) -> Result<ProviderHandle, CreateError> {
-        let (instance, plugin, capabilities) =
-            self.instantiate(AUTH_PROVIDER, type_name, instance_name, config, |p| {
-                p.module.create_provider()
-            })?;
+        let (instance, names) = self.instantiate(
+            AUTH_PROVIDER,
+            type_name,
+            instance_name,
+            config,
+            timeout,
+            |p| p.module.create_provider(),
+        )?;
         Ok(ProviderHandle::new(
             instance,
-            InstanceNames::new(
-                &plugin.name,
-                type_name,
-                instance_name,
-                timeout,
-                capabilities,
-            )
-            .with_token_call_timeout(timeout.max(self.token_call_timeout)),
+            names.with_token_call_timeout(timeout.max(self.token_call_timeout)),
         ))
     }
 
@@ -264,19 +271,14 @@ impl PluginRegistry {
         config: &serde_json::Value,
         timeout: Duration,
     ) -> Result<AuthenticatorHandle, CreateError> {
-        let (instance, plugin, capabilities) =
-            self.instantiate(AUTHENTICATOR, type_name, instance_name, config, |p| {
-                p.module.create_authenticator()
-            })?;
-        Ok(AuthenticatorHandle::new(
-            instance,
-            InstanceNames::new(
-                &plugin.name,
-                type_name,
-                instance_name,
-                timeout,
-                capabilities,
-            ),
-        ))
+        let (instance, names) = self.instantiate(
+            AUTHENTICATOR,
+            type_name,
+            instance_name,
+            config,
+            timeout,
+            |p| p.module.create_authenticator(),
+        )?;
+        Ok(AuthenticatorHandle::new(instance, names))
     }
 }

@@ -110,12 +110,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{credentials, example_authenticates};
-
-    #[test]
-    fn example_config_authenticates() {
-        example_authenticates::<ApiKey>();
-    }
+    use crate::testing::credentials;
 
     #[test]
     fn header_name_is_used_as_given() {

@@ -74,12 +74,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{credentials, example_authenticates};
-
-    #[test]
-    fn example_config_authenticates() {
-        example_authenticates::<BearerToken>();
-    }
+    use crate::testing::credentials;
 
     #[test]
     fn defaults_and_options() {

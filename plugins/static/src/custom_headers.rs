@@ -59,12 +59,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{credentials, example_authenticates};
-
-    #[test]
-    fn example_config_authenticates() {
-        example_authenticates::<CustomHeaders>();
-    }
+    use crate::testing::credentials;
 
     #[test]
     fn every_header_is_sent() {

@@ -64,12 +64,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testing::{credentials, example_authenticates};
-
-    #[test]
-    fn example_config_authenticates() {
-        example_authenticates::<HttpBasic>();
-    }
+    use crate::testing::credentials;
 
     #[test]
     fn yields_basic_credential() {

@@ -44,8 +44,16 @@ pub(crate) mod testing {
     }
 
     /// The example config validates (deserializes) and authenticates.
-    pub(crate) fn example_authenticates<P: AuthProvider>() {
+    fn example_authenticates<P: AuthProvider>() {
         let creds = credentials::<P>(P::example_config()).expect("example config works");
         assert!(!creds.is_empty(), "{} example yields credentials", P::NAME);
+    }
+
+    #[test]
+    fn every_static_example_config_authenticates() {
+        example_authenticates::<crate::api_key::ApiKey>();
+        example_authenticates::<crate::bearer_token::BearerToken>();
+        example_authenticates::<crate::custom_headers::CustomHeaders>();
+        example_authenticates::<crate::http_basic::HttpBasic>();
     }
 }
