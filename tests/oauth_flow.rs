@@ -528,12 +528,13 @@ mod callback {
     /// the redirect's query.
     async fn redirect_query(
         workflow: &authhost::workflow::Workflow,
-        store: &TokenStore,
+        store: &std::sync::Arc<TokenStore>,
         user: &str,
         ttl: Duration,
     ) -> String {
         let handle = workflow.provider("gh").expect("provider");
-        let started = authorize::start(store, &handle, user, ttl, None)
+        let started = flows(store)
+            .start(&handle, user, ttl, None)
             .await
             .expect("start");
         assert!(
@@ -551,6 +552,14 @@ mod callback {
         location.query().unwrap_or_default().to_owned()
     }
 
+    /// Authorizations over `store`.
+    fn flows(store: &std::sync::Arc<TokenStore>) -> authorize::Authorizations {
+        authorize::Authorizations::new(std::sync::Arc::new(authhost::broker::Broker::new(Some(
+            store.clone(),
+        ))))
+        .expect("a store")
+    }
+
     async fn complete(
         workflow: &authhost::workflow::Workflow,
         store: &std::sync::Arc<TokenStore>,
@@ -558,15 +567,13 @@ mod callback {
         user: &str,
     ) -> Result<authhost::authorize::Completed, FlowError> {
         let handle = workflow.provider("gh").expect("provider");
-        let broker = authhost::broker::Broker::new(Some(store.clone()));
-        authorize::complete(
-            &broker,
-            store,
-            &CallbackParams::from_query(query),
-            Some(("gh", user)),
-            move |_| Some(handle.clone()),
-        )
-        .await
+        flows(store)
+            .complete(
+                &CallbackParams::from_query(query),
+                Some(("gh", user)),
+                move |_| Some(handle.clone()),
+            )
+            .await
     }
 
     async fn nothing_stored(store: &TokenStore) {

@@ -2007,15 +2007,14 @@ async fn a_state_for_a_provider_this_workflow_lacks_is_a_clear_400() {
     let workflow = loaded.workflow.expect("valid");
     let store = workflow.open_store().await.expect("store").0;
     let handle = workflow.provider("gh2").expect("gh2");
-    let started = authhost::authorize::start(
-        &store,
-        &handle,
-        "alice",
-        authhost::authorize::STATE_TTL,
-        None,
-    )
-    .await
-    .expect("start");
+    let flows = authhost::authorize::Authorizations::new(Arc::new(authhost::broker::Broker::new(
+        Some(Arc::new(store)),
+    )))
+    .expect("a store");
+    let started = flows
+        .start(&handle, "alice", authhost::authorize::STATE_TTL, None)
+        .await
+        .expect("start");
     let response = client()
         .get(format!("{}/auth/callback", server.base))
         .query(&[("state", started.state.expose()), ("code", "c")])

@@ -9,7 +9,7 @@
 //!   provider's `error_description`; there is no redirect to a URL taken
 //!   from the request.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use authhost_plugin_api::{AuthorizationRequest, Capabilities, CodeExchange, Secret, TokenSet};
 use base64::Engine as _;
@@ -18,8 +18,9 @@ use sha2::{Digest, Sha256};
 use crate::{
     broker::Broker,
     clock::now,
+    connect::{ConnectLink, LinkError},
     plugin::{CallError, ProviderHandle},
-    store::{random_bytes, PendingState, StoreError, TokenStore},
+    store::{random_bytes, Flow, FlowStatus, PendingState, StoreError, TokenStore},
 };
 
 /// Default lifetime of a pending authorization.
@@ -135,78 +136,322 @@ pub enum FlowError {
     Grant(#[from] crate::broker::BrokerError),
 }
 
-/// Starts an authorization of `provider` for `user`: stores the state and
-/// the PKCE verifier, and asks the plugin for the authorization URL.
-///
-/// # Errors
-///
-/// Not interactive, store or plugin failures.
-pub async fn start(
-    store: &TokenStore,
-    provider: &ProviderHandle,
-    user: &str,
-    ttl: Duration,
-    return_to: Option<String>,
-) -> Result<Started, FlowError> {
-    let mut id = [0u8; 32];
-    random_bytes(&mut id);
-    start_with_id(store, provider, user, ttl, return_to, &b64(&id), &[]).await
+/// A redirect's code exchanged for tokens, not yet stored.
+#[derive(Debug)]
+pub struct Exchanged {
+    /// The provider instance.
+    pub provider: String,
+    /// The user who started the flow.
+    pub user: String,
+    /// The tokens.
+    pub tokens: TokenSet,
+    /// Where to send the browser (server only, from the allow-list).
+    pub return_to: Option<String>,
 }
 
-/// [`start`] with the state id given — a connect flow's id, so the callback
-/// finds the flow the state belongs to; `id` must be random and unique —
-/// and `extra_scopes` added to the authorization URL's `scope` (step-up:
-/// the grant's scopes plus those a tool needs).
-///
-/// # Errors
-///
-/// As [`start`]; a state with this id exists already.
-pub async fn start_with_id(
-    store: &TokenStore,
-    provider: &ProviderHandle,
-    user: &str,
-    ttl: Duration,
-    return_to: Option<String>,
-    id: &str,
-    extra_scopes: &[String],
-) -> Result<Started, FlowError> {
-    if !provider.capabilities().contains(Capabilities::INTERACTIVE) {
-        return Err(FlowError::NotInteractive(provider.instance().to_owned()));
+impl Exchanged {
+    /// What to report once the tokens are stored.
+    pub fn completed(self) -> Completed {
+        Completed {
+            provider: self.provider,
+            user: self.user,
+            expires_at: self.tokens.expires_at,
+            scopes: self.tokens.scopes,
+            return_to: self.return_to,
+        }
     }
-    let state = format!(
-        "{id}.{}",
-        b64(&store.with_sealing_keys(|k| k.sign(id.as_bytes())))
-    );
-    let mut verifier = [0u8; 32];
-    random_bytes(&mut verifier);
-    let verifier = b64(&verifier);
-    let challenge = b64(&Sha256::digest(verifier.as_bytes()));
-    let expires_at = now() + ttl.as_secs() as i64;
-    store
-        .put_state(
-            id,
-            &PendingState {
-                provider: provider.instance().to_owned(),
-                user: user.to_owned(),
-                pkce_verifier: Some(Secret::new(verifier)),
-                expires_at,
-                return_to,
-            },
-        )
-        .await?;
-    let state = Secret::new(state);
-    let url = provider
-        .authorization_url(&AuthorizationRequest {
-            user_id: user.to_owned(),
-            state: state.clone(),
-            pkce_challenge: Some(challenge),
+}
+
+/// Authorizations in progress and their completion: each started flow's
+/// state and PKCE verifier, connect flows and held grants, and the signed
+/// values (states, links, form tokens) that tie a browser to them. The one
+/// owner of the store's state and flow rows; completed grants go to the
+/// broker, which owns token rows.
+#[derive(Debug, Clone)]
+pub struct Authorizations {
+    store: Arc<TokenStore>,
+    broker: Arc<Broker>,
+}
+
+impl Authorizations {
+    /// Authorizations over `broker`'s store; `None` when it has none (no
+    /// provider keeps per-user tokens).
+    pub fn new(broker: Arc<Broker>) -> Option<Self> {
+        Some(Self {
+            store: broker.store()?.clone(),
+            broker,
         })
-        .await?;
-    Ok(Started {
-        url: with_scopes(url, extra_scopes),
-        expires_at,
-        state,
-    })
+    }
+
+    /// The credentials service completed grants go to.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Starts an authorization of `provider` for `user`: stores the state and
+    /// the PKCE verifier, and asks the plugin for the authorization URL.
+    ///
+    /// # Errors
+    ///
+    /// Not interactive, store or plugin failures.
+    pub async fn start(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+        ttl: Duration,
+        return_to: Option<String>,
+    ) -> Result<Started, FlowError> {
+        let mut id = [0u8; 32];
+        random_bytes(&mut id);
+        self.start_with_id(provider, user, ttl, return_to, &b64(&id), &[])
+            .await
+    }
+
+    /// [`start`] with the state id given — a connect flow's id, so the callback
+    /// finds the flow the state belongs to; `id` must be random and unique —
+    /// and `extra_scopes` added to the authorization URL's `scope` (step-up:
+    /// the grant's scopes plus those a tool needs).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`]; a state with this id exists already.
+    pub async fn start_with_id(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+        ttl: Duration,
+        return_to: Option<String>,
+        id: &str,
+        extra_scopes: &[String],
+    ) -> Result<Started, FlowError> {
+        if !provider.capabilities().contains(Capabilities::INTERACTIVE) {
+            return Err(FlowError::NotInteractive(provider.instance().to_owned()));
+        }
+        let state = format!(
+            "{id}.{}",
+            b64(&self.store.with_sealing_keys(|k| k.sign(id.as_bytes())))
+        );
+        let mut verifier = [0u8; 32];
+        random_bytes(&mut verifier);
+        let verifier = b64(&verifier);
+        let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+        let expires_at = now() + ttl.as_secs() as i64;
+        self.store
+            .put_state(
+                id,
+                &PendingState {
+                    provider: provider.instance().to_owned(),
+                    user: user.to_owned(),
+                    pkce_verifier: Some(Secret::new(verifier)),
+                    expires_at,
+                    return_to,
+                },
+            )
+            .await?;
+        let state = Secret::new(state);
+        let url = provider
+            .authorization_url(&AuthorizationRequest {
+                user_id: user.to_owned(),
+                state: state.clone(),
+                pkce_challenge: Some(challenge),
+            })
+            .await?;
+        Ok(Started {
+            url: with_scopes(url, extra_scopes),
+            expires_at,
+            state,
+        })
+    }
+
+    /// Finishes an authorization from the redirect's parameters. `expected`
+    /// is the (provider, user) the caller started, when it knows it (the CLI
+    /// does); `provider_for` gives the provider instance named by the state.
+    ///
+    /// # Errors
+    ///
+    /// Every way a redirect can be wrong, each with its own [`FlowError`];
+    /// nothing is stored unless the exchange succeeds.
+    pub async fn complete(
+        &self,
+        params: &CallbackParams,
+        expected: Option<(&str, &str)>,
+        provider_for: impl Fn(&str) -> Option<ProviderHandle>,
+    ) -> Result<Completed, FlowError> {
+        let exchanged = self.exchange(params, expected, provider_for).await?;
+        self.broker
+            .save_grant(&exchanged.provider, &exchanged.user, &exchanged.tokens)
+            .await?;
+        Ok(exchanged.completed())
+    }
+
+    /// The id of a redirect's `state`, once its signature is checked.
+    ///
+    /// # Errors
+    ///
+    /// [`FlowError::MissingState`] or [`FlowError::ForgedState`].
+    pub fn verified_state_id<'p>(&self, params: &'p CallbackParams) -> Result<&'p str, FlowError> {
+        let state = params.state.as_deref().ok_or(FlowError::MissingState)?;
+        let (id, signature) = state.split_once('.').ok_or(FlowError::ForgedState)?;
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| FlowError::ForgedState)?;
+        if !self
+            .store
+            .with_keys(|k| k.verify(id.as_bytes(), &signature))
+        {
+            return Err(FlowError::ForgedState);
+        }
+        Ok(id)
+    }
+
+    /// Checks a redirect back from the authorization server (signed, known,
+    /// unexpired, single-use state; `expected` (provider, user) when the caller
+    /// knows it; no `error`; a code) and exchanges the code. Nothing is
+    /// stored; the state is used up either way.
+    ///
+    /// # Errors
+    ///
+    /// Every way a redirect can be wrong, each with its own [`FlowError`].
+    pub async fn exchange(
+        &self,
+        params: &CallbackParams,
+        expected: Option<(&str, &str)>,
+        provider_for: impl Fn(&str) -> Option<ProviderHandle>,
+    ) -> Result<Exchanged, FlowError> {
+        let id = self.verified_state_id(params)?;
+        let pending = self
+            .store
+            .take_state(id)
+            .await?
+            .ok_or(FlowError::UnknownState)?;
+        if pending.expires_at < now() {
+            return Err(FlowError::ExpiredState);
+        }
+        if let Some((provider, user)) = expected {
+            if pending.provider != provider || pending.user != user {
+                return Err(FlowError::Mismatch);
+            }
+        }
+        if let Some(error) = &params.error {
+            return Err(FlowError::Denied(error_code(error)));
+        }
+        let code = params
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or(FlowError::MissingCode)?;
+        let provider = provider_for(&pending.provider)
+            .ok_or_else(|| FlowError::UnknownProvider(pending.provider.clone()))?;
+        let tokens = provider
+            .exchange_code(&CodeExchange {
+                user_id: pending.user.clone(),
+                code: Secret::new(code),
+                pkce_verifier: pending.pkce_verifier,
+                issuer: params.iss.clone(),
+            })
+            .await?;
+        Ok(Exchanged {
+            provider: pending.provider,
+            user: pending.user,
+            tokens,
+            return_to: pending.return_to,
+        })
+    }
+
+    /// Records a connect flow; `false` when its id exists already.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn create_flow(&self, flow: &Flow) -> Result<bool, StoreError> {
+        self.store.create_flow(flow).await
+    }
+
+    /// The connect flow `id`.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn flow(&self, id: &str) -> Result<Option<Flow>, StoreError> {
+        self.store.flow(id).await
+    }
+
+    /// Records how the connect flow `id` ended.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn finish_flow(
+        &self,
+        id: &str,
+        status: FlowStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.store.finish_flow(id, status, reason).await
+    }
+
+    /// Uses up the pending state `id` without exchanging anything.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn discard_state(&self, id: &str) -> Result<(), StoreError> {
+        self.store.take_state(id).await.map(drop)
+    }
+
+    /// Seals `tokens` in the flow `id` until the application confirms the
+    /// user (`verify: app`), under the digest of the one-time confirmation id.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn hold_grant(
+        &self,
+        id: &str,
+        tokens: &TokenSet,
+        confirmation_digest: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        self.store
+            .hold_grant(id, tokens, confirmation_digest, until)
+            .await
+    }
+
+    /// Takes the held grant of the confirmation digest, once.
+    ///
+    /// # Errors
+    ///
+    /// The store fails.
+    pub async fn take_held_grant(
+        &self,
+        confirmation_digest: &str,
+    ) -> Result<Option<(Flow, TokenSet)>, StoreError> {
+        self.store.take_held_grant(confirmation_digest).await
+    }
+
+    /// `link` signed with the current key.
+    pub fn encode_link(&self, link: &ConnectLink) -> String {
+        self.store.with_sealing_keys(|k| link.encode(k))
+    }
+
+    /// The link `text`, if a key of the ring signed it.
+    ///
+    /// # Errors
+    ///
+    /// Forged, malformed or too long.
+    pub fn decode_link(&self, text: &str) -> Result<ConnectLink, LinkError> {
+        self.store.with_keys(|k| ConnectLink::decode(text, k))
+    }
+
+    /// A signature of `data` with the current key.
+    pub fn sign(&self, data: &[u8]) -> Vec<u8> {
+        self.store.with_sealing_keys(|k| k.sign(data))
+    }
+
+    /// Whether a key of the ring signed `data` with `signature`.
+    pub fn verify(&self, data: &[u8], signature: &[u8]) -> bool {
+        self.store.with_keys(|k| k.verify(data, signature))
+    }
 }
 
 /// `url` with `extra` added to its `scope` parameter (space-separated, each
@@ -257,124 +502,6 @@ fn error_code(error: &str) -> String {
     } else {
         "unknown".to_owned()
     }
-}
-
-/// Finishes an authorization from the redirect's parameters. `expected`
-/// is the (provider, user) the caller started, when it knows it (the CLI
-/// does); `provider_for` gives the provider instance named by the state.
-///
-/// # Errors
-///
-/// Every way a redirect can be wrong, each with its own [`FlowError`];
-/// nothing is stored unless the exchange succeeds.
-pub async fn complete(
-    broker: &Broker,
-    store: &TokenStore,
-    params: &CallbackParams,
-    expected: Option<(&str, &str)>,
-    provider_for: impl Fn(&str) -> Option<ProviderHandle>,
-) -> Result<Completed, FlowError> {
-    let exchanged = exchange(store, params, expected, provider_for).await?;
-    broker
-        .save_grant(&exchanged.provider, &exchanged.user, &exchanged.tokens)
-        .await?;
-    Ok(exchanged.completed())
-}
-
-/// The id of a redirect's `state`, once its signature is checked.
-///
-/// # Errors
-///
-/// [`FlowError::MissingState`] or [`FlowError::ForgedState`].
-pub fn verified_state_id<'p>(
-    store: &TokenStore,
-    params: &'p CallbackParams,
-) -> Result<&'p str, FlowError> {
-    let state = params.state.as_deref().ok_or(FlowError::MissingState)?;
-    let (id, signature) = state.split_once('.').ok_or(FlowError::ForgedState)?;
-    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| FlowError::ForgedState)?;
-    if !store.with_keys(|k| k.verify(id.as_bytes(), &signature)) {
-        return Err(FlowError::ForgedState);
-    }
-    Ok(id)
-}
-
-/// A redirect's code exchanged for tokens, not yet stored.
-#[derive(Debug)]
-pub struct Exchanged {
-    /// The provider instance.
-    pub provider: String,
-    /// The user who started the flow.
-    pub user: String,
-    /// The tokens.
-    pub tokens: TokenSet,
-    /// Where to send the browser (server only, from the allow-list).
-    pub return_to: Option<String>,
-}
-
-impl Exchanged {
-    /// What to report once the tokens are stored.
-    pub fn completed(self) -> Completed {
-        Completed {
-            provider: self.provider,
-            user: self.user,
-            expires_at: self.tokens.expires_at,
-            scopes: self.tokens.scopes,
-            return_to: self.return_to,
-        }
-    }
-}
-
-/// Checks a redirect back from the authorization server (signed, known,
-/// unexpired, single-use state; `expected` (provider, user) when the caller
-/// knows it; no `error`; a code) and exchanges the code. Nothing is
-/// stored; the state is used up either way.
-///
-/// # Errors
-///
-/// Every way a redirect can be wrong, each with its own [`FlowError`].
-pub async fn exchange(
-    store: &TokenStore,
-    params: &CallbackParams,
-    expected: Option<(&str, &str)>,
-    provider_for: impl Fn(&str) -> Option<ProviderHandle>,
-) -> Result<Exchanged, FlowError> {
-    let id = verified_state_id(store, params)?;
-    let pending = store.take_state(id).await?.ok_or(FlowError::UnknownState)?;
-    if pending.expires_at < now() {
-        return Err(FlowError::ExpiredState);
-    }
-    if let Some((provider, user)) = expected {
-        if pending.provider != provider || pending.user != user {
-            return Err(FlowError::Mismatch);
-        }
-    }
-    if let Some(error) = &params.error {
-        return Err(FlowError::Denied(error_code(error)));
-    }
-    let code = params
-        .code
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .ok_or(FlowError::MissingCode)?;
-    let provider = provider_for(&pending.provider)
-        .ok_or_else(|| FlowError::UnknownProvider(pending.provider.clone()))?;
-    let tokens = provider
-        .exchange_code(&CodeExchange {
-            user_id: pending.user.clone(),
-            code: Secret::new(code),
-            pkce_verifier: pending.pkce_verifier,
-            issuer: params.iss.clone(),
-        })
-        .await?;
-    Ok(Exchanged {
-        provider: pending.provider,
-        user: pending.user,
-        tokens,
-        return_to: pending.return_to,
-    })
 }
 
 /// Escapes text for HTML.

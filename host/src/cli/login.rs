@@ -22,11 +22,10 @@ use tokio::net::TcpListener;
 
 use super::Globals;
 use crate::{
-    authorize::{self, CallbackParams, Completed, FlowError},
+    authorize::{self, Authorizations, CallbackParams, Completed, FlowError},
     broker::Broker,
     clock::format_utc,
     plugin::ProviderHandle,
-    store::TokenStore,
     workflow::parse_duration,
 };
 
@@ -102,8 +101,9 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let store = super::open_store(&workflow).await?;
-        let broker = Arc::new(Broker::new(Some(store.clone())));
-        let started = authorize::start(&store, &handle, &args.user, authorize::STATE_TTL, None).await?;
+        let flows = Authorizations::new(Arc::new(Broker::new(Some(store))))
+            .context("the token store is open")?;
+        let started = flows.start(&handle, &args.user, authorize::STATE_TTL, None).await?;
         // Where the browser comes back: the authorization URL the plugin
         // built says it (the host reads nothing inside a plugin's config).
         let redirect = redirect_uri(&started.url);
@@ -124,8 +124,7 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
                 eprintln!("waiting for the browser at {redirect} ...");
                 let (done, finished) = tokio::sync::mpsc::channel(1);
                 let waiting = Waiting {
-                    store: store.clone(),
-                    broker: broker.clone(),
+                    flows: flows.clone(),
                     handle: handle.clone(),
                     provider: args.provider.clone(),
                     user: args.user.clone(),
@@ -146,7 +145,7 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
                 .await??;
                 let url = url::Url::parse(line.trim()).context("that is not a URL")?;
                 let params = CallbackParams::from_query(url.query().unwrap_or_default());
-                finish(&broker, &store, &handle, &args.provider, &args.user, &params).await
+                finish(&flows, &handle, &args.provider, &args.user, &params).await
             }
         };
         match result {
@@ -166,24 +165,23 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
 }
 
 async fn finish(
-    broker: &Broker,
-    store: &TokenStore,
+    flows: &Authorizations,
     handle: &ProviderHandle,
     provider: &str,
     user: &str,
     params: &CallbackParams,
 ) -> Result<Completed, FlowError> {
     let instance = handle.clone();
-    authorize::complete(broker, store, params, Some((provider, user)), move |_| {
-        Some(instance.clone())
-    })
-    .await
+    flows
+        .complete(params, Some((provider, user)), move |_| {
+            Some(instance.clone())
+        })
+        .await
 }
 
 /// What the loopback callback route needs.
 struct Waiting {
-    store: Arc<TokenStore>,
-    broker: Arc<Broker>,
+    flows: Authorizations,
     handle: ProviderHandle,
     provider: String,
     user: String,
@@ -221,8 +219,7 @@ async fn callback(
         );
     }
     let result = finish(
-        &waiting.broker,
-        &waiting.store,
+        &waiting.flows,
         &waiting.handle,
         &waiting.provider,
         &waiting.user,

@@ -52,19 +52,19 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
 
 /// The form token of `user`: an HMAC under the store key.
 fn form_token(state: &ServerState, user: &str) -> Option<String> {
-    let store = state.store.as_ref()?;
-    let signature = store.with_sealing_keys(|k| k.sign(format!("connect page\0{user}").as_bytes()));
+    let flows = state.authorizations.as_ref()?;
+    let signature = flows.sign(format!("connect page\0{user}").as_bytes());
     Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature))
 }
 
 fn form_token_valid(state: &ServerState, user: &str, token: &str) -> bool {
-    let (Some(store), Ok(signature)) = (
-        state.store.as_ref(),
+    let (Some(flows), Ok(signature)) = (
+        state.authorizations.as_ref(),
         base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token),
     ) else {
         return false;
     };
-    store.with_keys(|k| k.verify(format!("connect page\0{user}").as_bytes(), &signature))
+    flows.verify(format!("connect page\0{user}").as_bytes(), &signature)
 }
 
 async fn signed_in(state: &ServerState, headers: &HeaderMap) -> Result<String, Response> {

@@ -15,10 +15,10 @@ use subtle::ConstantTimeEq;
 
 use super::{ApiError, Caller, ServerState};
 use crate::{
-    authorize::{self, CallbackParams, FlowError},
+    authorize::{self, Authorizations, CallbackParams, FlowError},
     clock::now,
     connect::{self, ConnectLink},
-    store::{Flow, FlowStatus, TokenStore},
+    store::{Flow, FlowStatus},
     workflow::VerifyMode,
 };
 
@@ -27,10 +27,10 @@ type AppState = State<Arc<ServerState>>;
 /// Longest `?wait=` a status request may ask for.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
-fn store(state: &ServerState) -> Result<&TokenStore, ApiError> {
+fn flows(state: &ServerState) -> Result<&Authorizations, ApiError> {
     state
-        .store
-        .as_deref()
+        .authorizations
+        .as_ref()
         .ok_or_else(|| ApiError::NotFound("no provider here uses browser authorization".to_owned()))
 }
 
@@ -85,13 +85,13 @@ pub(super) fn connect_link(
     user: &str,
     scopes: &[String],
 ) -> Result<String, ApiError> {
-    let store = store(state)?;
+    let flows = flows(state)?;
     let ttl = i64::try_from(ttl(state).as_secs()).unwrap_or(i64::MAX);
     let link = ConnectLink::new(provider, user, scopes, now(), ttl);
     Ok(format!(
         "{}/v1/auth/flows/{}",
         public_base(state, headers),
-        store.with_sealing_keys(|k| link.encode(k))
+        flows.encode_link(&link)
     ))
 }
 
@@ -99,12 +99,12 @@ pub(super) fn connect_link(
 /// reason) and announces it to the webhook, if one is configured.
 async fn finish(
     state: &ServerState,
-    store: &TokenStore,
+    flows: &Authorizations,
     flow: &Flow,
     status: FlowStatus,
     reason: Option<&str>,
 ) -> Result<(), crate::store::StoreError> {
-    store.finish_flow(&flow.id, status, reason).await?;
+    flows.finish_flow(&flow.id, status, reason).await?;
     if let Some(webhook) = &state.webhook {
         webhook.send(serde_json::json!({
             "event": format!("flow.{}", status.as_str()),
@@ -145,7 +145,7 @@ async fn open_flow(
     return_to: Option<String>,
     scopes: &[String],
 ) -> Response {
-    let Ok(store) = store(state) else {
+    let Ok(flows) = flows(state) else {
         return refusal(
             StatusCode::NOT_FOUND,
             "no provider here uses browser authorization",
@@ -173,7 +173,7 @@ async fn open_flow(
         browser_binding: cookie_value.as_deref().map(connect::digest),
         expires_at: now().saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
     };
-    match store.create_flow(&flow).await {
+    match flows.create_flow(&flow).await {
         Ok(true) => {}
         Ok(false) => {
             return refusal(
@@ -189,25 +189,27 @@ async fn open_flow(
             );
         }
     }
-    let started =
-        match authorize::start_with_id(store, &handle, user, ttl, return_to, id, scopes).await {
-            Ok(started) => started,
-            Err(e) => {
-                tracing::warn!(error = %e, provider, "starting an authorization failed");
-                let _ = finish(
-                    state,
-                    store,
-                    &flow,
-                    FlowStatus::Refused,
-                    Some("the authorization could not start"),
-                )
-                .await;
-                return refusal(
-                    StatusCode::BAD_GATEWAY,
-                    "the authorization could not start; try again later",
-                );
-            }
-        };
+    let started = match flows
+        .start_with_id(&handle, user, ttl, return_to, id, scopes)
+        .await
+    {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::warn!(error = %e, provider, "starting an authorization failed");
+            let _ = finish(
+                state,
+                flows,
+                &flow,
+                FlowStatus::Refused,
+                Some("the authorization could not start"),
+            )
+            .await;
+            return refusal(
+                StatusCode::BAD_GATEWAY,
+                "the authorization could not start; try again later",
+            );
+        }
+    };
     let mut response = Redirect::to(&started.url).into_response();
     response
         .headers_mut()
@@ -271,15 +273,15 @@ pub(super) async fn open_link(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Ok(store) = store(&state) else {
+    let Ok(flows) = flows(&state) else {
         return refusal(
             StatusCode::NOT_FOUND,
             "no provider here uses browser authorization",
         );
     };
-    let decoded = store.with_keys(|k| ConnectLink::decode(&link, k));
+    let decoded = flows.decode_link(&link);
     if wants_json(&headers, query.as_deref()) {
-        return status(&state, store, decoded, query.as_deref(), &headers)
+        return status(&state, flows, decoded, query.as_deref(), &headers)
             .await
             .into_response();
     }
@@ -304,7 +306,7 @@ pub(super) async fn open_link(
 /// The flow status answer.
 async fn status(
     state: &ServerState,
-    store: &TokenStore,
+    flows: &Authorizations,
     link: Result<ConnectLink, connect::LinkError>,
     query: Option<&str>,
     headers: &HeaderMap,
@@ -324,7 +326,7 @@ async fn status(
         .map_or(Duration::ZERO, |s| Duration::from_secs(s).min(MAX_WAIT));
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let flow = store.flow(&link.id).await.map_err(ApiError::internal)?;
+        let flow = flows.flow(&link.id).await.map_err(ApiError::internal)?;
         let (status, reason) = match &flow {
             Some(flow) => (flow.status.as_str(), flow.reason.clone()),
             None if link.fresh(now()).is_err() => ("expired", None),
@@ -399,7 +401,7 @@ pub(super) async fn start(
 /// the flow recorded as refused.
 async fn check_browser(
     state: &ServerState,
-    store: &TokenStore,
+    flows: &Authorizations,
     flow: &Flow,
     headers: &HeaderMap,
 ) -> Result<(), FlowError> {
@@ -411,10 +413,10 @@ async fn check_browser(
     if presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(binding.as_bytes()))) {
         return Ok(());
     }
-    let _ = store.take_state(&flow.id).await;
+    let _ = flows.discard_state(&flow.id).await;
     let _ = finish(
         state,
-        store,
+        flows,
         flow,
         FlowStatus::Refused,
         Some("finished in a browser that did not open the connect link"),
@@ -434,12 +436,12 @@ pub(super) async fn callback(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Ok(store) = store(&state) else {
+    let Ok(flows) = flows(&state) else {
         return (StatusCode::NOT_FOUND, "no interactive provider\n").into_response();
     };
     let params = CallbackParams::from_query(query.as_deref().unwrap_or_default());
-    let flow = match authorize::verified_state_id(store, &params) {
-        Ok(id) => match store.flow(id).await {
+    let flow = match flows.verified_state_id(&params) {
+        Ok(id) => match flows.flow(id).await {
             Ok(flow) => flow,
             Err(e) => {
                 tracing::error!(error = %e, "reading a connect flow failed");
@@ -452,15 +454,14 @@ pub(super) async fn callback(
         Err(_) => None,
     };
     let result = match &flow {
-        Some(flow) => check_browser(&state, store, flow, &headers).await,
+        Some(flow) => check_browser(&state, flows, flow, &headers).await,
         None => Ok(()),
     };
     let result = match result {
         Ok(()) => {
-            authorize::exchange(store, &params, None, |name| {
-                state.invoker.provider(name).ok()
-            })
-            .await
+            flows
+                .exchange(&params, None, |name| state.invoker.provider(name).ok())
+                .await
         }
         Err(e) => Err(e),
     };
@@ -474,7 +475,7 @@ pub(super) async fn callback(
                 if !matches!(e, FlowError::WrongBrowser) {
                     let _ = finish(
                         &state,
-                        store,
+                        flows,
                         flow,
                         FlowStatus::Refused,
                         Some(&e.to_string()),
@@ -492,7 +493,7 @@ pub(super) async fn callback(
         (Ok(exchanged), Some(flow))
             if state.workflow.general.server.connect.verify == VerifyMode::App =>
         {
-            hold_for_confirmation(&state, store, flow, exchanged).await
+            hold_for_confirmation(&state, flows, flow, exchanged).await
         }
         (Ok(exchanged), flow) => {
             if let Err(e) = state
@@ -508,7 +509,7 @@ pub(super) async fn callback(
                 );
             }
             if let Some(flow) = flow {
-                let _ = finish(&state, store, flow, FlowStatus::Completed, None).await;
+                let _ = finish(&state, flows, flow, FlowStatus::Completed, None).await;
             }
             let done = exchanged.completed();
             // The target was checked against the allow-list when the flow
@@ -532,13 +533,13 @@ pub(super) async fn callback(
 /// the application's `verify_url` with a one-time id only it has seen.
 async fn hold_for_confirmation(
     state: &ServerState,
-    store: &TokenStore,
+    flows: &Authorizations,
     flow: &Flow,
     exchanged: authorize::Exchanged,
 ) -> Response {
     let token = connect::random_token();
     let until = now().saturating_add(i64::try_from(ttl(state).as_secs()).unwrap_or(i64::MAX));
-    if let Err(e) = store
+    if let Err(e) = flows
         .hold_grant(&flow.id, &exchanged.tokens, &connect::digest(&token), until)
         .await
     {
@@ -578,7 +579,7 @@ pub(super) async fn confirm(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let caller = super::routes::caller(&state, &headers).await?;
-    let store = store(&state)?;
+    let flows = flows(&state)?;
     let gone = || {
         ApiError::NotFound(
             "no flow awaits confirmation under this id (unknown, expired or already confirmed)"
@@ -588,7 +589,7 @@ pub(super) async fn confirm(
     if id.len() > 256 {
         return Err(gone());
     }
-    let Some((flow, tokens)) = store
+    let Some((flow, tokens)) = flows
         .take_held_grant(&connect::digest(&id))
         .await
         .map_err(ApiError::internal)?
@@ -598,7 +599,7 @@ pub(super) async fn confirm(
     let state_ref = &*state;
     let finish = |status, reason: Option<&'static str>| {
         let flow = flow.clone();
-        async move { finish(state_ref, store, &flow, status, reason).await }
+        async move { finish(state_ref, flows, &flow, status, reason).await }
     };
     if flow.expires_at < now() {
         let _ = finish(FlowStatus::Refused, Some("not confirmed in time")).await;

@@ -42,8 +42,9 @@ pub struct ServerState {
     pub workflow: Arc<Workflow>,
     /// Tool calls with credentials from the broker.
     pub invoker: Invoker,
-    /// The token store, when a provider needs one.
-    pub store: Option<Arc<TokenStore>>,
+    /// Authorizations in progress (connect flows, states), when a provider
+    /// keeps per-user tokens.
+    pub authorizations: Option<crate::authorize::Authorizations>,
     /// Who is calling.
     pub inbound: InboundAuth,
     /// Counters for `/metrics`.
@@ -106,8 +107,8 @@ impl ServerState {
                 )))
             });
         Ok(Self {
+            authorizations: crate::authorize::Authorizations::new(broker.clone()),
             invoker: Invoker::new(workflow.clone(), broker),
-            store,
             inbound,
             metrics: Metrics::for_providers(workflow.providers.keys()),
             webhook,
