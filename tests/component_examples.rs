@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::support::{library, registry_of, PluginDir};
-use authhost_plugin_api::{AuthContext, AuthOutcome, Capabilities, OutgoingRequest, AUTH_PROVIDER};
+use authhost::plugin::ComponentKind;
+use authhost_plugin_api::{AuthContext, AuthOutcome, Capabilities, OutgoingRequest};
 use serde_json::json;
 
 #[tokio::test]
@@ -29,7 +30,7 @@ async fn every_example_validates_creates_and_authenticates() {
             "{} example: {errors:?}",
             component.type_name
         );
-        assert_eq!(component.component_type, AUTH_PROVIDER);
+        assert_eq!(component.component_type, ComponentKind::AuthProvider);
 
         let provider = registry
             .create_provider(
@@ -96,7 +97,7 @@ fn schemas_reject_wrong_configs() {
     ];
     for (type_name, config) in cases {
         let component = registry
-            .component(AUTH_PROVIDER, type_name)
+            .component(ComponentKind::AuthProvider, type_name)
             .expect("installed");
         let validator = jsonschema::validator_for(&component.config_schema).expect("compiles");
         assert!(

@@ -11,6 +11,7 @@ use super::{
     Globals,
 };
 use crate::plugin::Component;
+use crate::plugin::ComponentKind;
 
 /// `info` subcommands.
 #[derive(Debug, Subcommand)]
@@ -32,10 +33,10 @@ pub enum ComponentType {
 }
 
 impl ComponentType {
-    fn as_str(self) -> &'static str {
+    fn kind(self) -> ComponentKind {
         match self {
-            Self::AuthProvider => authhost_plugin_api::AUTH_PROVIDER,
-            Self::Authenticator => authhost_plugin_api::AUTHENTICATOR,
+            Self::AuthProvider => ComponentKind::AuthProvider,
+            Self::Authenticator => ComponentKind::Authenticator,
         }
     }
 }
@@ -94,7 +95,7 @@ impl InfoCommand {
 
 fn matches(c: &Component, args: &ComponentsArgs) -> bool {
     if let Some(kind) = args.component_type {
-        if c.component_type != kind.as_str() {
+        if c.component_type != kind.kind() {
             return false;
         }
     }
@@ -118,7 +119,7 @@ fn components(args: ComponentsArgs, globals: &Globals) -> anyhow::Result<std::pr
         .map(|c| ComponentRow {
             plugin: &c.plugin,
             version: &c.plugin_version,
-            component_type: &c.component_type,
+            component_type: c.component_type.as_str(),
             name: &c.type_name,
             description: &c.description,
             capabilities: c.capabilities.names(),
@@ -186,10 +187,10 @@ fn schema(args: SchemaArgs, globals: &Globals) -> anyhow::Result<std::process::E
     let component = match found.as_slice() {
         [one] => *one,
         [] => {
-            let mut suggestions =
-                registry.suggestions(authhost_plugin_api::AUTH_PROVIDER, &args.type_name);
-            suggestions
-                .extend(registry.suggestions(authhost_plugin_api::AUTHENTICATOR, &args.type_name));
+            let suggestions: Vec<String> = ComponentKind::ALL
+                .into_iter()
+                .flat_map(|kind| registry.suggestions(kind, &args.type_name))
+                .collect();
             let hint = match suggestions.first() {
                 Some(s) => format!("; did you mean `{s}`?"),
                 None => "; `authhost info components` lists the installed ones".to_owned(),

@@ -4,21 +4,18 @@ use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use crate::outbound::Outbound;
 use abi_stable::std_types::{RResult, RStr, RString};
-use authhost_plugin_api::{
-    abi::{Capabilities, PluginError, RSecret},
-    AUTHENTICATOR, AUTH_PROVIDER,
-};
+use authhost_plugin_api::abi::{Capabilities, PluginError, RSecret};
 
 use super::{
-    handle::InstanceNames, load_plugin, sha256_file, AuthenticatorHandle, CreateError, LoadError,
-    LoadedPlugin, Pin, ProviderHandle, SearchPath,
+    handle::InstanceNames, load_plugin, sha256_file, AuthenticatorHandle, ComponentKind,
+    CreateError, LoadError, LoadedPlugin, Pin, ProviderHandle, SearchPath,
 };
 
 /// One component type offered by a loaded plugin.
 #[derive(Debug, Clone)]
 pub struct Component {
-    /// `auth_provider` or `authenticator`.
-    pub component_type: String,
+    /// Its kind.
+    pub component_type: ComponentKind,
     /// The type name (`api_key`).
     pub type_name: String,
     /// One-line description.
@@ -43,7 +40,7 @@ pub struct Component {
 #[derive(Debug, Default)]
 pub struct PluginRegistry {
     plugins: Vec<Arc<LoadedPlugin>>,
-    components: BTreeMap<(String, String), Component>,
+    components: BTreeMap<(ComponentKind, String), Component>,
     errors: Vec<LoadError>,
     matched_pins: Vec<usize>,
     /// The least deadline of calls that reach a token endpoint (code
@@ -99,12 +96,15 @@ impl PluginRegistry {
     /// already taken.
     pub fn add(&mut self, plugin: LoadedPlugin) {
         for c in &plugin.components {
-            let key = (c.component_type.to_string(), c.type_name.to_string());
+            let Some(kind) = ComponentKind::parse(&c.component_type) else {
+                continue;
+            };
+            let key = (kind, c.type_name.to_string());
             if let Some(existing) = self.components.get(&key) {
                 self.errors.push(LoadError::DuplicateType {
                     path: plugin.path.clone(),
                     first: existing.path.clone(),
-                    component_type: key.0,
+                    component_type: kind.to_string(),
                     type_name: key.1,
                 });
                 return;
@@ -115,10 +115,14 @@ impl PluginRegistry {
             let parse = |text: &RString| {
                 serde_json::from_str(text.as_str()).unwrap_or(serde_json::Value::Null)
             };
+            let Some(kind) = ComponentKind::parse(&c.component_type) else {
+                tracing::debug!(plugin = %plugin.name, kind = %c.component_type, type_name = %c.type_name, "component of a kind this host does not know: skipped");
+                continue;
+            };
             self.components.insert(
-                (c.component_type.to_string(), c.type_name.to_string()),
+                (kind, c.type_name.to_string()),
                 Component {
-                    component_type: c.component_type.to_string(),
+                    component_type: kind,
                     type_name: c.type_name.to_string(),
                     description: c.description.to_string(),
                     config_schema: parse(&c.config_schema),
@@ -163,17 +167,16 @@ impl PluginRegistry {
     }
 
     /// The component `type_name` of `component_type`.
-    pub fn component(&self, component_type: &str, type_name: &str) -> Option<&Component> {
-        self.components
-            .get(&(component_type.to_owned(), type_name.to_owned()))
+    pub fn component(&self, component_type: ComponentKind, type_name: &str) -> Option<&Component> {
+        self.components.get(&(component_type, type_name.to_owned()))
     }
 
     /// Installed type names of `component_type` close to `wanted`, best first.
-    pub fn suggestions(&self, component_type: &str, wanted: &str) -> Vec<String> {
+    pub fn suggestions(&self, component_type: ComponentKind, wanted: &str) -> Vec<String> {
         let names = self
             .components
             .keys()
-            .filter(|(kind, _)| kind == component_type)
+            .filter(|(kind, _)| *kind == component_type)
             .map(|(_, name)| name.as_str());
         crate::suggest::close_matches(wanted, names)
             .into_iter()
@@ -191,7 +194,7 @@ impl PluginRegistry {
     /// point (chosen by `entry`) with the JSON configuration.
     fn instantiate<B>(
         &self,
-        component_type: &'static str,
+        component_type: ComponentKind,
         type_name: &str,
         instance_name: &str,
         config: &serde_json::Value,
@@ -201,7 +204,7 @@ impl PluginRegistry {
         let component =
             self.component(component_type, type_name)
                 .ok_or_else(|| CreateError::UnknownType {
-                    component_type,
+                    component_type: component_type.as_str(),
                     type_name: type_name.to_owned(),
                     suggestions: self.suggestions(component_type, type_name),
                 })?;
@@ -246,7 +249,7 @@ impl PluginRegistry {
         timeout: Duration,
     ) -> Result<ProviderHandle, CreateError> {
         let (instance, names) = self.instantiate(
-            AUTH_PROVIDER,
+            ComponentKind::AuthProvider,
             type_name,
             instance_name,
             config,
@@ -272,7 +275,7 @@ impl PluginRegistry {
         timeout: Duration,
     ) -> Result<AuthenticatorHandle, CreateError> {
         let (instance, names) = self.instantiate(
-            AUTHENTICATOR,
+            ComponentKind::Authenticator,
             type_name,
             instance_name,
             config,

@@ -5,7 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-use authhost_plugin_api::{config_schema, AUTH_PROVIDER};
+use authhost_plugin_api::config_schema;
+
+use crate::plugin::ComponentKind;
 
 use super::general::{GeneralConfig, PluginsConfig};
 use crate::{plugin::PluginRegistry, tools::ToolTypes};
@@ -116,7 +118,7 @@ pub fn workflow_schema(registry: &PluginRegistry, tool_types: &ToolTypes) -> Val
     let mut provider_names = Vec::new();
     for c in registry
         .components()
-        .filter(|c| c.component_type == AUTH_PROVIDER)
+        .filter(|c| c.component_type == ComponentKind::AuthProvider)
     {
         provider_variants.push(variant(
             c.config_schema.clone(),

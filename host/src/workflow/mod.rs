@@ -28,7 +28,6 @@ use std::{
     sync::Arc,
 };
 
-use authhost_plugin_api::AUTH_PROVIDER;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
@@ -45,7 +44,7 @@ pub use node::{dotted, Node, Origin, Pos, Value};
 use crate::{
     egress::EgressPolicy,
     outbound::{Outbound, OutboundTimeouts},
-    plugin::{LoadError, Pin, PluginRegistry, ProviderHandle, SearchPath},
+    plugin::{ComponentKind, LoadError, Pin, PluginRegistry, ProviderHandle, SearchPath},
     store::{StoreError, StoreOptions, StoreSetting, TokenStore},
     tools::{Tool, ToolTypes},
 };
@@ -789,7 +788,7 @@ fn load_providers(
     };
     let installed: Vec<&str> = registry
         .components()
-        .filter(|c| c.component_type == AUTH_PROVIDER)
+        .filter(|c| c.component_type == ComponentKind::AuthProvider)
         .map(|c| c.type_name.as_str())
         .collect();
     for (key, node) in entries {
@@ -800,7 +799,7 @@ fn load_providers(
         let Some(type_name) = entry_type(node, &pointer, "provider", diags) else {
             continue;
         };
-        let Some(component) = registry.component(AUTH_PROVIDER, type_name) else {
+        let Some(component) = registry.component(ComponentKind::AuthProvider, type_name) else {
             let type_node = node.get("_type").unwrap_or(node);
             let failed = registry.errors().len();
             let d = diags.error(
