@@ -207,14 +207,14 @@ impl Authorizations {
             .await
     }
 
-    /// [`start`] with the state id given — a connect flow's id, so the callback
+    /// [`start`](Self::start) with the state id given — a connect flow's id, so the callback
     /// finds the flow the state belongs to; `id` must be random and unique —
     /// and `extra_scopes` added to the authorization URL's `scope` (step-up:
     /// the grant's scopes plus those a tool needs).
     ///
     /// # Errors
     ///
-    /// As [`start`]; a state with this id exists already.
+    /// As [`start`](Self::start); a state with this id exists already.
     pub async fn start_with_id(
         &self,
         provider: &ProviderHandle,
