@@ -3055,3 +3055,97 @@ async fn the_connect_flow_shows_no_code_token_or_verifier() {
         assert_ne!(hashed, challenge, "the PKCE verifier is shown:\n{seen}");
     }
 }
+
+/// Issue 11, keep-alive: with `_keep_alive`, one replica — the holder of
+/// the leader lease in the store — refreshes grants nobody used for that
+/// long, without any call; the other replica does nothing, the grant stays
+/// usable everywhere, and the rotating, reuse-detecting server never sees a
+/// refresh token twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_replica_keeps_idle_grants_alive() {
+    let Some(postgres) = crate::support::postgres_url() else {
+        return;
+    };
+    let auth = oauth_server::start();
+    auth.set(|s| s.lifetime = Some(3600));
+    let shared = tempfile::tempdir().expect("tempdir");
+    let provider = crate::support::unique("kept").replace('-', "_");
+    let yaml = postgres_workflow(
+        &postgres,
+        &shared.path().join("store.key"),
+        &provider,
+        &auth.base,
+        "{port}",
+    )
+    .replace(
+        "    _type: oauth2_auth_code_flow\n",
+        "    _type: oauth2_auth_code_flow\n    _keep_alive: 2s\n",
+    )
+    .replace("  store:\n", "  store:\n    keep_alive_every: 1s\n");
+    let a = start(&yaml, None).await;
+    let b = start(&yaml, None).await;
+    let http = client();
+    connect_through_link(&http, invoke_as(&a.base, "me", "ines").await).await;
+    let before = auth.calls("refresh_token");
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let refreshed = auth.calls("refresh_token") - before;
+    assert!(refreshed >= 1, "no keep-alive refresh in 5.5 s");
+
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let mut leaders = 0;
+    let mut by_replicas = 0;
+    for server in [&a, &b] {
+        let text = http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        leaders += metric(&text, "authhost_keep_alive_leader ");
+        by_replicas += metric(&text, "authhost_keep_alive_refreshes_total{");
+    }
+    assert_eq!(leaders, 1, "exactly one replica leads");
+    assert!(
+        by_replicas >= refreshed as u64 - 1 && by_replicas <= refreshed as u64,
+        "the server saw {refreshed} refreshes, the replicas report {by_replicas}"
+    );
+    assert_eq!(
+        auth.get(|s| s.reuse_detected),
+        0,
+        "a refresh token was used twice"
+    );
+    for server in [&a, &b] {
+        let (status, body) = invoke_as(&server.base, "me", "ines").await;
+        assert_eq!(
+            (status, body["status"].as_u64()),
+            (200, Some(200)),
+            "{body}"
+        );
+    }
+
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&postgres)
+        .await
+        .expect("pg");
+    for cleanup in [
+        "DELETE FROM authhost_flows WHERE provider = $1",
+        "DELETE FROM authhost_tokens WHERE provider = $1",
+    ] {
+        sqlx::query(cleanup)
+            .bind(&provider)
+            .execute(&mut conn)
+            .await
+            .expect("cleanup");
+    }
+    sqlx::query("DELETE FROM authhost_leader_leases WHERE name = 'keep_alive'")
+        .execute(&mut conn)
+        .await
+        .expect("cleanup");
+}

@@ -1,5 +1,5 @@
-//! Durations in workflow files: `500ms`, `10s`, `2m`, `1h`, or a number of
-//! seconds.
+//! Durations in workflow files: `500ms`, `10s`, `2m`, `1h`, `30d`, or a
+//! number of seconds.
 
 use std::{borrow::Cow, time::Duration};
 
@@ -11,7 +11,7 @@ use serde::{de, Deserialize, Deserializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurationSpec(pub Duration);
 
-/// Parses `500ms`, `10s`, `2m`, `1h`.
+/// Parses `500ms`, `10s`, `2m`, `1h`, `30d`.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = text.split_at(split);
@@ -21,6 +21,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "s" => Some(Duration::from_secs(n)),
         "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
         "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
+        "d" => Some(Duration::from_secs(n.checked_mul(86_400)?)),
         _ => None,
     }
 }
@@ -57,9 +58,9 @@ impl JsonSchema for DurationSpec {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A duration longer than zero: 500ms, 10s, 2m, 1h, or a number of seconds.",
+            "description": "A duration longer than zero: 500ms, 10s, 2m, 1h, 30d, or a number of seconds.",
             "type": ["string", "integer"],
-            "pattern": "^[0-9]*[1-9][0-9]*(ms|s|m|h)$",
+            "pattern": "^[0-9]*[1-9][0-9]*(ms|s|m|h|d)$",
             "minimum": 1
         })
     }
@@ -76,7 +77,8 @@ mod tests {
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("s"), None);
-        assert_eq!(parse_duration("5d"), None);
+        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("5w"), None);
         let d: DurationSpec = serde_json::from_value(serde_json::json!(7)).expect("seconds");
         assert_eq!(d.0, Duration::from_secs(7));
         for zero in [

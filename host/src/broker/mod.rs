@@ -14,8 +14,10 @@
 //!   off, and serve the current token while it has not expired.
 
 mod grants;
+mod keep_alive;
 
 pub use grants::{GrantStatus, Revocation};
+pub use keep_alive::{KeepAlive, KeepAliveTarget, Round};
 
 use std::{
     collections::HashMap,
@@ -122,9 +124,22 @@ pub struct BrokerStats {
     /// Refreshes by (provider instance, outcome: `ok`, `invalid_grant`,
     /// `transient`): bounded by the workflow's providers.
     pub refreshes_by_provider: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
+    /// This process holds the keep-alive leader lease.
+    pub keep_alive_leader: std::sync::atomic::AtomicBool,
+    /// Keep-alive refreshes by (provider instance, outcome: `ok`, `failed`).
+    pub keep_alive_by_provider: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 }
 
 impl BrokerStats {
+    fn keep_alive_outcome(&self, provider: &str, ok: bool) {
+        *self
+            .keep_alive_by_provider
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((provider.to_owned(), if ok { "ok" } else { "failed" }))
+            .or_default() += 1;
+    }
+
     fn refresh_outcome(&self, provider: &str, outcome: &'static str) {
         *self
             .refreshes_by_provider

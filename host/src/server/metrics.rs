@@ -124,18 +124,35 @@ impl Metrics {
                 }
             }
         }
-        out.push_str("# HELP authhost_provider_refreshes_total Refreshes by provider and outcome.\n# TYPE authhost_provider_refreshes_total counter\n");
-        for ((provider, outcome), count) in broker
-            .refreshes_by_provider
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "authhost_provider_refreshes_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
-            );
+        for (name, help, counts) in [
+            (
+                "authhost_provider_refreshes_total",
+                "Refreshes by provider and outcome.",
+                &broker.refreshes_by_provider,
+            ),
+            (
+                "authhost_keep_alive_refreshes_total",
+                "Refreshes of idle grants by the keep-alive leader, by provider and outcome.",
+                &broker.keep_alive_by_provider,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for ((provider, outcome), count) in counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+            {
+                let _ = writeln!(
+                    out,
+                    "{name}{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
+                );
+            }
         }
+        let _ = writeln!(
+            out,
+            "# HELP authhost_keep_alive_leader 1 when this process holds the keep-alive leader lease.\n# TYPE authhost_keep_alive_leader gauge\nauthhost_keep_alive_leader {}",
+            u8::from(broker.keep_alive_leader.load(Ordering::Relaxed))
+        );
         let _ = writeln!(out, "# HELP authhost_credential_cache_hits_total Credentials served from memory.\n# TYPE authhost_credential_cache_hits_total counter\nauthhost_credential_cache_hits_total {}", get(&broker.cache_hits));
         let _ = writeln!(out, "# HELP authhost_token_refreshes_total Refreshes sent to authorization servers.\n# TYPE authhost_token_refreshes_total counter\nauthhost_token_refreshes_total {}", get(&broker.refreshes));
         let invalid = get(&broker.refresh_invalid_grant);

@@ -92,6 +92,22 @@ impl ServerState {
                 ),
         );
         broker.watch_store();
+        crate::broker::KeepAlive::new(
+            broker.clone(),
+            workflow
+                .providers
+                .iter()
+                .filter_map(|(name, entry)| {
+                    Some(crate::broker::KeepAliveTarget {
+                        after: entry.keep_alive?,
+                        provider: workflow.provider(name).ok()?,
+                    })
+                })
+                .collect(),
+            workflow.general.store.keep_alive_every.0,
+            usize::try_from(workflow.general.store.keep_alive_batch).unwrap_or(usize::MAX),
+        )
+        .spawn();
         let webhook = workflow
             .general
             .server

@@ -89,6 +89,17 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
         "ALTER TABLE authhost_tokens ADD COLUMN obtained_at BIGINT",
         "UPDATE authhost_tokens SET obtained_at = updated_at WHERE obtained_at IS NULL",
     ],
+), (
+    5,
+    &[
+        // Leader leases: one process at a time does a background duty
+        // (keeping idle grants alive) until its lease expires.
+        "CREATE TABLE IF NOT EXISTS authhost_leader_leases (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )",
+    ],
 )];
 
 /// Applies every migration not yet recorded, under the database lock.

@@ -861,6 +861,28 @@ impl TokenStore {
         &self.pool
     }
 
+    /// Takes or renews the leader lease `name` for `owner` until `ttl` from
+    /// now; whether `owner` leads. A lease is taken over only once it has
+    /// expired, so a leader that stops renewing hands over after `ttl`.
+    ///
+    /// # Errors
+    ///
+    /// The database fails.
+    pub async fn lead(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = now();
+        let until = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        let done = sqlx::query(
+            "INSERT INTO authhost_leader_leases (name, owner, expires_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at WHERE authhost_leader_leases.owner = excluded.owner OR authhost_leader_leases.expires_at < $4",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Whether the database answers a query.
     ///
     /// # Errors

@@ -145,6 +145,22 @@ pub struct StoreConfig {
     /// On Postgres, changes also arrive at once through `LISTEN/NOTIFY`.
     #[serde(default = "default_revalidate_after")]
     pub revalidate_after: DurationSpec,
+    /// How often the keep-alive leader looks for idle grants of providers
+    /// with `_keep_alive` (one process of those sharing the store leads).
+    #[serde(default = "default_keep_alive_every")]
+    pub keep_alive_every: DurationSpec,
+    /// The most grants the keep-alive leader refreshes per round (a rate
+    /// limit on the authorization servers).
+    #[serde(default = "default_keep_alive_batch")]
+    pub keep_alive_batch: u32,
+}
+
+fn default_keep_alive_every() -> DurationSpec {
+    DurationSpec(std::time::Duration::from_secs(60))
+}
+
+fn default_keep_alive_batch() -> u32 {
+    50
 }
 
 fn default_revalidate_after() -> DurationSpec {
@@ -157,6 +173,8 @@ impl Default for StoreConfig {
             url: None,
             key_file: None,
             revalidate_after: default_revalidate_after(),
+            keep_alive_every: default_keep_alive_every(),
+            keep_alive_batch: default_keep_alive_batch(),
         }
     }
 }

@@ -62,11 +62,15 @@ pub struct ProviderEntry {
     /// `_preflight: true`: checked by `POST /v1/auth/preflight` when the
     /// request names no tool or provider.
     pub preflight: bool,
+    /// `_keep_alive: 30d`: grants not refreshed for this long are refreshed
+    /// in the background (by one leader among the processes sharing the
+    /// store) before their refresh token lapses.
+    pub keep_alive: Option<std::time::Duration>,
 }
 
 /// Host-owned keys of a provider entry, next to `_type`; never passed to
 /// the plugin.
-const HOST_PROVIDER_KEYS: &[&str] = &["_type", "_preflight"];
+const HOST_PROVIDER_KEYS: &[&str] = &["_type", "_preflight", "_keep_alive"];
 
 /// A tool of the workflow (`tools.<name>`).
 #[derive(Debug)]
@@ -844,6 +848,42 @@ fn load_providers(
                 }
             },
         };
+        let keep_alive = match node.get("_keep_alive") {
+            None => None,
+            Some(value) => {
+                let refreshes = component
+                    .capabilities
+                    .contains(authhost_plugin_api::Capabilities::INTERACTIVE)
+                    && component
+                        .capabilities
+                        .contains(authhost_plugin_api::Capabilities::REFRESHABLE);
+                let parsed = match &value.value {
+                    Value::String(text) => crate::duration::parse_duration(text),
+                    _ => None,
+                }
+                .filter(|d| !d.is_zero());
+                let place = dotted(&format!("{pointer}/_keep_alive"));
+                match parsed {
+                    _ if !refreshes => {
+                        diags.error(
+                            Location::of(value),
+                            &place,
+                            format!("`{type_name}` keeps no refreshable per-user grants, so there is nothing to keep alive"),
+                        );
+                        None
+                    }
+                    None => {
+                        diags.error(
+                            Location::of(value),
+                            &place,
+                            "expected a duration such as 30d or 12h",
+                        );
+                        None
+                    }
+                    some => some,
+                }
+            }
+        };
         env::coerce_overrides(
             &mut config,
             &component.config_schema,
@@ -875,6 +915,7 @@ fn load_providers(
                     type_name: type_name.to_owned(),
                     config: config.to_json(),
                     preflight,
+                    keep_alive,
                 },
             );
         }
