@@ -77,7 +77,10 @@ mod tests {
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("10"), None);
         assert_eq!(parse_duration("s"), None);
-        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(
+            parse_duration("30d"),
+            Some(Duration::from_secs(30 * 86_400))
+        );
         assert_eq!(parse_duration("5w"), None);
         let d: DurationSpec = serde_json::from_value(serde_json::json!(7)).expect("seconds");
         assert_eq!(d.0, Duration::from_secs(7));
