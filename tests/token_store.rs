@@ -289,10 +289,11 @@ async fn master_key_from_the_environment() {
 
 /// Issue 11, finding 2: replicas started together on an empty Postgres
 /// crashed (`duplicate key value violates unique constraint
-/// "pg_type_typname_nsp_index"`). Five stores open at once on a fresh
-/// database, twenty times: all open. Each database is dropped afterwards.
+/// "pg_type_typname_nsp_index"`). Five `authhost` processes open the store
+/// of a fresh database at once (`tokens list`, which migrates it), twenty
+/// times: all succeed. Each database is dropped afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replicas_opening_an_empty_postgres_together_all_start() {
+async fn five_processes_opening_an_empty_postgres_together_all_start() {
     let Some(url) = postgres_url() else { return };
     let admin_url = {
         let mut u = url::Url::parse(&url).expect("url");
@@ -304,6 +305,7 @@ async fn replicas_opening_an_empty_postgres_together_all_start() {
         .await
         .expect("admin connection");
     let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let dir = tempfile::tempdir().expect("tempdir");
     for trial in 0..20 {
         let name = format!("authhost_mig_{}_{trial}", std::process::id());
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -312,20 +314,30 @@ async fn replicas_opening_an_empty_postgres_together_all_start() {
             .expect("create database");
         let mut db_url = url::Url::parse(&url).expect("url");
         db_url.set_path(&format!("/{name}"));
-        let options = StoreOptions {
-            url: Some(db_url.to_string()),
-            key_file: None,
-            master_key: Some(Secret::new(key.clone())),
-        };
-        let opens = (0..5).map(|_| TokenStore::open(&options));
-        let results = futures_util::future::join_all(opens).await;
-        let mut failures = Vec::new();
-        for result in results {
-            match result {
-                Ok((store, _)) => store.pool().close().await,
-                Err(e) => failures.push(e.to_string()),
-            }
-        }
+        let workflow = crate::support::write_workflow(
+            dir.path(),
+            format!(
+                "general:\n  store:\n    url: {db_url}\nauthentication:\n  byo:\n    _type: user_supplied\n    persist: true\n"
+            ),
+        );
+        let children: Vec<std::process::Child> = (0..5)
+            .map(|_| {
+                crate::support::authhost()
+                    .env("AUTHHOST_MASTER_KEY", &key)
+                    .args(["tokens", "list", "--config"])
+                    .arg(&workflow)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        let failures: Vec<String> = children
+            .into_iter()
+            .map(|child| child.wait_with_output().expect("wait"))
+            .filter(|out| !out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stderr).into_owned())
+            .collect();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE {name} WITH (FORCE)"
         )))
