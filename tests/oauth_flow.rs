@@ -12,20 +12,12 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{authhost, oauth_server, postgres_url, run, write_workflow};
+use crate::support::{authhost, free_port, oauth_server, postgres_url, run, write_workflow};
 
 struct Setup {
     _dir: tempfile::TempDir,
     workflow: PathBuf,
     server: oauth_server::AuthServer,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn setup_with_store(store_url: Option<String>) -> Setup {

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use crate::support::{echo, oauth_server, target_dir, write_workflow, PluginDir};
+use crate::support::{echo, free_port, oauth_server, target_dir, write_workflow, PluginDir};
 use authhost::{
     server::{self, ServerState},
     workflow::{load, LoadOptions},
@@ -3148,4 +3148,133 @@ async fn one_replica_keeps_idle_grants_alive() {
         .execute(&mut conn)
         .await
         .expect("cleanup");
+}
+
+/// Issue 11, online key rotation across processes: three `authhost serve`
+/// replicas on Postgres under continuous load while `authhost keys rotate`
+/// runs ten times, each time with a login started before the rotation and
+/// finished after it. Every login completes, every grant stays readable on
+/// every replica, and no call fails during the rotations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_survive_ten_key_rotations_with_logins_in_flight() {
+    let Some(postgres) = crate::support::postgres_url() else {
+        return;
+    };
+    let auth = oauth_server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provider = crate::support::unique("rot").replace('-', "_");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let yaml = postgres_workflow(
+        &postgres,
+        &dir.path().join("store.key"),
+        &provider,
+        &auth.base,
+        &ports[0].to_string(),
+    );
+    let path = write_workflow(dir.path(), yaml);
+    // The first replica creates the key file; the others start after it.
+    let mut children = crate::support::Children::default();
+    let mut bases = Vec::new();
+    for port in &ports {
+        let (child, base) = spawn_serve(
+            crate::support::authhost(),
+            &path,
+            Some(&format!("127.0.0.1:{port}")),
+        );
+        children.0.push(child);
+        bases.push(base);
+    }
+    let http = client();
+    // A first user, so the load has something to call from the start.
+    connect_through_link(&http, invoke_as(&bases[1], "me", "user0").await).await;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let connected = Arc::new(std::sync::Mutex::new(vec!["user0".to_owned()]));
+    let load = {
+        let (stop, failures, connected, bases) = (
+            stop.clone(),
+            failures.clone(),
+            connected.clone(),
+            bases.clone(),
+        );
+        tokio::spawn(async move {
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let users = connected.lock().expect("lock").clone();
+                for user in &users {
+                    let base = &bases[i % 3];
+                    i += 1;
+                    let (status, body) = invoke_as(base, "me", user).await;
+                    if (status, body["status"].as_u64()) != (200, Some(200)) {
+                        failures
+                            .lock()
+                            .expect("lock")
+                            .push(format!("{user} on {base}: {status} {body}"));
+                    }
+                }
+            }
+            i
+        })
+    };
+
+    for round in 1..=10 {
+        let user = format!("user{round}");
+        // The login starts (connect link issued, state stored) ...
+        let (status, body) = invoke_as(&bases[round % 3], "me", &user).await;
+        assert_eq!(status, 401, "{body}");
+        let link = body["auth_url"].as_str().expect("link").to_owned();
+        // ... the key rotates ...
+        let rotated = crate::support::run(
+            crate::support::authhost(),
+            &["keys", "rotate", "--config", &path.display().to_string()],
+        );
+        assert_eq!(rotated.code, 0, "round {round}: {}", rotated.all());
+        // ... and the login finishes.
+        let callback = follow_to_callback(&http, &link).await;
+        let finished = http.get(&callback).send().await.expect("callback");
+        assert_eq!(
+            finished.status(),
+            200,
+            "round {round}: the login did not complete"
+        );
+        connected.lock().expect("lock").push(user);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let calls = load.await.expect("load");
+    let failures = failures.lock().expect("lock").clone();
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls failed: {failures:?}",
+        failures.len()
+    );
+    assert!(calls > 30, "only {calls} calls under load");
+    let users = connected.lock().expect("lock").clone();
+    for user in &users {
+        for base in &bases {
+            let (status, body) = invoke_as(base, "me", user).await;
+            assert_eq!(
+                (status, body["status"].as_u64()),
+                (200, Some(200)),
+                "{user} on {base}: {body}"
+            );
+        }
+    }
+
+    drop(children);
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&postgres)
+        .await
+        .expect("pg");
+    for cleanup in [
+        "DELETE FROM authhost_flows WHERE provider = $1",
+        "DELETE FROM authhost_tokens WHERE provider = $1",
+        "DELETE FROM authhost_states WHERE provider = $1",
+    ] {
+        sqlx::query(cleanup)
+            .bind(&provider)
+            .execute(&mut conn)
+            .await
+            .expect("cleanup");
+    }
 }

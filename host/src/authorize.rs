@@ -229,7 +229,7 @@ impl Authorizations {
         }
         let state = format!(
             "{id}.{}",
-            b64(&self.store.with_sealing_keys(|k| k.sign(id.as_bytes())))
+            b64(&self.store.with_keys(|k| k.sign(id.as_bytes())))
         );
         let mut verifier = [0u8; 32];
         random_bytes(&mut verifier);
@@ -431,7 +431,7 @@ impl Authorizations {
 
     /// `link` signed with the current key.
     pub fn encode_link(&self, link: &ConnectLink) -> String {
-        self.store.with_sealing_keys(|k| link.encode(k))
+        self.store.with_keys(|k| link.encode(k))
     }
 
     /// The link `text`, if a key of the ring signed it.
@@ -445,7 +445,7 @@ impl Authorizations {
 
     /// A signature of `data` with the current key.
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
-        self.store.with_sealing_keys(|k| k.sign(data))
+        self.store.with_keys(|k| k.sign(data))
     }
 
     /// Whether a key of the ring signed `data` with `signature`.

@@ -232,3 +232,26 @@ pub fn write_workflow(dir: &Path, yaml: impl AsRef<str>) -> PathBuf {
 
 /// The smallest workflow with a provider: `key`, an `api_key` with key `k`.
 pub const API_KEY_WORKFLOW: &str = "authentication:\n  key:\n    _type: api_key\n    api_key: k\n";
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Child processes killed when this is dropped (a failing test leaves no
+/// server running).
+#[derive(Default)]
+pub struct Children(pub Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -164,7 +164,7 @@ impl TokenStore {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         let plaintext = token_row::serialize(tokens);
-        let sealed = self.with_sealing_keys(|k| k.seal(plaintext.as_bytes(), &held_aad(id)));
+        let sealed = self.with_keys(|k| k.seal(plaintext.as_bytes(), &held_aad(id)));
         sqlx::query("UPDATE authhost_flows SET status = $2, key_id = $3, nonce = $4, ciphertext = $5, confirm_hash = $6, expires_at = $7, updated_at = $8 WHERE id = $1")
             .bind(id)
             .bind(FlowStatus::AwaitingConfirmation.as_str())

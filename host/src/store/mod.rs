@@ -372,48 +372,54 @@ impl TokenStore {
         self.with_keys(KeyRing::clone)
     }
 
-    /// Runs `f` with the key ring, without copying it.
+    /// Runs `f` with the key ring, without copying it. When the key file
+    /// changed since it was read (another process rotated), it is read
+    /// again first: nothing new is sealed or signed with a key being
+    /// retired, and what another process sealed or signed with a new key
+    /// opens here at once.
     pub fn with_keys<R>(&self, f: impl FnOnce(&KeyRing) -> R) -> R {
+        self.reload_changed_key_file();
+        self.read_keys(f)
+    }
+
+    fn read_keys<R>(&self, f: impl FnOnce(&KeyRing) -> R) -> R {
         match self.keys.read() {
             Ok(keys) => f(&keys),
             Err(poisoned) => f(&poisoned.into_inner()),
         }
     }
 
-    /// Runs `f` with the key ring to seal or sign with: when the key file
-    /// changed since it was read (another process rotated), it is read
-    /// again first, so nothing new is sealed with a key being retired.
-    pub fn with_sealing_keys<R>(&self, f: impl FnOnce(&KeyRing) -> R) -> R {
-        let stamp = self.with_keys(key_file_stamp);
+    /// Reads the key file again when its size or modification time changed.
+    fn reload_changed_key_file(&self) {
+        let stamp = self.read_keys(key_file_stamp);
         let mut seen = self
             .key_file_seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if stamp.is_some() && stamp != *seen {
-            let source = self.with_keys(|k| k.source().clone());
-            if let KeySource::File(path) = source {
-                match KeyRing::from_file(&path) {
-                    Ok(fresh) => {
-                        if let Ok(mut keys) = self.keys.write() {
-                            *keys = fresh;
-                        }
-                        *seen = stamp;
-                        tracing::info!(file = %path.display(), "the key file changed; keys reloaded");
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the key file changed but cannot be read; keeping the loaded keys")
-                    }
+        if stamp.is_none() || stamp == *seen {
+            return;
+        }
+        let KeySource::File(path) = self.read_keys(|k| k.source().clone()) else {
+            return;
+        };
+        match KeyRing::from_file(&path) {
+            Ok(fresh) => {
+                if let Ok(mut keys) = self.keys.write() {
+                    *keys = fresh;
                 }
+                *seen = stamp;
+                tracing::info!(file = %path.display(), "the key file changed; keys reloaded");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the key file changed but cannot be read; keeping the loaded keys")
             }
         }
-        drop(seen);
-        self.with_keys(f)
     }
 
     /// Seals tokens for a row.
     fn seal(&self, provider: &str, user: &str, tokens: &TokenSet) -> Sealed {
         let plaintext = token_row::serialize(tokens);
-        self.with_sealing_keys(|k| k.seal(plaintext.as_bytes(), &aad(provider, user)))
+        self.with_keys(|k| k.seal(plaintext.as_bytes(), &aad(provider, user)))
     }
 
     /// Opens a row's tokens; reloads the key file once if the row was sealed
@@ -714,7 +720,7 @@ impl TokenStore {
             .as_ref()
             .map(|v| v.expose().to_owned())
             .unwrap_or_default();
-        let sealed = self.with_sealing_keys(|k| k.seal(verifier.as_bytes(), &aad("state", id)));
+        let sealed = self.with_keys(|k| k.seal(verifier.as_bytes(), &aad("state", id)));
         sqlx::query("INSERT INTO authhost_states (id, provider, user_id, key_id, nonce, ciphertext, return_to, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(id)
             .bind(&state.provider)
@@ -776,14 +782,14 @@ impl TokenStore {
     /// row with it (compare-and-swap per row, so concurrent refreshes win);
     /// then retires the keys that no row of any table uses, keeping the one
     /// current until now (other processes reload the file before they seal
-    /// again, see [`with_sealing_keys`](Self::with_sealing_keys)). Returns
+    /// again, see [`with_keys`](Self::with_keys)). Returns
     /// (new key id, rows re-encrypted, retired key ids).
     ///
     /// # Errors
     ///
     /// Keys from the environment, file or database failures.
     pub async fn rotate_keys(&self) -> Result<(String, usize, Vec<String>), StoreError> {
-        let mut ring = self.with_sealing_keys(KeyRing::clone);
+        let mut ring = self.with_keys(KeyRing::clone);
         let previous = ring.current_id().to_owned();
         let new_id = ring.add_key_to_file()?;
         if let Ok(mut keys) = self.keys.write() {
