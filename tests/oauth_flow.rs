@@ -510,6 +510,7 @@ mod callback {
             url: workflow.store_options.url.clone(),
             key_file: workflow.store_options.key_file.clone(),
             master_key: None,
+            ..StoreOptions::default()
         })
         .await
         .expect("store");

@@ -37,6 +37,7 @@ async fn postgres_store(url: &str, key_file: &std::path::Path) -> TokenStore {
         url: Some(url.to_owned()),
         key_file: Some(key_file.to_path_buf()),
         master_key: None,
+        ..StoreOptions::default()
     };
     TokenStore::open(&options).await.expect("open postgres").0
 }
@@ -268,6 +269,7 @@ async fn master_key_from_the_environment() {
         url: Some(format!("sqlite://{}", dir.path().join("t.db").display())),
         key_file: None,
         master_key: Some(Secret::new(key)),
+        ..StoreOptions::default()
     };
     let (store, notice) = TokenStore::open(&options).await.expect("open");
     assert!(notice.is_none());

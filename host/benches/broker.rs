@@ -115,6 +115,7 @@ fn bench(c: &mut Criterion) {
                 url: Some(url),
                 key_file: Some(dir.path().join("pg.key")),
                 master_key: None,
+                ..StoreOptions::default()
             }))
             .expect("postgres")
             .0;

@@ -108,6 +108,7 @@ fn main() {
                 url: Some(url),
                 key_file: Some(dir.path().join("pg.key")),
                 master_key: None,
+                ..StoreOptions::default()
             },
             users,
             reads,

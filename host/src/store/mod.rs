@@ -138,6 +138,22 @@ pub struct StoreOptions {
     pub key_file: Option<PathBuf>,
     /// The value of `AUTHHOST_MASTER_KEY`.
     pub master_key: Option<authhost_plugin_api::Secret>,
+    /// Postgres connections this process opens at most
+    /// (`general.store.max_connections`); `None` for the default.
+    pub max_connections: Option<u32>,
+}
+
+/// Postgres connections per process by default: with three replicas and
+/// their change listeners, 75 of the server's default 100.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 24;
+
+/// How a process's Postgres connections are shared: a third (at least 2)
+/// for reads and writes, the rest for refresh locks (each refresh in
+/// flight holds one while it waits for the token endpoint).
+fn pool_sizes(max_connections: u32) -> (u32, u32) {
+    let max = max_connections.max(4);
+    let main = (max / 3).max(2);
+    (main, max - main)
 }
 
 /// Which setting a refusal of [`StoreOptions::check`] is about.
@@ -306,8 +322,14 @@ impl TokenStore {
         let connect =
             AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Url(e.to_string()))?;
         let lock_connect = connect.clone();
+        let (main_connections, lock_connections) =
+            pool_sizes(options.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS));
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .max_connections(if backend == Backend::Sqlite {
+                4
+            } else {
+                main_connections
+            })
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -335,7 +357,7 @@ impl TokenStore {
             // Opened lazily: only refreshes use it. Waiting for a lock may
             // take as long as another process's token request.
             Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(32)
+                .max_connections(lock_connections)
                 .min_connections(0)
                 .acquire_timeout(Duration::from_secs(120))
                 .connect_lazy_with(lock_connect),

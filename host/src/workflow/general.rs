@@ -153,6 +153,17 @@ pub struct StoreConfig {
     /// limit on the authorization servers).
     #[serde(default = "default_keep_alive_batch")]
     pub keep_alive_batch: u32,
+    /// Postgres connections this process opens at most (a third for reads
+    /// and writes, the rest for refresh locks). Every replica opens this
+    /// many plus one for change notifications: keep the sum under the
+    /// server's `max_connections` (100 by default).
+    #[serde(default = "default_store_connections")]
+    #[schemars(range(min = 4, max = 1000))]
+    pub max_connections: u32,
+}
+
+fn default_store_connections() -> u32 {
+    crate::store::DEFAULT_MAX_CONNECTIONS
 }
 
 fn default_keep_alive_every() -> DurationSpec {
@@ -175,6 +186,7 @@ impl Default for StoreConfig {
             revalidate_after: default_revalidate_after(),
             keep_alive_every: default_keep_alive_every(),
             keep_alive_batch: default_keep_alive_batch(),
+            max_connections: default_store_connections(),
         }
     }
 }

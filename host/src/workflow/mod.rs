@@ -530,6 +530,7 @@ impl Workflow {
             url: general.store.url.clone(),
             key_file: general.store.key_file.as_ref().map(|f| base.join(f)),
             master_key,
+            max_connections: Some(general.store.max_connections),
         };
         let needs_store = instances
             .values()
