@@ -256,6 +256,40 @@ fn postgres_workflow(
     )
 }
 
+/// Three `authhost serve` processes on the Postgres store at `postgres`
+/// (key file and workflow in `dir`) with the auth-code provider `provider`
+/// on `auth_base`; the first one's port is the redirect URI's. The first
+/// replica creates the key file; the others start after it. Killed when
+/// the returned guard drops.
+fn postgres_replicas(
+    postgres: &str,
+    dir: &std::path::Path,
+    provider: &str,
+    auth_base: &str,
+) -> (crate::support::Children, Vec<String>) {
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let yaml = postgres_workflow(
+        postgres,
+        &dir.join("store.key"),
+        provider,
+        auth_base,
+        &ports[0].to_string(),
+    );
+    let path = write_workflow(dir, yaml);
+    let mut children = crate::support::Children::default();
+    let mut bases = Vec::new();
+    for port in &ports {
+        let (child, base) = spawn_serve(
+            crate::support::authhost(),
+            &path,
+            Some(&format!("127.0.0.1:{port}")),
+        );
+        children.0.push(child);
+        bases.push(base);
+    }
+    (children, bases)
+}
+
 /// Plays the browser through the `auth_url` of an `authorization_required`
 /// answer (`verify: none`) to the callback page, which must say authorized.
 async fn connect_through_link(http: &reqwest::Client, answer: (u16, serde_json::Value)) {
@@ -833,38 +867,8 @@ fn three_replicas_on_postgres_refresh_once() {
     let auth = oauth_server::start();
     auth.set(|s| s.lifetime = Some(1));
     let dir = tempfile::tempdir().expect("tempdir");
-    let ports: Vec<u16> = (0..3)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .expect("bind")
-                .local_addr()
-                .expect("addr")
-                .port()
-        })
-        .collect();
     let provider = crate::support::unique("gh").replace('-', "_");
-    let yaml = postgres_workflow(
-        &postgres,
-        &dir.path().join("store.key"),
-        &provider,
-        &auth.base,
-        &ports[0].to_string(),
-    );
-    let path = write_workflow(dir.path(), yaml);
-    let mut children: Vec<std::process::Child> = Vec::new();
-    // The first replica creates the key file; the others start after it.
-    for port in &ports {
-        let (child, _) = spawn_serve(
-            crate::support::authhost(),
-            &path,
-            Some(&format!("127.0.0.1:{port}")),
-        );
-        children.push(child);
-    }
-    let bases: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
+    let (children, bases) = postgres_replicas(&postgres, dir.path(), &provider, &auth.base);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -920,9 +924,7 @@ fn three_replicas_on_postgres_refresh_once() {
         assert_eq!(auth.calls("refresh_token") - before, 1);
         assert_eq!(auth.get(|s| s.reuse_detected), 0);
     });
-    for child in children {
-        terminate(child);
-    }
+    drop(children);
 }
 
 /// Sentinel secrets in config, the inbound key and the issued tokens appear
@@ -3163,27 +3165,8 @@ async fn three_replicas_survive_ten_key_rotations_with_logins_in_flight() {
     let auth = oauth_server::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let provider = crate::support::unique("rot").replace('-', "_");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let yaml = postgres_workflow(
-        &postgres,
-        &dir.path().join("store.key"),
-        &provider,
-        &auth.base,
-        &ports[0].to_string(),
-    );
-    let path = write_workflow(dir.path(), yaml);
-    // The first replica creates the key file; the others start after it.
-    let mut children = crate::support::Children::default();
-    let mut bases = Vec::new();
-    for port in &ports {
-        let (child, base) = spawn_serve(
-            crate::support::authhost(),
-            &path,
-            Some(&format!("127.0.0.1:{port}")),
-        );
-        children.0.push(child);
-        bases.push(base);
-    }
+    let (children, bases) = postgres_replicas(&postgres, dir.path(), &provider, &auth.base);
+    let path = dir.path().join("workflow.yaml");
     let http = client();
     // A first user, so the load has something to call from the start.
     connect_through_link(&http, invoke_as(&bases[1], "me", "user0").await).await;

@@ -21,14 +21,6 @@ mod support;
 
 const SECRET: &str = "bench-secret-of-at-least-32-bytes-long!";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn wait_for(url: &str) {
     for _ in 0..100 {
         if Command::new("curl")
@@ -116,7 +108,11 @@ fn main() {
     }
     let seconds = 10;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (upstream, proxy, gateway) = (free_port(), free_port(), free_port());
+    let (upstream, proxy, gateway) = (
+        support::free_port(),
+        support::free_port(),
+        support::free_port(),
+    );
     let conf = dir.path().join("nginx.conf");
     std::fs::write(
         &conf,

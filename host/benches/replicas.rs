@@ -34,6 +34,8 @@ use futures_util::{stream, StreamExt};
 #[allow(dead_code)]
 #[path = "../../tests/support/oauth_server.rs"]
 mod oauth_server;
+#[path = "support.rs"]
+mod support;
 
 const CALLS: usize = 1000;
 const IN_FLIGHT: usize = 200;
@@ -52,14 +54,6 @@ fn release_binary() -> PathBuf {
     binary
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// A replica process; killed when dropped.
 struct Replica {
     child: Child,
@@ -74,7 +68,7 @@ impl Drop for Replica {
 }
 
 fn spawn_replica(workflow: &Path) -> Replica {
-    let port = free_port();
+    let port = support::free_port();
     let child = Command::new(release_binary())
         .args(["serve", "--config"])
         .arg(workflow)
@@ -177,6 +171,8 @@ async fn setup(postgres: &str) -> Setup {
         url: Some(postgres.to_owned()),
         key_file: Some(key_file.clone()),
         master_key: None,
+        // The seeding side needs few connections; the replicas need theirs.
+        max_connections: Some(4),
     })
     .await
     .expect("store");
@@ -223,19 +219,24 @@ async fn direct(setup: &Setup, run: usize) -> Vec<Duration> {
     load(requests).await.1
 }
 
-async fn storm(setup: &Setup, run: usize) -> (usize, usize, Vec<Duration>) {
-    let user = format!("storm-{run}");
-    let (access, refresh) = setup.auth.mint(&user);
+/// A grant for `user`, issued by the server and stored with `expires_at`.
+async fn seed(setup: &Setup, user: &str, expires_at: i64) {
+    let (access, refresh) = setup.auth.mint(user);
     setup
         .store
         .put(
             &setup.provider,
-            &user,
-            &tokens(access, refresh, now() - 10),
+            user,
+            &tokens(access, refresh, expires_at),
             None,
         )
         .await
         .expect("seed");
+}
+
+async fn storm(setup: &Setup, run: usize) -> (usize, usize, Vec<Duration>) {
+    let user = format!("storm-{run}");
+    seed(setup, &user, now() - 10).await;
     let before = setup.auth.calls("refresh_token");
     let requests = (0..CALLS)
         .map(|i| invoke(&setup.http, &setup.replicas[i % 3].base, &user))
@@ -281,17 +282,7 @@ async fn revocation(setup: &Setup, run: usize) -> Vec<Duration> {
     let mut times = Vec::new();
     for trial in 0..REVOCATION_TRIALS {
         let user = format!("revoke-{run}-{trial}");
-        let (access, refresh) = setup.auth.mint(&user);
-        setup
-            .store
-            .put(
-                &setup.provider,
-                &user,
-                &tokens(access, refresh, now() + 3600),
-                None,
-            )
-            .await
-            .expect("seed");
+        seed(setup, &user, now() + 3600).await;
         // A caches the grant.
         let warm = invoke(&setup.http, a, &user).send().await.expect("warm");
         assert_eq!(warm.status(), 200);
