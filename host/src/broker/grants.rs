@@ -186,6 +186,17 @@ impl Broker {
         Ok(Some(revocation))
     }
 
+    /// Rotates the store's key online: every grant re-sealed with a new key,
+    /// unused keys retired (see [`TokenStore::rotate_keys`]). Returns (new
+    /// key id, grants re-sealed, retired key ids).
+    ///
+    /// # Errors
+    ///
+    /// No store is open, keys from the environment, file or database failures.
+    pub async fn rotate_keys(&self) -> Result<(String, usize, Vec<String>), BrokerError> {
+        Ok(self.require_store("*")?.rotate_keys().await?)
+    }
+
     /// Whether the store (if any) answers a query.
     ///
     /// # Errors

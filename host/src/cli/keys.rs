@@ -25,8 +25,8 @@ impl KeysCommand {
                 let workflow = super::load_workflow(&config, globals)?;
                 let runtime = super::runtime()?;
                 let (new_key, rows, retired) = runtime.block_on(async {
-                    let store = super::open_store(&workflow).await?;
-                    anyhow::Ok(store.rotate_keys().await?)
+                    let broker = super::open_broker(&workflow).await?;
+                    anyhow::Ok(broker.rotate_keys().await?)
                 })?;
                 println!("new key {new_key}: {rows} token row(s) re-encrypted");
                 if retired.is_empty() {
