@@ -914,6 +914,84 @@ fn a_slow_token_endpoint_does_not_cost_the_grant() {
     assert_eq!(setup.server.get(|s| s.reuse_detected), 0);
 }
 
+/// `timeouts.http: 1s` in the workflow: a token endpoint slower than that
+/// leaves a refresh sent but never answered.
+fn short_http_timeout(setup: &Setup) {
+    let yaml = std::fs::read_to_string(&setup.workflow).expect("read");
+    std::fs::write(
+        &setup.workflow,
+        yaml.replacen("general:\n", "general:\n  timeouts:\n    http: 1s\n", 1),
+    )
+    .expect("write");
+}
+
+/// Issue 11: a refresh that was sent but never answered may have used the
+/// refresh token up. Against a server that rotates refresh tokens (and
+/// revokes the grant when one comes back), authhost does not send it again:
+/// the grant is marked, and once the access token has expired the user is
+/// asked to authorize again — the server never sees the token twice.
+#[test]
+fn a_refresh_never_answered_is_not_replayed_to_a_rotating_server() {
+    let setup = setup_with_store(None);
+    short_http_timeout(&setup);
+    expire_tokens_soon(&setup);
+    assert_eq!(login(&setup, "hugo").0.code, 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    // The server rotates, then answers after the client gave up.
+    setup
+        .server
+        .set(|s| s.refresh_respond_delay = Duration::from_secs(3));
+    let out = authhost_run(&setup, &["call", "me", "--user", "hugo"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert_eq!(setup.server.calls("refresh_token"), 1);
+    setup
+        .server
+        .set(|s| s.refresh_respond_delay = Duration::ZERO);
+    let out = authhost_run(&setup, &["call", "me", "--user", "hugo"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("never answered"), "{}", out.all());
+    assert!(out.stderr.contains("authhost login gh"), "{}", out.all());
+    assert_eq!(
+        setup.server.calls("refresh_token"),
+        1,
+        "the refresh token was sent again"
+    );
+    assert_eq!(setup.server.get(|s| s.reuse_detected), 0);
+    // Logging in again clears the mark.
+    assert_eq!(login(&setup, "hugo").0.code, 0);
+    let out = authhost_run(&setup, &["call", "me", "--user", "hugo"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+/// The same lost answer from a server known to keep its refresh tokens (a
+/// refresh answered without a new one): sending it again is safe, and the
+/// next call does, and the grant lives on.
+#[test]
+fn a_refresh_never_answered_is_retried_when_the_server_keeps_refresh_tokens() {
+    let setup = setup_with_store(None);
+    short_http_timeout(&setup);
+    setup.server.set(|s| s.keep_refresh_token = true);
+    expire_tokens_soon(&setup);
+    assert_eq!(login(&setup, "iris").0.code, 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    // A first refresh shows that the server keeps refresh tokens.
+    let out = authhost_run(&setup, &["call", "me", "--user", "iris"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    std::thread::sleep(Duration::from_millis(1100));
+    setup
+        .server
+        .set(|s| s.refresh_respond_delay = Duration::from_secs(3));
+    let out = authhost_run(&setup, &["call", "me", "--user", "iris"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    setup
+        .server
+        .set(|s| s.refresh_respond_delay = Duration::ZERO);
+    let out = authhost_run(&setup, &["call", "me", "--user", "iris"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(setup.server.calls("refresh_token"), 3);
+    assert_eq!(setup.server.get(|s| s.reuse_detected), 0);
+}
+
 /// Issue 11: `authhost doctor` checks a deployment: the store and its
 /// schema, every row against the key ring, plugin pins, and the clock
 /// against the authorization server's `Date`.

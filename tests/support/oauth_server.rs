@@ -40,6 +40,9 @@ pub struct Inner {
     pub refresh_delay: Duration,
     /// Answer refreshes with this status (e.g. 503).
     pub refresh_status: Option<u16>,
+    /// Keep refresh tokens instead of rotating them (the answer to a
+    /// refresh carries no new one, RFC 6749 §6).
+    pub keep_refresh_token: bool,
     /// Token-endpoint calls by grant type.
     pub calls: HashMap<String, usize>,
     /// Revocation calls.
@@ -402,9 +405,18 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
                 if inner.revoked_families.contains(&family) {
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
                 }
-                grant.active = false;
+                let keep = inner.keep_refresh_token;
+                grant.active = keep;
                 let (user, scope) = (grant.user.clone(), grant.scope.clone());
-                let body = issue(inner, &user, Some(family), &scope);
+                let mut body = issue(inner, &user, Some(family), &scope);
+                if keep {
+                    if let Some(new) = body.as_object_mut().and_then(|o| o.remove("refresh_token"))
+                    {
+                        inner
+                            .refresh_tokens
+                            .remove(new.as_str().unwrap_or_default());
+                    }
+                }
                 (Json(body).into_response(), inner.refresh_respond_delay)
             }
             "client_credentials" => {

@@ -84,7 +84,10 @@ impl Broker {
         Ok(match row {
             Some(row) => GrantStatus {
                 per_user: true,
-                authorized: true,
+                // A grant whose last refresh went unanswered lives only as
+                // long as its access token (see `Refreshed::Unresolved`).
+                authorized: row.recheck_since.is_none()
+                    || row.expires_at.is_some_and(|at| at > crate::clock::now()),
                 expires_at: row.expires_at,
                 scopes: row.scopes,
             },

@@ -118,7 +118,7 @@ impl KeepAlive {
                 .grants(Some(name), None)
                 .await?
                 .into_iter()
-                .filter(|row| row.obtained_at <= idle_since)
+                .filter(|row| row.obtained_at <= idle_since && row.recheck_since.is_none())
                 .collect();
             idle.sort_by_key(|row| row.obtained_at);
             for row in idle {

@@ -868,7 +868,10 @@ impl Broker {
         let outcome = self
             .refresh_outcome(provider, store, user, Some(version))
             .await?;
-        let retry = !matches!(outcome, Refreshed::Failed { .. });
+        let retry = !matches!(
+            outcome,
+            Refreshed::Failed { .. } | Refreshed::Unresolved { .. }
+        );
         self.settle(provider, user, outcome).await?;
         Ok(retry)
     }
@@ -908,6 +911,15 @@ impl Broker {
                 }
                 self.serve(provider, user, tokens, at, version).await
             }
+            Refreshed::Unresolved { current, version } => match current.expires_at {
+                Some(expires_at) if expires_at > now() => {
+                    self.serve(provider, user, current, expires_at, Some(version))
+                        .await
+                }
+                _ => Ok(self.authorization_required(format!(
+                    "the last refresh of `{name}` for user `{user}` was sent but never answered, and the server may have used its refresh token up; sending it again could end the grant: authorize again"
+                ))),
+            },
             Refreshed::Gone => {
                 self.forget(name, user);
                 self.stats
@@ -964,6 +976,11 @@ enum Refreshed {
     },
     /// `invalid_grant`: the row was deleted.
     Gone,
+    /// An earlier refresh's outcome is unknown and the server rotates (or
+    /// may rotate) refresh tokens: the stored one is not sent again. The
+    /// current access token serves until it expires; then the user must
+    /// authorize again.
+    Unresolved { current: TokenSet, version: i64 },
     /// A transient failure; the grant is kept.
     Failed {
         reason: String,
@@ -999,13 +1016,30 @@ async fn refresh_and_store(
         lock.release().await?;
         return Ok(Refreshed::ByAnother(current));
     }
+    if current.meta.recheck_since.is_some() {
+        lock.release().await?;
+        return Ok(Refreshed::Unresolved {
+            current: current.tokens,
+            version: current.meta.version,
+        });
+    }
     stats.refreshes.fetch_add(1, Ordering::Relaxed);
     match provider.refresh(&current.tokens).await {
         Ok(mut fresh) => {
+            let rotates = fresh.refresh_token.as_ref().is_some_and(|new| {
+                current
+                    .tokens
+                    .refresh_token
+                    .as_ref()
+                    .is_none_or(|old| old.expose() != new.expose())
+            });
             if fresh.refresh_token.is_none() {
                 fresh.refresh_token = current.tokens.refresh_token.clone();
             }
             let written = lock.put(&fresh, current.meta.version).await?;
+            if current.meta.rotates != Some(rotates) {
+                lock.record_rotation(rotates).await?;
+            }
             lock.release().await?;
             if written.is_none() {
                 // Cannot happen under the lock; keep the newer row if it does.
@@ -1043,14 +1077,27 @@ async fn refresh_and_store(
         Err(e) => {
             let failed_at = crate::clock::now();
             stats.refresh_failures.fetch_add(1, Ordering::Relaxed);
-            stats.refresh_outcome(name, "transient");
             let reason = match &e {
                 CallError::Plugin { error, .. } => error.to_string(),
                 other => other.to_string(),
             };
-            lock.record_error(&reason).await?;
-            lock.release().await?;
-            tracing::warn!(provider = name, user, %reason, "refresh failed; the grant is kept");
+            // Sent and never answered: the server may have used the refresh
+            // token up. Sending it again is safe only if the server is known
+            // to keep refresh tokens; else a reuse-detecting server would
+            // revoke the whole grant.
+            let unknown =
+                matches!(e, CallError::Timeout { .. }) || e.kind() == Some(ErrorKind::Transport);
+            if unknown && current.meta.rotates != Some(false) {
+                stats.refresh_outcome(name, "unknown");
+                lock.record_unknown_outcome(&reason).await?;
+                lock.release().await?;
+                tracing::warn!(provider = name, user, %reason, "refresh outcome unknown; its refresh token will not be sent again");
+            } else {
+                stats.refresh_outcome(name, "transient");
+                lock.record_error(&reason).await?;
+                lock.release().await?;
+                tracing::warn!(provider = name, user, %reason, "refresh failed; the grant is kept");
+            }
             Ok(Refreshed::Failed {
                 reason,
                 current: current.tokens,
@@ -1102,6 +1149,8 @@ mod tests {
                 updated_at: 3300,
                 obtained_at: 0,
                 last_error: Some("the refresh failed: 503".into()),
+                rotates: None,
+                recheck_since: None,
             },
             tokens: TokenSet {
                 access_token: authhost_plugin_api::Secret::new("a"),

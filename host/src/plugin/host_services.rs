@@ -101,6 +101,9 @@ async fn send(outbound: Arc<Outbound>, request: HttpRequest) -> Result<HttpRespo
             tracing::debug!(url = %loggable, %error, "plugin HTTP request failed");
             let kind = match error {
                 OutboundError::Egress(_) => ErrorKind::InvalidRequest,
+                // Never sent (no connection): the server cannot have acted
+                // on it, so a refresh may be sent again as it is.
+                _ if e.is_connect() => ErrorKind::Upstream,
                 _ => ErrorKind::Transport,
             };
             plugin_error(kind, error.to_string())

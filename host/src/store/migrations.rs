@@ -100,6 +100,15 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             expires_at BIGINT NOT NULL
         )",
     ],
+), (
+    6,
+    &[
+        // Whether the authorization server rotates this grant's refresh
+        // token (NULL until a refresh shows it), and since when the outcome
+        // of a refresh is unknown (the request may have been acted on).
+        "ALTER TABLE authhost_tokens ADD COLUMN rotates BIGINT",
+        "ALTER TABLE authhost_tokens ADD COLUMN recheck_since BIGINT",
+    ],
 )];
 
 /// Applies every migration not yet recorded, under the database lock.

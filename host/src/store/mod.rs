@@ -641,7 +641,7 @@ impl TokenStore {
         user: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        record_error_on(&self.pool, provider, user, error).await
+        mark_on(&self.pool, provider, user, Mark::Error(error)).await
     }
 
     /// Takes the cross-process refresh lock of (provider, user): a
@@ -1053,11 +1053,32 @@ impl RefreshLock<'_> {
     ///
     /// Database failure.
     pub async fn record_error(&mut self, error: &str) -> Result<(), StoreError> {
+        self.mark(Mark::Error(error)).await
+    }
+
+    /// Records a refresh whose outcome is unknown (sent, never answered):
+    /// the row needs a re-check before its refresh token is sent again.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn record_unknown_outcome(&mut self, error: &str) -> Result<(), StoreError> {
+        self.mark(Mark::UnknownOutcome(error)).await
+    }
+
+    /// Records whether the server rotated the refresh token.
+    ///
+    /// # Errors
+    ///
+    /// Database failure.
+    pub async fn record_rotation(&mut self, rotates: bool) -> Result<(), StoreError> {
+        self.mark(Mark::Rotates(rotates)).await
+    }
+
+    async fn mark(&mut self, mark: Mark<'_>) -> Result<(), StoreError> {
         match &mut self.held {
-            Some(Held::Advisory(tx)) => {
-                record_error_on(&mut **tx, &self.provider, &self.user, error).await
-            }
-            _ => record_error_on(&self.store.pool, &self.provider, &self.user, error).await,
+            Some(Held::Advisory(tx)) => mark_on(&mut **tx, &self.provider, &self.user, mark).await,
+            _ => mark_on(&self.store.pool, &self.provider, &self.user, mark).await,
         }
     }
 
@@ -1078,20 +1099,39 @@ impl RefreshLock<'_> {
     }
 }
 
-async fn record_error_on<'e, E>(
+/// A note on a token row that is not a new grant (the version stays).
+enum Mark<'a> {
+    /// The last refresh failed: why.
+    Error(&'a str),
+    /// The last refresh's outcome is unknown: why.
+    UnknownOutcome(&'a str),
+    /// The server rotates the refresh token, or keeps it.
+    Rotates(bool),
+}
+
+async fn mark_on<'e, E>(
     executor: E,
     provider: &str,
     user: &str,
-    error: &str,
+    mark: Mark<'_>,
 ) -> Result<(), StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query("UPDATE authhost_tokens SET last_error = $1, updated_at = $2 WHERE provider = $3 AND user_id = $4")
-        .bind(error)
-        .bind(now())
-        .bind(provider)
-        .bind(user)
+    let query = match mark {
+        Mark::Error(error) => sqlx::query("UPDATE authhost_tokens SET last_error = $1, updated_at = $2 WHERE provider = $3 AND user_id = $4")
+            .bind(error.to_owned())
+            .bind(now()),
+        Mark::UnknownOutcome(error) => sqlx::query("UPDATE authhost_tokens SET last_error = $1, updated_at = $2, recheck_since = $2 WHERE provider = $3 AND user_id = $4")
+            .bind(error.to_owned())
+            .bind(now()),
+        Mark::Rotates(rotates) => sqlx::query("UPDATE authhost_tokens SET rotates = $1, updated_at = $2 WHERE provider = $3 AND user_id = $4")
+            .bind(i64::from(rotates))
+            .bind(now()),
+    };
+    query
+        .bind(provider.to_owned())
+        .bind(user.to_owned())
         .execute(executor)
         .await?;
     Ok(())

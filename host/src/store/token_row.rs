@@ -7,10 +7,10 @@ use sqlx::Row;
 
 use super::StoreError;
 
-pub(crate) const SELECT_ONE: &str = "SELECT provider, user_id, version, key_id, nonce, ciphertext, expires_at, scopes, created_at, updated_at, obtained_at, last_error FROM authhost_tokens WHERE provider = $1 AND user_id = $2";
-pub(crate) const SELECT_META: &str = "SELECT provider, user_id, version, key_id, expires_at, scopes, created_at, updated_at, obtained_at, last_error FROM authhost_tokens WHERE ($1 = '' OR provider = $1) AND ($2 = '' OR user_id = $2) ORDER BY provider, user_id";
-pub(crate) const UPDATE_CAS: &str = "UPDATE authhost_tokens SET version = $1, key_id = $2, nonce = $3, ciphertext = $4, expires_at = $5, scopes = $6, updated_at = $7, obtained_at = COALESCE($11, obtained_at), last_error = NULL WHERE provider = $8 AND user_id = $9 AND version = $10";
-pub(crate) const UPSERT: &str = "INSERT INTO authhost_tokens (provider, user_id, version, key_id, nonce, ciphertext, expires_at, scopes, created_at, updated_at, obtained_at) VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $8, $8) ON CONFLICT (provider, user_id) DO UPDATE SET version = authhost_tokens.version + 1, key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, expires_at = excluded.expires_at, scopes = excluded.scopes, updated_at = excluded.updated_at, obtained_at = excluded.obtained_at, last_error = NULL RETURNING version";
+pub(crate) const SELECT_ONE: &str = "SELECT provider, user_id, version, key_id, nonce, ciphertext, expires_at, scopes, created_at, updated_at, obtained_at, last_error, rotates, recheck_since FROM authhost_tokens WHERE provider = $1 AND user_id = $2";
+pub(crate) const SELECT_META: &str = "SELECT provider, user_id, version, key_id, expires_at, scopes, created_at, updated_at, obtained_at, last_error, rotates, recheck_since FROM authhost_tokens WHERE ($1 = '' OR provider = $1) AND ($2 = '' OR user_id = $2) ORDER BY provider, user_id";
+pub(crate) const UPDATE_CAS: &str = "UPDATE authhost_tokens SET version = $1, key_id = $2, nonce = $3, ciphertext = $4, expires_at = $5, scopes = $6, updated_at = $7, obtained_at = COALESCE($11, obtained_at), recheck_since = CASE WHEN $11 IS NULL THEN recheck_since ELSE NULL END, last_error = NULL WHERE provider = $8 AND user_id = $9 AND version = $10";
+pub(crate) const UPSERT: &str = "INSERT INTO authhost_tokens (provider, user_id, version, key_id, nonce, ciphertext, expires_at, scopes, created_at, updated_at, obtained_at) VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $8, $8) ON CONFLICT (provider, user_id) DO UPDATE SET version = authhost_tokens.version + 1, key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext, expires_at = excluded.expires_at, scopes = excluded.scopes, updated_at = excluded.updated_at, obtained_at = excluded.obtained_at, recheck_since = NULL, last_error = NULL RETURNING version";
 
 /// A row's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,6 +36,12 @@ pub struct TokenRow {
     pub obtained_at: i64,
     /// Why the last refresh failed, if it did.
     pub last_error: Option<String>,
+    /// Whether the server rotates this grant's refresh token; `None` until
+    /// a refresh showed it.
+    pub rotates: Option<bool>,
+    /// Since when the outcome of a refresh is unknown (sent, never
+    /// answered): the refresh token may have been used up.
+    pub recheck_since: Option<i64>,
 }
 
 impl TokenRow {
@@ -52,6 +58,8 @@ impl TokenRow {
             updated_at: row.try_get("updated_at")?,
             obtained_at: row.try_get("obtained_at")?,
             last_error: row.try_get("last_error")?,
+            rotates: row.try_get::<Option<i64>, _>("rotates")?.map(|r| r != 0),
+            recheck_since: row.try_get("recheck_since")?,
         })
     }
 }

@@ -17,9 +17,12 @@ pub enum ErrorKind {
     Unsupported,
     /// The plugin panicked; the message says where.
     Panicked,
-    /// A network error or timeout talking to a remote server; retrying may help.
+    /// The request may have reached the remote server, but no answer came
+    /// (a timeout, a lost connection): the server may have acted on it.
+    /// Retrying may help; the host does not resend a rotating refresh token.
     Transport,
-    /// A remote server answered with a server error (5xx); retrying may help.
+    /// A remote server answered with a server error (5xx), or could not be
+    /// reached at all (nothing was sent); retrying may help.
     Upstream,
     /// The grant (refresh token, authorization code) is invalid or expired.
     InvalidGrant,
