@@ -3261,3 +3261,104 @@ async fn three_replicas_survive_ten_key_rotations_with_logins_in_flight() {
             .expect("cleanup");
     }
 }
+
+/// A stand-in OTLP/HTTP collector: records the body of every POST to
+/// `/v1/traces` and answers an empty (valid) protobuf response.
+fn otlp_collector() -> (String, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = bodies.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/v1/traces",
+                axum::routing::post(move |body: axum::body::Bytes| {
+                    let recorded = recorded.clone();
+                    async move {
+                        recorded.lock().expect("lock").push(body.to_vec());
+                        (
+                            [("content-type", "application/x-protobuf")],
+                            Vec::<u8>::new(),
+                        )
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    (base, bodies)
+}
+
+/// Issue 11, operations: with `general.telemetry`, `serve` exports its spans
+/// over OTLP/HTTP — `invoke` and `upstream` of a tool call, under the
+/// configured service name — and sends the last batch when it stops. The
+/// provider's secret is in no exported byte.
+#[test]
+fn serve_exports_traces_over_otlp() {
+    let echo = echo::start();
+    let (collector, bodies) = otlp_collector();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_workflow(
+        dir.path(),
+        formatdoc!(
+            r#"
+            general:
+              telemetry:
+                otlp_endpoint: {collector}/v1/traces
+                service_name: authhost-under-test
+            authentication:
+              key:
+                _type: api_key
+                api_key: otlp-secret-5ec7e7
+            tools:
+              items:
+                _type: http
+                url: {base}/items/{{id}}
+                auth_provider: key
+        "#,
+            base = echo.base
+        ),
+    );
+    let (child, base) = spawn_serve(crate::support::authhost(), &path, Some("127.0.0.1:0"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    runtime.block_on(async {
+        let response = client()
+            .post(format!("{base}/v1/tools/items/invoke"))
+            .header("content-type", "application/json")
+            .body(r#"{"id": "7"}"#)
+            .send()
+            .await
+            .expect("invoke");
+        assert_eq!(response.status(), 200);
+    });
+    assert!(terminate(child).success());
+    let bodies = bodies.lock().expect("lock").concat();
+    let has = |needle: &[u8]| bodies.windows(needle.len()).any(|w| w == needle);
+    assert!(!bodies.is_empty(), "nothing exported");
+    for name in [
+        &b"invoke"[..],
+        b"upstream",
+        b"credentials",
+        b"authhost-under-test",
+    ] {
+        assert!(
+            has(name),
+            "no `{}` in the export",
+            String::from_utf8_lossy(name)
+        );
+    }
+    assert!(
+        !has(b"otlp-secret-5ec7e7"),
+        "the provider's secret was exported"
+    );
+}

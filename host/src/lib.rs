@@ -18,7 +18,8 @@
 //! - [`inbound`]: who is calling the server (JWT, JWKS, authenticator plugins).
 //! - [`server`]: `authhost serve` (HTTP API, connect page, webhooks).
 //! - [`cli`]: the `authhost` command line; [`clock`], [`duration`],
-//!   [`json_pointer`], [`logging`], [`paths`], [`suggest`]: small shared pieces.
+//!   [`json_pointer`], [`logging`], [`paths`], [`suggest`]: small shared pieces;
+//!   [`telemetry`]: traces over OTLP.
 //!
 //! Modules depend on each other in one direction (no cycle); `cargo test
 //! --test module_graph` checks it.
@@ -41,6 +42,7 @@ pub mod plugin;
 pub mod server;
 pub mod store;
 pub mod suggest;
+pub mod telemetry;
 pub mod tools;
 pub mod workflow;
 

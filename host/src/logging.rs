@@ -1,6 +1,12 @@
-//! Logging: `tracing` to stderr, filtered by `RUST_LOG` or by `-v`.
+//! Logging: `tracing` to stderr, filtered by `RUST_LOG` or by `-v`; and,
+//! with `general.telemetry`, the same spans exported over OTLP.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{
+    filter::LevelFilter, layer::SubscriberExt as _, util::SubscriberInitExt as _, EnvFilter,
+    Layer as _,
+};
+
+use crate::{telemetry::Telemetry, workflow::TelemetryConfig};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -14,8 +20,14 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber. `RUST_LOG` wins; otherwise `verbosity`
-/// picks the level (0 warn, 1 info, 2 debug, 3+ trace).
-pub fn init(verbosity: u8, format: LogFormat) {
+/// picks the level (0 warn, 1 info, 2 debug, 3+ trace). With `telemetry`,
+/// spans at INFO and above are also exported (whatever the log level);
+/// the returned exporter must be shut down to send its last batch.
+pub fn init(
+    verbosity: u8,
+    format: LogFormat,
+    telemetry: Option<&TelemetryConfig>,
+) -> Option<Telemetry> {
     let default = match verbosity {
         0 => "warn",
         1 => "info",
@@ -23,14 +35,24 @@ pub fn init(verbosity: u8, format: LogFormat) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(true);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let lines = match format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines.json().boxed(),
     };
+    let registry = tracing_subscriber::registry().with(lines.with_filter(filter));
+    let (exporter, spans) = match telemetry.map(Telemetry::start) {
+        Some(Ok((exporter, layer))) => (Some(exporter), Some(layer.with_filter(LevelFilter::INFO))),
+        Some(Err(e)) => {
+            eprintln!("warning: {e}; traces are not exported");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let _ = registry.with(spans).try_init();
+    exporter
 }
 
 /// `error` and its sources, joined by `: ` (what `{:#}` prints for an

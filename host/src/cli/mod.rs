@@ -121,14 +121,25 @@ impl Globals {
 /// Whatever the command failed with; `main` prints the chain.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    crate::logging::init(cli.verbose, cli.log_format);
+    // `serve` exports traces when its workflow says so: read (not built)
+    // before logging starts, so every span of the run is exported.
+    let telemetry = match &cli.command {
+        Command::Serve(args) => {
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            crate::workflow::Config::load(args.config(), &env)
+                .0
+                .and_then(|config| config.general.telemetry)
+        }
+        _ => None,
+    };
+    let exporter = crate::logging::init(cli.verbose, cli.log_format, telemetry.as_ref());
     let globals = Globals {
         verbose: cli.verbose,
         search: SearchPath::standard(&cli.plugin_paths, !cli.no_default_plugins),
         plugin_paths: cli.plugin_paths,
         default_plugins: !cli.no_default_plugins,
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Info(cmd) => cmd.run(&globals),
         Command::Plugins(cmd) => cmd.run(&globals),
         Command::Validate(args) => validate::run(args, &globals),
@@ -139,7 +150,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Keys(cmd) => cmd.run(&globals),
         Command::Serve(args) => serve::run(args, &globals),
         Command::Doctor(args) => doctor::run(args, &globals),
+    };
+    if let Some(exporter) = exporter {
+        exporter.shutdown();
     }
+    result
 }
 
 /// Loads a workflow for a command that needs it valid; prints the report

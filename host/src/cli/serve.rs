@@ -41,6 +41,13 @@ async fn shutdown_signal() {
     eprintln!("shutting down: finishing in-flight requests");
 }
 
+impl ServeArgs {
+    /// The workflow file.
+    pub(crate) fn config(&self) -> &std::path::Path {
+        &self.config
+    }
+}
+
 pub(crate) fn run(args: ServeArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let workflow = super::load_workflow(&args.config, globals)?;
     let bind = match args.bind {

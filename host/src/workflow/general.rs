@@ -305,6 +305,25 @@ pub struct GeneralConfig {
     /// Size limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Exporting traces (`serve`).
+    pub telemetry: Option<TelemetryConfig>,
+}
+
+/// Traces of `serve` (spans `invoke` → `credentials` → `refresh` →
+/// `upstream`) exported over OTLP/HTTP (protobuf) to a collector.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/HTTP traces URL, such as
+    /// `http://otel-collector:4318/v1/traces`.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+}
+
+fn default_service_name() -> String {
+    "authhost".to_owned()
 }
 
 /// A plugin file that must have a given SHA-256 digest.

@@ -37,7 +37,7 @@ pub use compose::workflow_schema;
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use general::{
     ConnectConfig, EgressConfig, GeneralConfig, LimitsConfig, PluginPin, PluginsConfig,
-    ServerConfig, StoreConfig, TimeoutsConfig, VerifyMode,
+    ServerConfig, StoreConfig, TelemetryConfig, TimeoutsConfig, VerifyMode,
 };
 pub use node::{dotted, Node, Origin, Pos, Value};
 
@@ -334,6 +334,18 @@ impl Config {
         let general: GeneralConfig = section(&mut root, "general", &mut diags);
         let plugins: PluginsConfig = section(&mut root, "plugins", &mut diags);
         let outbound = outbound_for(&root, &general, &mut diags);
+        if let Some(telemetry) = &general.telemetry {
+            let usable = url::Url::parse(&telemetry.otlp_endpoint)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !usable {
+                let (_, node) = root.locate("/general/telemetry/otlp_endpoint");
+                diags.error(
+                    Location::of(node),
+                    "general.telemetry.otlp_endpoint",
+                    "expected the collector's OTLP/HTTP traces URL, such as http://otel-collector:4318/v1/traces",
+                );
+            }
+        }
         let base = path
             .parent()
             .map(|p| {
