@@ -31,6 +31,22 @@ pub struct InboundCredential {
     pub remote_addr: Option<String>,
 }
 
+impl InboundCredential {
+    /// An `Authorization: Bearer <token>` credential and nothing else, as a
+    /// test sends it.
+    pub fn bearer(token: &str) -> Self {
+        Self {
+            scheme: "Bearer".to_owned(),
+            credential: Secret::new(token),
+            headers: vec![(
+                "authorization".to_owned(),
+                Secret::new(format!("Bearer {token}")),
+            )],
+            remote_addr: None,
+        }
+    }
+}
+
 impl From<abi::InboundCredential> for InboundCredential {
     fn from(c: abi::InboundCredential) -> Self {
         Self {

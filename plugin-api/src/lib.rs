@@ -90,6 +90,7 @@
 
 pub mod abi;
 mod authenticator;
+#[cfg(authhost_guide)]
 #[doc = include_str!("../../docs/plugin-authors.md")]
 pub mod guide {}
 mod config;
@@ -146,5 +147,15 @@ mod tests {
             abi_stable::library::ROOT_MODULE_LOADER_NAME,
             "_1as_0lib_1header_0root_bmodule_bloader"
         );
+    }
+
+    #[test]
+    fn about_symbol_matches_the_name_the_macro_exports() {
+        let exported = include_str!("macros.rs")
+            .split("export_name = \"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the macro exports the about symbol first");
+        assert_eq!(crate::abi::ABOUT_SYMBOL, format!("{exported}\0").as_bytes());
     }
 }

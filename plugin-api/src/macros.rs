@@ -27,7 +27,8 @@ macro_rules! register_authenticator {
 /// Exports this crate's root module so the host can load it. Use it once per
 /// plugin crate (a `cdylib`), anywhere at module level.
 ///
-/// The plugin's name and version come from its `Cargo.toml`. An optional
+/// The plugin's name, version, description, authors and repository come
+/// from its `Cargo.toml`; `authhost plugins list` shows them. An optional
 /// `init = path::to::fn` runs once after loading, with the [`Host`](crate::Host);
 /// an error or a panic there makes the host refuse the plugin.
 ///
@@ -104,6 +105,16 @@ macro_rules! export_plugin {
                     components,
                 }
                 .leak_into_prefix()
+            }
+
+            /// The package metadata (`ABOUT_SYMBOL`, since plugin-api 0.1.1).
+            #[unsafe(export_name = "authhost_plugin_about_v1")]
+            pub extern "C" fn authhost_plugin_about() -> RStr<'static> {
+                $crate::__private::entry::about(
+                    env!("CARGO_PKG_DESCRIPTION"),
+                    env!("CARGO_PKG_AUTHORS"),
+                    env!("CARGO_PKG_REPOSITORY"),
+                )
             }
 
             // What `#[abi_stable::export_root_module]` expands to, written out

@@ -152,6 +152,27 @@ pub mod entry {
         .into()
     }
 
+    /// The [`AboutFn`](crate::abi::AboutFn) of a plugin: its package
+    /// metadata as JSON, built once. Cannot panic across the ABI: building a
+    /// JSON object from strings does not fail.
+    pub fn about(description: &str, authors: &str, repository: &str) -> RStr<'static> {
+        static ABOUT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let about = ABOUT.get_or_init(|| {
+            let authors: Vec<&str> = authors
+                .split(':')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .collect();
+            serde_json::json!({
+                "description": description,
+                "authors": authors,
+                "repository": repository,
+            })
+            .to_string()
+        });
+        RStr::from_str(about.as_str())
+    }
+
     /// `PluginMod::components`.
     pub fn components(plugin: &'static str) -> RResult<RVec<ComponentDescriptor>, PluginError> {
         let mut out = RVec::new();

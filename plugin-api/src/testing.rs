@@ -50,7 +50,7 @@ use async_ffi::{FfiFuture, FutureExt};
 
 use crate::{
     abi::{self, HostServices_TO, LogLevel, PluginError},
-    AuthProvider, CreateContext, Error, Host,
+    AuthProvider, Authenticator, CreateContext, Error, Host,
 };
 
 /// A request the plugin sent, secrets exposed (it is a test).
@@ -219,13 +219,27 @@ impl FakeHost {
     /// The configuration does not parse, or the provider refuses it.
     pub fn create<P: AuthProvider>(&self, config: serde_json::Value) -> Result<P, Error> {
         let config: P::Config = crate::parse_config(&config.to_string())?;
-        P::create(
-            config,
-            &CreateContext {
-                instance_name: "test".to_owned(),
-                host: Some(self.host()),
-            },
-        )
+        P::create(config, &self.create_context())
+    }
+
+    /// [`create`](Self::create) for an [`Authenticator`].
+    ///
+    /// # Errors
+    ///
+    /// The configuration does not parse, or the authenticator refuses it.
+    pub fn create_authenticator<A: Authenticator>(
+        &self,
+        config: serde_json::Value,
+    ) -> Result<A, Error> {
+        let config: A::Config = crate::parse_config(&config.to_string())?;
+        A::create(config, &self.create_context())
+    }
+
+    fn create_context(&self) -> CreateContext {
+        CreateContext {
+            instance_name: "test".to_owned(),
+            host: Some(self.host()),
+        }
     }
 
     /// Runs a future to completion on the current thread (the fake's HTTP

@@ -1,5 +1,5 @@
 //! Loading one plugin file: permission check, open, version and layout
-//! check, `init`, `components`.
+//! check, `init`, `components`, and the package metadata symbol.
 //!
 //! Every file is loaded with `lib_header_from_path(..).init_root_module()`.
 //! Never `RootModule::load_from_file`: it caches one module per root-module
@@ -11,9 +11,9 @@ use std::{
     sync::Arc,
 };
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::library::{lib_header_from_path, LibraryError, RawLibrary};
 use authhost_plugin_api::abi::{
-    ComponentDescriptor, PluginModRef, API_VERSION, ROOT_MODULE_BASE_NAME,
+    AboutFn, ComponentDescriptor, PluginModRef, ABOUT_SYMBOL, API_VERSION, ROOT_MODULE_BASE_NAME,
 };
 
 use super::{permissions::insecure_reason, HostServicesImpl, LoadError};
@@ -30,10 +30,63 @@ pub struct LoadedPlugin {
     pub version: String,
     /// The plugin-api version it was built with.
     pub api_version: String,
+    /// Its package metadata; empty for a plugin built against plugin-api
+    /// 0.1.0, which did not export it.
+    pub about: PluginAbout,
     /// Its root module.
     pub(crate) module: PluginModRef,
     /// Its components, sorted by type name.
     pub components: Vec<ComponentDescriptor>,
+}
+
+/// What a plugin's `Cargo.toml` says about it, read across the ABI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PluginAbout {
+    /// The package description.
+    pub description: String,
+    /// The package authors.
+    pub authors: Vec<String>,
+    /// The package repository URL.
+    pub repository: String,
+}
+
+impl PluginAbout {
+    /// Reads the [`ABOUT_SYMBOL`] of the library at `path`, which passed the
+    /// root module checks. Empty for a plugin built before plugin-api 0.1.1
+    /// (no such symbol) and for an answer that is not the expected JSON.
+    fn read(path: &Path) -> Self {
+        let Ok(library) = RawLibrary::load_at(path) else {
+            return Self::default();
+        };
+        // SAFETY: `export_plugin!` exports this symbol with exactly the type
+        // `AboutFn` (plugin-api's tests check the name), and the library's
+        // root module was built by that macro (its layout and version
+        // checks passed). The returned string lives in the library, which
+        // stays loaded (abi_stable never unloads it; `library` holds a
+        // reference until the copy below is made).
+        #[allow(unsafe_code)]
+        let about = match unsafe { library.get::<AboutFn>(ABOUT_SYMBOL) } {
+            Ok(symbol) => (*symbol)().as_str().to_owned(),
+            Err(_) => return Self::default(),
+        };
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            #[serde(default)]
+            description: String,
+            #[serde(default)]
+            authors: Vec<String>,
+            #[serde(default)]
+            repository: String,
+        }
+        match serde_json::from_str::<Wire>(&about) {
+            Ok(wire) => Self {
+                description: wire.description,
+                authors: wire.authors,
+                repository: wire.repository,
+            },
+            Err(_) => Self::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -248,6 +301,7 @@ pub fn load_plugin(path: &Path, outbound: &Arc<Outbound>) -> Result<LoadedPlugin
     }
     tracing::debug!(plugin = %name, path = %path.display(), components = components.len(), "plugin loaded");
     Ok(LoadedPlugin {
+        about: PluginAbout::read(&path),
         path,
         version: module.plugin_version().as_str().to_owned(),
         api_version: module.api_version().as_str().to_owned(),

@@ -9,6 +9,7 @@ mod host_services;
 mod kind;
 mod loader;
 mod permissions;
+pub(crate) use permissions::insecure_reason;
 mod pins;
 mod registry;
 
@@ -17,6 +18,6 @@ pub use error::{CallError, CreateError, LoadError};
 pub use handle::{AuthenticatorHandle, ProviderHandle};
 pub use host_services::HostServicesImpl;
 pub use kind::ComponentKind;
-pub use loader::{load_plugin, LoadedPlugin};
+pub use loader::{load_plugin, LoadedPlugin, PluginAbout};
 pub use pins::{sha256_file, Pin};
 pub use registry::{Component, PluginRegistry};

@@ -30,6 +30,8 @@ pub struct Component {
     pub plugin: String,
     /// The plugin's version.
     pub plugin_version: String,
+    /// The plugin-api version the plugin was built against.
+    pub plugin_api_version: String,
     /// The file the plugin was loaded from.
     pub path: PathBuf,
     plugin_index: usize,
@@ -130,6 +132,7 @@ impl PluginRegistry {
                     capabilities: c.capabilities,
                     plugin: plugin.name.clone(),
                     plugin_version: plugin.version.clone(),
+                    plugin_api_version: plugin.api_version.clone(),
                     path: plugin.path.clone(),
                     plugin_index: index,
                 },

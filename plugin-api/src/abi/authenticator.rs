@@ -40,8 +40,8 @@ pub struct Claims {
 
 /// A configured authenticator instance.
 ///
-/// Versioning: methods may be appended after the last prefix method within a
-/// `0.y` series.
+/// Versioning: frozen within a `0.y` series (see the module's versioning
+/// rule: a method appended here would make older plugins unloadable).
 #[sabi_trait]
 pub trait AuthenticatorInstance: Send + Sync + 'static {
     /// Checks an inbound credential; `Unauthenticated` when it is refused.

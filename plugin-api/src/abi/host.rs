@@ -29,8 +29,8 @@ pub enum LogLevel {
 /// own copy of every static, so it must not start a runtime, open sockets or
 /// sleep on its own; it asks the host.
 ///
-/// Versioning: methods may be appended after the last prefix method within a
-/// `0.y` series; a plugin calling a method its host lacks gets a default.
+/// Versioning: frozen within a `0.y` series (see the module's versioning
+/// rule: a method appended here would make older plugins unloadable).
 #[sabi_trait]
 pub trait HostServices: Clone + Send + Sync + 'static {
     /// Sends an HTTP request with the host's client (timeouts, egress policy,

@@ -7,14 +7,20 @@
 //!
 //! # Versioning rule
 //!
-//! `authhost-plugin-api` is `0.y.z`; the host loads plugins built against the
-//! same `0.y`. Within one `0.y` series:
+//! `authhost-plugin-api` is `0.y.z`; the host loads plugins built against
+//! any `0.y.z` of its own `0.y`, older or newer. Within one `0.y` series
+//! **every type here is frozen**, including the root module ([`PluginMod`])
+//! and the trait objects' vtables ([`ProviderInstance`],
+//! [`AuthenticatorInstance`], [`HostServices`]): abi_stable refuses a
+//! library whose prefix types have *fewer* fields than the host's, so
+//! appending a field or a method (although abi_stable's prefix types allow
+//! it in the other direction) would make every plugin built against an
+//! older `0.y.z` unloadable in the newer host.
 //!
-//! - the root module ([`PluginMod`]) and the trait objects
-//!   ([`ProviderInstance`], [`AuthenticatorInstance`], [`HostServices`]) may
-//!   grow, but only by appending after their `#[sabi(last_prefix_field)]`;
-//! - every other struct and enum here is frozen: adding a field or a variant
-//!   is a `0.y+1` release.
+//! What a plugin tells the host beyond the frozen types travels through
+//! separate, versioned symbols that an older plugin lacks
+//! ([`ABOUT_SYMBOL`] since 0.1.1). Anything else — a new method, field or
+//! variant — is a `0.y+1` release, and plugins rebuild.
 //!
 //! Each field's documentation repeats the rule that applies to it.
 //!
@@ -47,6 +53,8 @@ pub use provider::{
     AuthContext, AuthorizationRequest, CodeExchange, InstanceInfo, OutgoingRequest, ProviderBox,
     ProviderInstance, ProviderInstance_TO,
 };
-pub use root::{PluginMod, PluginModRef, API_VERSION, ROOT_MODULE_BASE_NAME};
+pub use root::{
+    AboutFn, PluginMod, PluginModRef, ABOUT_SYMBOL, API_VERSION, ROOT_MODULE_BASE_NAME,
+};
 pub use secret::RSecret;
 pub use token::TokenSet;

@@ -90,8 +90,8 @@ pub struct InstanceInfo {
 
 /// A configured provider instance, as the host sees it.
 ///
-/// Versioning: methods may be appended after the last prefix method within a
-/// `0.y` series.
+/// Versioning: frozen within a `0.y` series (see the module's versioning
+/// rule: a method appended here would make older plugins unloadable).
 #[sabi_trait]
 pub trait ProviderInstance: Send + Sync + 'static {
     /// Credentials for one call.

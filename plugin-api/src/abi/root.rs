@@ -14,6 +14,16 @@ use super::{
 /// The version of `authhost-plugin-api` this copy was built as.
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The symbol (NUL-terminated) under which a plugin built against 0.1.1 or
+/// later exports its package metadata: an [`AboutFn`]. Written by
+/// [`export_plugin!`](crate::export_plugin).
+pub const ABOUT_SYMBOL: &[u8] = b"authhost_plugin_about_v1\0";
+
+/// The function behind [`ABOUT_SYMBOL`]: a JSON object with the plugin
+/// package's `description`, `authors` (a list) and `repository`, from its
+/// `Cargo.toml`. Its signature never changes; keys may be added.
+pub type AboutFn = extern "C" fn() -> RStr<'static>;
+
 /// The base name of the root module every authhost plugin exports.
 pub const ROOT_MODULE_BASE_NAME: &str = "authhost_plugin";
 
@@ -21,8 +31,13 @@ pub const ROOT_MODULE_BASE_NAME: &str = "authhost_plugin";
 ///
 /// Write it with [`export_plugin!`](crate::export_plugin), not by hand.
 ///
-/// Versioning: fields may be appended after `components` within a `0.y`
-/// series; the fields up to `components` never change within `0.y`.
+/// Versioning: the layout is frozen within a `0.y` series. abi_stable
+/// refuses a library whose root module (or any prefix type reachable from
+/// it, such as a trait object's vtable) has *fewer* fields than the
+/// host's, so appending a field here would make every plugin built against
+/// an older `0.y.z` unloadable. What a plugin tells the host beyond these
+/// fields travels through separate, versioned symbols instead
+/// ([`ABOUT_SYMBOL`]); a missing symbol means an older plugin.
 #[repr(C)]
 #[derive(StableAbi, Debug)]
 #[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
@@ -49,8 +64,8 @@ pub struct PluginMod {
         instance_name: RStr<'_>,
         config_json: RSecret,
     ) -> RResult<AuthenticatorBox, PluginError>,
-    /// Describes every component, sorted by type name. The last prefix field:
-    /// later additions go after it.
+    /// Describes every component, sorted by type name. The last field (see
+    /// the versioning rule above).
     #[sabi(last_prefix_field)]
     pub components: extern "C" fn() -> RResult<RVec<ComponentDescriptor>, PluginError>,
 }
