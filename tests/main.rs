@@ -12,6 +12,7 @@
 //! - [`module_graph`]: no cycle between the host crate's modules.
 //! - [`oauth_flow`]: `authhost login`, `call` and `tokens` against a real authorization server.
 //! - [`plugin_faults`]: a misbehaving plugin (panics, timeouts, huge answers) cannot hurt the host.
+//! - [`plugin_lifecycle`]: `plugins new`, `install`, `list`, `remove`; old plugin-api builds still load.
 //! - [`plugin_loading`]: loading good and bad plugin libraries.
 //! - [`routes`]: routes without a socket (`oneshot`): health, OpenAPI, the error mapping.
 //! - [`secret_redaction`]: secrets stay out of `Debug`, errors, logs and output.
@@ -28,6 +29,7 @@ mod component_examples;
 mod module_graph;
 mod oauth_flow;
 mod plugin_faults;
+mod plugin_lifecycle;
 mod plugin_loading;
 mod routes;
 mod secret_redaction;

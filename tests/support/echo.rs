@@ -72,6 +72,15 @@ async fn echo(
         )
             .into_response(),
         "/status/500" => (StatusCode::INTERNAL_SERVER_ERROR, Json(record)).into_response(),
+        // A session endpoint: the `X-API-Key` it was sent, exchanged for a
+        // token that lives ten minutes (what `plugins new` scaffolds against).
+        "/session-token" => match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+            Some(key) => {
+                Json(serde_json::json!({ "token": format!("s-{key}"), "expires_in": 600 }))
+                    .into_response()
+            }
+            None => StatusCode::UNAUTHORIZED.into_response(),
+        },
         // `/big/N`: N bytes, streamed without a Content-Length.
         path if path.starts_with("/big/") => {
             let total: usize = path["/big/".len()..].parse().unwrap_or(0);

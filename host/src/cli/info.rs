@@ -77,6 +77,7 @@ pub struct SchemaArgs {
 struct ComponentRow<'a> {
     plugin: &'a str,
     version: &'a str,
+    api_version: &'a str,
     component_type: &'a str,
     name: &'a str,
     description: &'a str,
@@ -119,6 +120,7 @@ fn components(args: ComponentsArgs, globals: &Globals) -> anyhow::Result<std::pr
         .map(|c| ComponentRow {
             plugin: &c.plugin,
             version: &c.plugin_version,
+            api_version: &c.plugin_api_version,
             component_type: c.component_type.as_str(),
             name: &c.type_name,
             description: &c.description,
@@ -152,7 +154,7 @@ fn components(args: ComponentsArgs, globals: &Globals) -> anyhow::Result<std::pr
             } else {
                 let mut header = vec!["PLUGIN", "VERSION", "TYPE", "NAME", "DESCRIPTION"];
                 if globals.verbose > 0 {
-                    header.push("FILE");
+                    header.extend(["API", "FILE"]);
                 }
                 let table: Vec<Vec<String>> = rows
                     .iter()
@@ -165,12 +167,21 @@ fn components(args: ComponentsArgs, globals: &Globals) -> anyhow::Result<std::pr
                             r.description.to_owned(),
                         ];
                         if globals.verbose > 0 {
-                            row.push(r.file.clone());
+                            row.extend([r.api_version.to_owned(), r.file.clone()]);
                         }
                         row
                     })
                     .collect();
                 write_table(&mut out, &header, &table)?;
+                if globals.verbose > 0 {
+                    writeln!(out)?;
+                    for plugin in registry.plugins() {
+                        let about = super::plugins::about_line(&plugin.about)
+                            .map(|a| format!(": {a}"))
+                            .unwrap_or_default();
+                        writeln!(out, "{} {}{about}", plugin.name, plugin.version)?;
+                    }
+                }
             }
         }
     }

@@ -447,6 +447,39 @@ pub struct BuildOptions {
     pub default_plugins: bool,
 }
 
+impl Config {
+    /// Where this workflow's plugins are looked for, and its pins.
+    pub fn plugin_search(&self, options: &BuildOptions) -> (SearchPath, Vec<Pin>) {
+        plugin_search(
+            &self.plugins,
+            &self.base,
+            self.env_plugin_path.as_deref(),
+            options,
+        )
+    }
+}
+
+fn plugin_search(
+    plugins: &PluginsConfig,
+    base: &Path,
+    env_plugin_path: Option<&str>,
+    options: &BuildOptions,
+) -> (SearchPath, Vec<Pin>) {
+    let workflow_paths: Vec<PathBuf> = plugins.paths.iter().map(|p| base.join(p)).collect();
+    let search = SearchPath::build(
+        &options.plugin_paths,
+        env_plugin_path.map(std::ffi::OsStr::new),
+        &workflow_paths,
+        options.default_plugins,
+    );
+    let pins = plugins
+        .pins
+        .iter()
+        .map(|p| Pin::new(&p.file, &p.sha256, base))
+        .collect();
+    (search, pins)
+}
+
 impl Workflow {
     /// Builds the runtime from a loaded configuration: loads the plugins,
     /// checks each provider entry against its plugin's schema, creates
@@ -466,18 +499,7 @@ impl Workflow {
             env_plugin_path,
             master_key,
         } = config;
-        let workflow_paths: Vec<PathBuf> = plugins.paths.iter().map(|p| base.join(p)).collect();
-        let search = SearchPath::build(
-            &options.plugin_paths,
-            env_plugin_path.as_deref().map(std::ffi::OsStr::new),
-            &workflow_paths,
-            options.default_plugins,
-        );
-        let pins: Vec<Pin> = plugins
-            .pins
-            .iter()
-            .map(|p| Pin::new(&p.file, &p.sha256, &base))
-            .collect();
+        let (search, pins) = plugin_search(&plugins, &base, env_plugin_path.as_deref(), options);
         let registry = PluginRegistry::load_with(&search, &outbound, &pins);
         for error in registry.errors() {
             match error {

@@ -2,21 +2,11 @@
 
 use std::{process::ExitCode, sync::Arc};
 
-use clap::Subcommand;
-
-use super::Globals;
+use crate::cli::Globals;
 use crate::{
     outbound::Outbound,
     plugin::{load_plugin, sha256_file, PluginRegistry, SearchPath, SearchSource},
 };
-
-/// `plugins` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum PluginsCommand {
-    /// Load each plugin file and report what it offers or why it fails.
-    /// Exit code 2 when any file is bad.
-    Verify(VerifyArgs),
-}
 
 /// `plugins verify` arguments.
 #[derive(Debug, clap::Args)]
@@ -26,15 +16,7 @@ pub struct VerifyArgs {
     paths: Vec<std::path::PathBuf>,
 }
 
-impl PluginsCommand {
-    pub(crate) fn run(self, globals: &Globals) -> anyhow::Result<ExitCode> {
-        match self {
-            Self::Verify(args) => verify(args, globals),
-        }
-    }
-}
-
-fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let search = if args.paths.is_empty() {
         globals.search.clone()
     } else {
@@ -51,7 +33,7 @@ fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             std::env::consts::DLL_PREFIX,
             std::env::consts::DLL_SUFFIX
         );
-        return Ok(super::failure());
+        return Ok(crate::cli::failure());
     }
     // Load every file into one registry so duplicate type names are caught,
     // and report per file.
@@ -62,6 +44,7 @@ fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
         let loaded_before = registry.errors().len();
         match load_plugin(path, &outbound) {
             Ok(plugin) => {
+                let about = plugin.about.clone();
                 let summary = format!(
                     "{} {} (plugin-api {}): {}",
                     plugin.name,
@@ -81,6 +64,9 @@ fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
                         "ok    {}\n      {summary}\n      sha256 {digest}",
                         path.display()
                     );
+                    if let Some(about) = about_line(&about) {
+                        println!("      {about}");
+                    }
                     continue;
                 }
                 bad += 1;
@@ -106,6 +92,20 @@ fn verify(args: VerifyArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     Ok(if bad == 0 {
         ExitCode::SUCCESS
     } else {
-        super::failure()
+        crate::cli::failure()
     })
+}
+
+/// `description — authors — repository`, the parts a plugin declares.
+pub(crate) fn about_line(about: &crate::plugin::PluginAbout) -> Option<String> {
+    let authors = about.authors.join(", ");
+    let parts: Vec<&str> = [
+        about.description.as_str(),
+        authors.as_str(),
+        about.repository.as_str(),
+    ]
+    .into_iter()
+    .filter(|p| !p.is_empty())
+    .collect();
+    (!parts.is_empty()).then(|| crate::cli::printable(&parts.join(" — ")).into_owned())
 }
