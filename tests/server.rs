@@ -3265,34 +3265,24 @@ async fn three_replicas_survive_ten_key_rotations_with_logins_in_flight() {
 /// A stand-in OTLP/HTTP collector: records the body of every POST to
 /// `/v1/traces` and answers an empty (valid) protobuf response.
 fn otlp_collector() -> (String, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
     let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
     let recorded = bodies.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let app = axum::Router::new().route(
-                "/v1/traces",
-                axum::routing::post(move |body: axum::body::Bytes| {
-                    let recorded = recorded.clone();
-                    async move {
-                        recorded.lock().expect("lock").push(body.to_vec());
-                        (
-                            [("content-type", "application/x-protobuf")],
-                            Vec::<u8>::new(),
-                        )
-                    }
-                }),
-            );
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            axum::serve(listener, app).await.expect("serve");
-        });
+    let addr = crate::support::background::serve_in_background(1, move |_| {
+        axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let recorded = recorded.clone();
+                async move {
+                    recorded.lock().expect("lock").push(body.to_vec());
+                    (
+                        [("content-type", "application/x-protobuf")],
+                        Vec::<u8>::new(),
+                    )
+                }
+            }),
+        )
     });
+    let base = format!("http://{addr}");
     (base, bodies)
 }
 

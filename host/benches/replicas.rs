@@ -31,6 +31,8 @@ use authhost::{
 use authhost_plugin_api::{Secret, TokenSet};
 use futures_util::{stream, StreamExt};
 
+#[path = "../../tests/support/background.rs"]
+mod background;
 #[allow(dead_code)]
 #[path = "../../tests/support/oauth_server.rs"]
 mod oauth_server;

@@ -97,24 +97,14 @@ async fn echo(
 /// Starts a server on a free port of 127.0.0.1, in a background thread that
 /// lives as long as the test process.
 pub fn start() -> EchoServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
     let hits = Arc::new(Mutex::new(Vec::new()));
-    let state = AppState {
-        hits: hits.clone(),
-        port: addr.port(),
-    };
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = Router::new().fallback(any(echo)).with_state(state);
-            axum::serve(listener, app).await.expect("serve");
-        });
+    let state_hits = hits.clone();
+    let addr: SocketAddr = super::background::serve_in_background(1, move |addr| {
+        let state = AppState {
+            hits: state_hits,
+            port: addr.port(),
+        };
+        Router::new().fallback(any(echo)).with_state(state)
     });
     EchoServer {
         base: format!("http://127.0.0.1:{}", addr.port()),

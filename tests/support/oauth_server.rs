@@ -506,39 +506,28 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
 
 /// Starts a server on a free port of 127.0.0.1 in a background thread.
 pub fn start() -> AuthServer {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
-    let base = format!("http://127.0.0.1:{}", addr.port());
     let inner = Arc::new(Mutex::new(Inner {
         lifetime: Some(3600),
         ..Inner::default()
     }));
-    let state = AppState {
-        base: base.clone(),
-        inner: inner.clone(),
-    };
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let app = Router::new()
-                .route("/.well-known/oauth-authorization-server", get(metadata))
-                .route("/.well-known/openid-configuration", get(metadata))
-                .route("/authorize", get(authorize))
-                .route("/token", post(token))
-                .route("/access_token", post(token))
-                .route("/revoke", post(revoke))
-                .route("/api/me", get(me))
-                .route("/.well-known/jwks.json", get(jwks))
-                .route("/user/repos", get(me))
-                .with_state(state);
-            axum::serve(listener, app).await.expect("serve");
-        });
+    let state_inner = inner.clone();
+    let addr: SocketAddr = super::background::serve_in_background(2, move |addr| {
+        let state = AppState {
+            base: format!("http://127.0.0.1:{}", addr.port()),
+            inner: state_inner,
+        };
+        Router::new()
+            .route("/.well-known/oauth-authorization-server", get(metadata))
+            .route("/.well-known/openid-configuration", get(metadata))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/access_token", post(token))
+            .route("/revoke", post(revoke))
+            .route("/api/me", get(me))
+            .route("/.well-known/jwks.json", get(jwks))
+            .route("/user/repos", get(me))
+            .with_state(state)
     });
+    let base = format!("http://127.0.0.1:{}", addr.port());
     AuthServer { base, inner }
 }
