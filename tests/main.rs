@@ -9,6 +9,7 @@
 //! Index:
 //! - [`cli_info`]: `authhost info` and `--version`.
 //! - [`component_examples`]: every component's example config validates and creates.
+//! - [`mcp_server`]: `serve` as an MCP server at `/mcp`: resource metadata, audience, origin, tools, elicitation.
 //! - [`module_graph`]: no cycle between the host crate's modules.
 //! - [`oauth_flow`]: `authhost login`, `call` and `tokens` against a real authorization server.
 //! - [`plugin_faults`]: a misbehaving plugin (panics, timeouts, huge answers) cannot hurt the host.
@@ -26,6 +27,7 @@ mod support;
 
 mod cli_info;
 mod component_examples;
+mod mcp_server;
 mod module_graph;
 mod oauth_flow;
 mod plugin_faults;

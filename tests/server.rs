@@ -20,10 +20,10 @@ use authhost::{
 use base64::Engine as _;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 
-const HS_SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+pub(crate) const HS_SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
 
-struct Running {
-    base: String,
+pub(crate) struct Running {
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
     _plugins: Option<PluginDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -43,7 +43,7 @@ fn keys_dir() -> std::path::PathBuf {
 
 /// Starts the server on a free loopback port; `yaml` may use `{port}` for
 /// the server's own port and `{keys}` for the test keys folder.
-async fn start(yaml: &str, plugins: Option<PluginDir>) -> Running {
+pub(crate) async fn start(yaml: &str, plugins: Option<PluginDir>) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -135,18 +135,18 @@ async fn json(response: reqwest::Response) -> serde_json::Value {
     serde_json::from_slice(&response.bytes().await.expect("body")).expect("json")
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs()
 }
 
-fn claims(sub: &str, exp_offset: i64, iss: &str, aud: &str) -> serde_json::Value {
+pub(crate) fn claims(sub: &str, exp_offset: i64, iss: &str, aud: &str) -> serde_json::Value {
     serde_json::json!({"sub": sub, "exp": (now() as i64 + exp_offset), "iss": iss, "aud": aud})
 }
 
-fn hs(claims: &serde_json::Value) -> String {
+pub(crate) fn hs(claims: &serde_json::Value) -> String {
     encode(
         &Header::new(Algorithm::HS256),
         claims,
@@ -155,7 +155,7 @@ fn hs(claims: &serde_json::Value) -> String {
     .expect("jwt")
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -304,7 +304,7 @@ async fn connect_through_link(http: &reqwest::Client, answer: (u16, serde_json::
 
 /// Plays the browser from an `auth_url` (a connect link, or the
 /// authorization server's URL) to the redirect back: the callback URL.
-async fn follow_to_callback(http: &reqwest::Client, url: &str) -> String {
+pub(crate) async fn follow_to_callback(http: &reqwest::Client, url: &str) -> String {
     let mut url = url.to_owned();
     for _ in 0..4 {
         let response = http.get(&url).send().await.expect("browser");

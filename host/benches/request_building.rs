@@ -31,9 +31,9 @@ fn bench(c: &mut Criterion) {
         )
         .expect("tool");
     let args = Args::from([
-        ("owner".to_owned(), "rust-lang".to_owned()),
-        ("repo".to_owned(), "rust".to_owned()),
-        ("state".to_owned(), "open".to_owned()),
+        ("owner".to_owned(), "rust-lang".into()),
+        ("repo".to_owned(), "rust".into()),
+        ("state".to_owned(), "open".into()),
     ]);
     let credentials = vec![
         Credential::Header {

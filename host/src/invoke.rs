@@ -253,9 +253,10 @@ impl Invoker {
 /// The caller's claims (from inbound authentication), for `{user.…}` placeholders.
 pub type Claims = serde_json::Map<String, serde_json::Value>;
 
-/// Adds `{user.id}` and `{user.<claim>}` values for the placeholders the
-/// tool uses. They come only from authentication: a caller's argument named
-/// `user.…` is refused.
+/// Checks the caller's arguments against the tool's parameters (defaults
+/// filled in), then adds `{user.id}` and `{user.<claim>}` values for the
+/// placeholders the tool uses. Those come only from authentication: a
+/// caller's argument named `user.…` is refused.
 fn with_user_placeholders(
     tool: &dyn crate::tools::Tool,
     user: &str,
@@ -268,7 +269,7 @@ fn with_user_placeholders(
             reason: "is reserved: `user.…` values come from the caller's authentication".to_owned(),
         });
     }
-    let mut all = args.clone();
+    let mut all = tool.parameters().apply(args)?;
     for placeholder in tool.arguments() {
         let Some(claim) = placeholder.strip_prefix("user.") else {
             continue;
@@ -285,7 +286,7 @@ fn with_user_placeholders(
         };
         match value {
             Some(value) => {
-                all.insert(placeholder.clone(), value);
+                all.insert(placeholder.clone(), serde_json::Value::String(value));
             }
             None => {
                 return Err(ToolError::Invalid {

@@ -44,13 +44,19 @@ struct JsonResponse {
     body: serde_json::Value,
 }
 
-fn parse_args(raw: &[String]) -> anyhow::Result<Args> {
+/// `--arg NAME=VALUE` values, typed as the tool's parameters declare them
+/// (a number parameter reads `5` as 5), when the tool is known.
+fn parse_args(raw: &[String], tool: Option<&dyn crate::tools::Tool>) -> anyhow::Result<Args> {
     let mut args = Args::new();
     for item in raw {
         let Some((name, value)) = item.split_once('=') else {
             bail!("--arg `{item}`: expected NAME=VALUE");
         };
-        if args.insert(name.to_owned(), value.to_owned()).is_some() {
+        let value = match tool {
+            Some(tool) => tool.parameters().typed(name, value),
+            None => serde_json::Value::from(value),
+        };
+        if args.insert(name.to_owned(), value).is_some() {
             bail!("--arg `{name}` is given twice");
         }
     }
@@ -58,8 +64,14 @@ fn parse_args(raw: &[String]) -> anyhow::Result<Args> {
 }
 
 pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let call_args = parse_args(&args.args)?;
     let workflow = super::load_workflow(&args.config, globals)?;
+    let call_args = parse_args(
+        &args.args,
+        workflow
+            .tools
+            .get(&args.tool)
+            .map(|entry| entry.tool.as_ref()),
+    )?;
     let runtime = super::runtime()?;
     let store = runtime.block_on(super::open_store_if_needed(&workflow))?;
     let invoker = Invoker::new(Arc::new(workflow), Arc::new(Broker::new(store)));

@@ -10,6 +10,7 @@ mod connect_page;
 mod connections;
 mod error;
 mod flows;
+mod mcp;
 mod metrics;
 pub mod openapi;
 mod routes;
@@ -33,7 +34,7 @@ pub use metrics::{Metrics, Outcome};
 use crate::{broker::Broker, invoke::Invoker, store::TokenStore, workflow::Workflow};
 
 /// Largest request body accepted.
-const MAX_BODY: usize = 1024 * 1024;
+pub(super) const MAX_BODY: usize = 1024 * 1024;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -51,6 +52,8 @@ pub struct ServerState {
     pub metrics: Metrics,
     /// Where finished connect flows are announced, if anywhere.
     pub webhook: Option<Arc<webhook::Webhook>>,
+    /// What `/mcp` requires of a caller's token.
+    pub(crate) resource_server: mcp::ResourceServer,
 }
 
 impl ServerState {
@@ -79,6 +82,16 @@ impl ServerState {
             &workflow.outbound,
         )
         .map_err(|e| e.to_string())?;
+        let inbound_config = workflow.general.inbound_auth.as_ref();
+        let resource_server = mcp::ResourceServer::new(
+            &workflow.general.server,
+            bind,
+            matches!(
+                inbound_config,
+                Some(crate::inbound::InboundAuthConfig::Jwt { .. })
+            ),
+            mcp::jwt_issuer(inbound_config),
+        )?;
         if workflow.general.server.connect.verify == crate::workflow::VerifyMode::None
             && workflow.needs_store()
         {
@@ -128,6 +141,7 @@ impl ServerState {
             inbound,
             metrics: Metrics::for_providers(workflow.providers.keys()),
             webhook,
+            resource_server,
             workflow,
         })
     }
@@ -135,6 +149,7 @@ impl ServerState {
 
 /// The router.
 pub fn app(state: Arc<ServerState>) -> Router {
+    let mcp = mcp::routes(state.clone());
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
@@ -160,8 +175,9 @@ pub fn app(state: Arc<ServerState>) -> Router {
                 .merge(put(routes::supply)),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(error::log_server_errors))
         .with_state(state)
+        .merge(mcp)
+        .layer(axum::middleware::from_fn(error::log_server_errors))
 }
 
 /// How long in-flight requests may take to finish after a shutdown signal.

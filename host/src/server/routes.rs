@@ -97,26 +97,16 @@ fn arguments(body: &[u8]) -> Result<Args, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Args::new());
     }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
-        ApiError::BadRequest("the body must be a JSON object of arguments".to_owned())
-    })?;
-    let object = value.as_object().ok_or_else(|| {
-        ApiError::BadRequest("the body must be a JSON object of arguments".to_owned())
-    })?;
-    Ok(object
-        .iter()
-        .map(|(k, v)| {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.clone(), text)
-        })
-        .collect())
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(object)) => Ok(object.into_iter().collect()),
+        _ => Err(ApiError::BadRequest(
+            "the body must be a JSON object of arguments".to_owned(),
+        )),
+    }
 }
 
 /// `POST /v1/tools/{tool}/invoke`: the call, with the caller's credentials.
-#[utoipa::path(post, path = "/v1/tools/{tool}/invoke", tag = "tools", params(("tool" = String, Path, description = "The tool name")), request_body(content = std::collections::HashMap<String, String>, description = "The tool's arguments (values may be any JSON; they become strings)", content_type = "application/json"), responses((status = 200, description = "The upstream answered (its status is inside)", body = super::openapi::InvokeResult), (status = 400, description = "Bad arguments", body = super::openapi::ErrorBody), (status = 401, description = "`invalid_token`, `authorization_required` (with `auth_url`) or `credentials_required`", body = super::openapi::ErrorBody), (status = 404, description = "Unknown tool", body = super::openapi::ErrorBody), (status = 502, description = "A plugin failed, panicked or timed out, or the upstream is unreachable", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/tools/{tool}/invoke", tag = "tools", params(("tool" = String, Path, description = "The tool name")), request_body(content = std::collections::HashMap<String, serde_json::Value>, description = "The tool's arguments, checked against its parameters (`parameters:` in the workflow; by default each placeholder a string, number or boolean)", content_type = "application/json"), responses((status = 200, description = "The upstream answered (its status is inside)", body = super::openapi::InvokeResult), (status = 400, description = "Bad arguments", body = super::openapi::ErrorBody), (status = 401, description = "`invalid_token`, `authorization_required` (with `auth_url`) or `credentials_required`", body = super::openapi::ErrorBody), (status = 404, description = "Unknown tool", body = super::openapi::ErrorBody), (status = 502, description = "A plugin failed, panicked or timed out, or the upstream is unreachable", body = super::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn invoke(
     State(state): AppState,
     Path(tool): Path<String>,

@@ -7,7 +7,7 @@ use ::http::{header::CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, Method};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{template::Template, Args, ConfigProblem, Tool, ToolError, ToolType};
+use super::{template::Template, Args, ConfigProblem, Parameters, Tool, ToolError, ToolType};
 use crate::{credentials::PreparedRequest, duration::DurationSpec, outbound::Outbound};
 
 /// HTTP methods a tool may use.
@@ -72,6 +72,12 @@ pub struct HttpToolConfig {
     /// caller is asked to authorize again with the grant's scopes plus these.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The arguments, as a JSON Schema object (`type: object`,
+    /// `properties` with types, enums, defaults; `required`). One property
+    /// per placeholder. Without it, every placeholder is a required string,
+    /// number or boolean. Callers are checked against it and MCP clients
+    /// see it.
+    pub parameters: Option<serde_json::Value>,
 }
 
 /// The `http` tool type.
@@ -128,7 +134,13 @@ impl BodyTemplate {
 
     fn render(&self, args: &Args) -> Result<serde_json::Value, ToolError> {
         Ok(match self {
-            Self::String(t) => serde_json::Value::String(t.render(args, false)?),
+            Self::String(t) => match t.sole_placeholder() {
+                Some(name) => args
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| super::MissingArg(name.to_owned()))?,
+                None => serde_json::Value::String(t.render(args, false)?),
+            },
             Self::Array(items) => items
                 .iter()
                 .map(|i| i.render(args))
@@ -158,10 +170,11 @@ pub struct HttpTool {
     timeout: Option<std::time::Duration>,
     auth_provider: Option<String>,
     scopes: Vec<String>,
+    parameters: Parameters,
 }
 
 fn check_url(url: &Template, outbound: &Outbound) -> Result<(), String> {
-    let filled: Args = url.args().map(|a| (a.to_owned(), "x".to_owned())).collect();
+    let filled: Args = url.args().map(|a| (a.to_owned(), "x".into())).collect();
     let sample = url.render(&filled, true).map_err(|e| e.to_string())?;
     let parsed =
         url::Url::parse(&sample).map_err(|e| format!("is not a valid absolute URL ({e})"))?;
@@ -184,6 +197,32 @@ fn check_url(url: &Template, outbound: &Outbound) -> Result<(), String> {
         }
     }
     outbound.check_url(&parsed).map_err(|e| e.to_string())
+}
+
+/// Every placeholder of a tool's templates, sorted, each once.
+fn placeholder_names(
+    url: Option<&Template>,
+    headers: &[(HeaderName, Template)],
+    query: &[(String, Template)],
+    body: Option<&BodyTemplate>,
+) -> Vec<String> {
+    let mut out: Vec<String> = url
+        .iter()
+        .flat_map(|u| u.args())
+        .map(str::to_owned)
+        .collect();
+    for (_, t) in headers {
+        out.extend(t.args().map(str::to_owned));
+    }
+    for (_, t) in query {
+        out.extend(t.args().map(str::to_owned));
+    }
+    if let Some(body) = body {
+        body.args(&mut out);
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The path of the URL's literal part before its first placeholder.
@@ -268,8 +307,20 @@ impl ToolType for HttpToolType {
             .body
             .as_ref()
             .map(|b| BodyTemplate::parse(b, "/body", &mut problems));
-        match url {
-            Some(url) if problems.is_empty() => Ok(Box::new(HttpTool {
+        let mut placeholders = placeholder_names(url.as_ref(), &headers, &query, body.as_ref());
+        placeholders.retain(|n| !n.starts_with("user."));
+        let parameters = match &config.parameters {
+            Some(schema) => match Parameters::declared(schema, &placeholders) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    problems.push(("/parameters".to_owned(), e));
+                    None
+                }
+            },
+            None => Some(Parameters::from_placeholders(&placeholders)),
+        };
+        match (url, parameters) {
+            (Some(url), Some(parameters)) if problems.is_empty() => Ok(Box::new(HttpTool {
                 description: config.description,
                 method: config.method.method(),
                 path_prefix: path_prefix(&url),
@@ -280,6 +331,7 @@ impl ToolType for HttpToolType {
                 timeout: config.timeout.map(|t| t.0),
                 auth_provider: config.auth_provider,
                 scopes: config.scopes,
+                parameters,
             })),
             _ => Err(problems),
         }
@@ -299,20 +351,17 @@ impl Tool for HttpTool {
         &self.scopes
     }
 
+    fn parameters(&self) -> &Parameters {
+        &self.parameters
+    }
+
     fn arguments(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.url.args().map(str::to_owned).collect();
-        for (_, t) in &self.headers {
-            out.extend(t.args().map(str::to_owned));
-        }
-        for (_, t) in &self.query {
-            out.extend(t.args().map(str::to_owned));
-        }
-        if let Some(body) = &self.body {
-            body.args(&mut out);
-        }
-        out.sort();
-        out.dedup();
-        out
+        placeholder_names(
+            Some(&self.url),
+            &self.headers,
+            &self.query,
+            self.body.as_ref(),
+        )
     }
 
     fn prepare(&self, args: &Args) -> Result<PreparedRequest, ToolError> {
@@ -325,10 +374,10 @@ impl Tool for HttpTool {
         }
         let rendered = self.url.render(args, true)?;
         let first_arg = || {
-            let dots = self
-                .url
-                .args()
-                .find(|n| args.get(*n).is_some_and(|v| v.chars().all(|c| c == '.')));
+            let dots = self.url.args().find(|n| {
+                args.get(*n)
+                    .is_some_and(|v| super::value_text(v).chars().all(|c| c == '.'))
+            });
             dots.or_else(|| self.url.args().next())
                 .unwrap_or("url")
                 .to_owned()
@@ -523,7 +572,7 @@ mod tests {
         ) {
             let tool = build(serde_json::json!({"url": "https://api.example.com:8443/v1/items/{a}{b}/x?q={b}"}))
                 .expect("valid");
-            match tool.prepare(&Args::from([("a".into(), a), ("b".into(), b)])) {
+            match tool.prepare(&Args::from([("a".into(), a.into()), ("b".into(), b.into())])) {
                 Ok(r) => {
                     proptest::prop_assert_eq!(r.url.host_str(), Some("api.example.com"));
                     proptest::prop_assert_eq!(r.url.port(), Some(8443));

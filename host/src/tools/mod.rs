@@ -3,12 +3,14 @@
 //! HTTP request. `http` is built in; more kinds register here.
 
 mod http;
+mod parameters;
 mod template;
 
 use std::fmt;
 
 pub use self::http::{HttpToolConfig, HttpToolType};
-pub use template::{has_dot_segment, Args, MissingArg, Template};
+pub use parameters::Parameters;
+pub use template::{has_dot_segment, value_text, Args, MissingArg, Template};
 
 use crate::{credentials::PreparedRequest, outbound::Outbound};
 
@@ -49,6 +51,8 @@ pub trait Tool: Send + Sync + fmt::Debug {
     }
     /// The argument names it takes.
     fn arguments(&self) -> Vec<String>;
+    /// The JSON Schema its arguments must satisfy.
+    fn parameters(&self) -> &Parameters;
     /// Builds the request for one call (credentials not yet applied).
     ///
     /// # Errors

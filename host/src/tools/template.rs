@@ -11,8 +11,20 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Call arguments by name.
-pub type Args = BTreeMap<String, String>;
+/// Call arguments by name: JSON values, typed as the tool's parameters
+/// declare them.
+pub type Args = BTreeMap<String, serde_json::Value>;
+
+/// An argument as text where it goes into a string (URL, header, query,
+/// part of a body string): strings as they are, numbers and booleans
+/// written out, `null` empty, arrays and objects as compact JSON.
+pub fn value_text(value: &serde_json::Value) -> std::borrow::Cow<'_, str> {
+    match value {
+        serde_json::Value::String(s) => std::borrow::Cow::Borrowed(s),
+        serde_json::Value::Null => std::borrow::Cow::Borrowed(""),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -109,6 +121,15 @@ impl Template {
         }
     }
 
+    /// The placeholder, when the template is exactly one (`"{count}"`): in a
+    /// JSON body it is replaced by the argument's typed value.
+    pub fn sole_placeholder(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Arg(name)] => Some(name),
+            _ => None,
+        }
+    }
+
     /// Whether the template has no placeholder.
     pub fn is_literal(&self) -> bool {
         self.args().next().is_none()
@@ -127,10 +148,11 @@ impl Template {
                 Part::Literal(l) => out.push_str(l),
                 Part::Arg(name) => {
                     let value = args.get(name).ok_or_else(|| MissingArg(name.clone()))?;
+                    let value = value_text(value);
                     if encode {
-                        out.extend(utf8_percent_encode(value, UNRESERVED));
+                        out.extend(utf8_percent_encode(&value, UNRESERVED));
                     } else {
-                        out.push_str(value);
+                        out.push_str(&value);
                     }
                 }
             }

@@ -39,6 +39,40 @@ pub struct ServerConfig {
     /// How users connect accounts, and who may complete a flow.
     #[serde(default)]
     pub connect: ConnectConfig,
+    /// The MCP endpoint (`/mcp`).
+    #[serde(default)]
+    pub mcp: McpConfig,
+}
+
+/// `general.server.mcp`: the workflow's tools as an MCP server at `/mcp`
+/// (Streamable HTTP), an OAuth protected resource (RFC 9728).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// Do not serve `/mcp`.
+    #[serde(default)]
+    pub disabled: bool,
+    /// The resource URL a token for `/mcp` must be issued for (its `aud`,
+    /// RFC 8707), announced in the protected resource metadata. Default:
+    /// `public_url` + `/mcp`, else `http://<listening address>/mcp`.
+    pub resource: Option<String>,
+    /// The authorization servers MCP clients are told to get tokens from.
+    /// Default: the inbound JWT `issuer`.
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+    /// Scopes a token must carry to use `/mcp`; a token without them gets
+    /// `403 insufficient_scope` naming them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Browser origins (`https://app.example:443`, `http://localhost:*`)
+    /// allowed to call `/mcp`. A request with any other `Origin` is refused
+    /// (DNS rebinding); requests without one (non-browser clients) pass.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// `Host` values accepted on `/mcp` besides the loopback names and the
+    /// hosts of `public_url` and `resource`.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Who may complete a connect flow in a browser.
@@ -128,6 +162,7 @@ impl Default for ServerConfig {
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
             connect: ConnectConfig::default(),
+            mcp: McpConfig::default(),
         }
     }
 }

@@ -334,16 +334,35 @@ impl Config {
         let general: GeneralConfig = section(&mut root, "general", &mut diags);
         let plugins: PluginsConfig = section(&mut root, "plugins", &mut diags);
         let outbound = outbound_for(&root, &general, &mut diags);
+        let mut urls: Vec<(String, &str, &str)> = Vec::new();
         if let Some(telemetry) = &general.telemetry {
-            let usable = url::Url::parse(&telemetry.otlp_endpoint)
+            urls.push((
+                "/general/telemetry/otlp_endpoint".to_owned(),
+                &telemetry.otlp_endpoint,
+                "expected the collector's OTLP/HTTP traces URL, such as http://otel-collector:4318/v1/traces",
+            ));
+        }
+        let mcp = &general.server.mcp;
+        if let Some(resource) = &mcp.resource {
+            urls.push((
+                "/general/server/mcp/resource".to_owned(),
+                resource,
+                "expected the URL MCP clients reach /mcp at, such as https://authhost.example/mcp",
+            ));
+        }
+        for (i, server) in mcp.authorization_servers.iter().enumerate() {
+            urls.push((
+                format!("/general/server/mcp/authorization_servers/{i}"),
+                server,
+                "expected an authorization server's issuer URL, such as https://id.example",
+            ));
+        }
+        for (pointer, url, expected) in urls {
+            let usable = url::Url::parse(url)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
             if !usable {
-                let (_, node) = root.locate("/general/telemetry/otlp_endpoint");
-                diags.error(
-                    Location::of(node),
-                    "general.telemetry.otlp_endpoint",
-                    "expected the collector's OTLP/HTTP traces URL, such as http://otel-collector:4318/v1/traces",
-                );
+                let (_, node) = root.locate(&pointer);
+                diags.error(Location::of(node), &dotted(&pointer), expected);
             }
         }
         let base = path

@@ -1,0 +1,215 @@
+//! The MCP server handler: `tools/list` from the workflow's tools,
+//! `tools/call` through the same credentials path as
+//! `POST /v1/tools/{tool}/invoke`.
+
+use std::{borrow::Cow, sync::Arc};
+
+use authhost_plugin_api::Capabilities;
+use rmcp::{
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+        ErrorData, Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
+        ServerConfig, Tool,
+    },
+    service::{ElicitationMode, RequestContext},
+    RoleServer, ServerHandler,
+};
+
+use super::super::{flows, routes, ApiError, ServerState};
+use crate::{inbound::Caller, invoke::InvokeError};
+
+/// JSON-RPC error code of the 2025-11-25 revision: the request needs the
+/// user to complete a URL-mode elicitation first (`URLElicitationRequiredError`).
+const URL_ELICITATION_REQUIRED: i32 = -32042;
+
+/// The handler of one MCP session.
+#[derive(Clone)]
+pub(super) struct McpTools {
+    state: Arc<ServerState>,
+}
+
+impl McpTools {
+    pub(super) fn new(state: Arc<ServerState>) -> Self {
+        Self { state }
+    }
+}
+
+/// The HTTP request a message came in, as rmcp hands it over.
+fn request_parts(context: &RequestContext<RoleServer>) -> Option<&http::request::Parts> {
+    context.extensions.get::<http::request::Parts>()
+}
+
+fn tool_error(text: impl Into<String>) -> CallToolResponse {
+    CallToolResult::error(vec![ContentBlock::text(text.into())]).into()
+}
+
+impl ServerHandler for McpTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("authhost", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Each tool calls an API with the signed-in user's credentials. When a tool \
+                 needs the user to connect an account, the answer carries a link to open.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self
+            .state
+            .workflow
+            .tools
+            .iter()
+            .map(|(name, entry)| {
+                let schema = match entry.tool.parameters().schema() {
+                    serde_json::Value::Object(map) => map.clone(),
+                    _ => serde_json::Map::new(),
+                };
+                Tool::new_with_raw(
+                    name.clone(),
+                    entry.tool.description().map(|d| Cow::Owned(d.to_owned())),
+                    schema,
+                )
+            })
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let state = &self.state;
+        let Some(parts) = request_parts(&context) else {
+            return Err(ErrorData::internal_error("no HTTP request", None));
+        };
+        let Some(caller) = parts.extensions.get::<Caller>() else {
+            return Err(ErrorData::internal_error("no authenticated caller", None));
+        };
+        let tool = request.name.as_ref();
+        if !state.workflow.tools.contains_key(tool) {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool: {tool}"),
+                None,
+            ));
+        }
+        let arguments: crate::tools::Args =
+            request.arguments.unwrap_or_default().into_iter().collect();
+        let provider = state
+            .workflow
+            .tools
+            .get(tool)
+            .and_then(|entry| entry.tool.auth_provider());
+        let result = state
+            .invoker
+            .call(tool, &caller.user, &caller.claims, &arguments)
+            .await;
+        let outcome = match &result {
+            Ok(_) => super::super::Outcome::Upstream,
+            Err(InvokeError::AuthorizationRequired { .. }) => {
+                super::super::Outcome::AuthorizationRequired
+            }
+            Err(InvokeError::UnknownTool { .. } | InvokeError::Arguments { .. }) => {
+                super::super::Outcome::ClientError
+            }
+            Err(_) => super::super::Outcome::Failed,
+        };
+        state.metrics.invoke(provider, outcome);
+        match result {
+            Ok(response) => {
+                state.metrics.upstream_latency(response.elapsed);
+                let text = String::from_utf8_lossy(&response.body).into_owned();
+                let failed = response.status.is_client_error() || response.status.is_server_error();
+                let mut result = if failed {
+                    CallToolResult::error(vec![ContentBlock::text(format!(
+                        "the API answered {}: {text}",
+                        response.status
+                    ))])
+                } else {
+                    CallToolResult::success(vec![ContentBlock::text(text)])
+                };
+                if let Ok(serde_json::Value::Object(object)) =
+                    serde_json::from_slice::<serde_json::Value>(&response.body)
+                {
+                    result.structured_content = Some(serde_json::Value::Object(object));
+                }
+                Ok(result.into())
+            }
+            Err(InvokeError::AuthorizationRequired {
+                provider,
+                user,
+                scopes,
+                ..
+            }) => {
+                if routes::capabilities(state, &provider).contains(Capabilities::USER_SUPPLIED) {
+                    return Ok(tool_error(format!(
+                        "`{provider}` needs the user's own credentials: supply them with \
+                         PUT /v1/credentials/{provider}, then call the tool again"
+                    )));
+                }
+                let link =
+                    match flows::connect_link(state, &parts.headers, &provider, &user, &scopes) {
+                        Ok(link) => link,
+                        Err(e) => return Ok(tool_error(message_of(e))),
+                    };
+                let message = format!(
+                    "Connect your `{provider}` account to use this tool: open {link}, then call \
+                     the tool again."
+                );
+                if context
+                    .peer
+                    .supported_elicitation_modes()
+                    .contains(&ElicitationMode::Url)
+                {
+                    let elicitation_id = format!("connect-{provider}");
+                    return Err(ErrorData::new(
+                        ErrorCode(URL_ELICITATION_REQUIRED),
+                        message.clone(),
+                        Some(serde_json::json!({
+                            "elicitations": [{
+                                "mode": "url",
+                                "elicitationId": elicitation_id,
+                                "url": link,
+                                "message": message,
+                            }]
+                        })),
+                    ));
+                }
+                Ok(tool_error(message))
+            }
+            Err(e) => Ok(tool_error(message_of(ApiError::from(e)))),
+        }
+    }
+}
+
+/// The message a caller may see for an error (a 500's detail is logged,
+/// never shown).
+fn message_of(error: ApiError) -> String {
+    match error {
+        ApiError::Unauthenticated(m)
+        | ApiError::Forbidden(m)
+        | ApiError::NotFound(m)
+        | ApiError::BadRequest(m)
+        | ApiError::BadGateway(m) => m,
+        ApiError::AuthorizationRequired { provider, auth_url } => {
+            format!("`{provider}` needs authorization: open {auth_url}")
+        }
+        ApiError::CredentialsRequired { provider } => {
+            format!("`{provider}` needs the user's own credentials")
+        }
+        ApiError::Internal(e) => {
+            tracing::error!(error = %e, "mcp tool call failed");
+            "internal error (logged on the server)".to_owned()
+        }
+    }
+}
+
+impl std::fmt::Debug for McpTools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("McpTools")
+    }
+}
