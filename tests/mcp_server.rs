@@ -397,3 +397,42 @@ async fn a_tool_that_needs_a_connected_account_asks_through_url_elicitation() {
         "{retried}"
     );
 }
+
+/// The official MCP conformance suite's server scenarios against `serve`
+/// (tests/mcp-conformance.sh: Node 22 and the suite from the npm registry).
+/// Skipped only off CI, when npm is missing.
+#[test]
+fn the_official_conformance_suite_passes_its_server_scenarios() {
+    let npm = std::process::Command::new("npm").arg("--version").output();
+    if npm.is_err() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must run the MCP conformance suite, and npm is missing"
+        );
+        eprintln!("skipped: npm is not installed");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("tests/mcp-conformance.sh"))
+        .arg(env!("CARGO_BIN_EXE_authhost"))
+        .env(
+            "MCP_CONFORMANCE_DIR",
+            crate::support::target_dir()
+                .parent()
+                .expect("target")
+                .join("mcp-conformance"),
+        )
+        .env("XDG_DATA_HOME", data.path())
+        .output()
+        .expect("run tests/mcp-conformance.sh");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report.matches("pass  ").count(), 7, "{report}");
+}
