@@ -331,6 +331,17 @@ async fn tools_are_listed_with_their_parameters_and_called_with_the_users_creden
     assert!(text.contains("`limit`"), "{text}");
     assert_eq!(api.hits().len(), 1, "the bad call never reached the API");
 
+    // Another user's token with alice's session id: as if it did not exist.
+    let bob = post(
+        &mcp.http,
+        &mcp.url,
+        &token("bob", &resource, "tools"),
+        Some(&mcp.id),
+        serde_json::json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(bob.status(), 404);
+
     let unknown = mcp
         .request(
             "tools/call",

@@ -25,6 +25,8 @@ pub(crate) struct ResourceServer {
     scopes: Vec<String>,
     /// Whether callers present JWTs, whose `aud` must name the resource.
     audience_required: bool,
+    /// Which user opened each session.
+    sessions: Arc<super::sessions::SessionOwners>,
 }
 
 impl ResourceServer {
@@ -69,6 +71,7 @@ impl ResourceServer {
             authorization_servers,
             scopes: mcp.scopes.clone(),
             audience_required: jwt,
+            sessions: Arc::default(),
         })
     }
 
@@ -203,9 +206,41 @@ pub(super) async fn authorize(
         tracing::info!(reason = %message, "mcp request refused");
         return resource.refuse(status, error, &message, true);
     }
+    let session = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(id) = &session {
+        if !resource.sessions.allows(id, &caller.user) {
+            tracing::info!("mcp request for another user's session refused");
+            return (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({ "error": "not_found", "message": "no such session" })),
+            )
+                .into_response();
+        }
+    }
+    let closing = request.method() == axum::http::Method::DELETE;
+    let user = caller.user.clone();
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    let response = next.run(request).await;
+    match (&session, response.headers().get(SESSION_HEADER)) {
+        (None, Some(opened)) => {
+            if let Ok(id) = opened.to_str() {
+                resource.sessions.bind(id, &user);
+            }
+        }
+        (Some(id), _) if closing && response.status().is_success() => {
+            resource.sessions.forget(id);
+        }
+        _ => {}
+    }
+    response
 }
+
+/// The header carrying an MCP session id.
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]`: RFC 9728 metadata.
 pub(super) async fn metadata(State(state): State<Arc<ServerState>>) -> Response {

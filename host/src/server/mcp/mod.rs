@@ -8,6 +8,7 @@
 
 mod authorize;
 mod handler;
+mod sessions;
 
 use std::sync::Arc;
 
