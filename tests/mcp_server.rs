@@ -70,6 +70,21 @@ fn workflow(echo: &echo::EchoServer, auth: &oauth_server::AuthServer) -> String 
     )
 }
 
+/// [`workflow`] served, with its echo API and authorization server, and
+/// the resource URL of its `/mcp`.
+async fn serve() -> (
+    echo::EchoServer,
+    oauth_server::AuthServer,
+    crate::server::Running,
+    String,
+) {
+    let api = echo::start();
+    let auth = oauth_server::start();
+    let server = start(&workflow(&api, &auth), None).await;
+    let resource = format!("{}/mcp", server.base);
+    (api, auth, server, resource)
+}
+
 /// A token for `user` with `aud` and `scope`.
 fn token(user: &str, aud: &str, scope: &str) -> String {
     let mut c = claims(user, 300, ISSUER, aud);
@@ -185,10 +200,7 @@ impl Session {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mcp_clients_are_told_where_to_authorize_and_refused_without_the_right_token() {
-    let api = echo::start();
-    let auth = oauth_server::start();
-    let server = start(&workflow(&api, &auth), None).await;
-    let resource = format!("{}/mcp", server.base);
+    let (_api, _auth, server, resource) = serve().await;
     let http = client();
 
     let bare = http
@@ -278,10 +290,7 @@ async fn mcp_clients_are_told_where_to_authorize_and_refused_without_the_right_t
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tools_are_listed_with_their_parameters_and_called_with_the_users_credentials() {
-    let api = echo::start();
-    let auth = oauth_server::start();
-    let server = start(&workflow(&api, &auth), None).await;
-    let resource = format!("{}/mcp", server.base);
+    let (api, _auth, server, resource) = serve().await;
     let mut mcp = Session::open(&server.base, &token("alice", &resource, "tools"), false).await;
 
     let listed = mcp.request("tools/list", serde_json::json!({})).await;
@@ -353,10 +362,7 @@ async fn tools_are_listed_with_their_parameters_and_called_with_the_users_creden
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tool_that_needs_a_connected_account_asks_through_url_elicitation() {
-    let api = echo::start();
-    let auth = oauth_server::start();
-    let server = start(&workflow(&api, &auth), None).await;
-    let resource = format!("{}/mcp", server.base);
+    let (_api, _auth, server, resource) = serve().await;
 
     // A client without URL elicitation gets a tool error holding the link.
     let mut plain = Session::open(&server.base, &token("bob", &resource, "tools"), false).await;

@@ -8,7 +8,7 @@
 //! Run: `cargo build --release --workspace && cargo bench -p authhost --bench gateway`
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -82,17 +82,6 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let have = |tool: &str| {
@@ -122,7 +111,7 @@ fn main() {
         ),
     )
     .expect("nginx.conf");
-    let _nginx = Kill(
+    let _nginx = support::Kill(
         Command::new("nginx")
             .args([
                 "-c",
@@ -169,24 +158,7 @@ fn main() {
         };
         store.put("gh", "bench", &tokens, None).await.expect("seed");
     });
-    let binary = support::release_library("authhost_static")
-        .parent()
-        .expect("folder")
-        .join("authhost");
-    let server = Kill(
-        Command::new(&binary)
-            .args([
-                "serve",
-                "--config",
-                &workflow.display().to_string(),
-                "--bind",
-                &format!("127.0.0.1:{gateway}"),
-            ])
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("authhost serve"),
-    );
+    let server = support::serve_release(&workflow, gateway, None);
     wait_for(&format!("http://127.0.0.1:{gateway}/healthz"));
     let pid = server.0.id();
     let jwt = encode(

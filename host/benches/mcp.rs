@@ -8,7 +8,6 @@
 //! Run: `cargo build --release --workspace && cargo bench -p authhost --bench mcp`
 
 use std::{
-    process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -24,17 +23,6 @@ mod support;
 const CONNECTIONS: usize = 16;
 const LOAD: Duration = Duration::from_secs(5);
 const LATENCY: Duration = Duration::from_secs(3);
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
 
 /// JSON-RPC ids: unique within the session, as a client must keep them.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -173,25 +161,7 @@ fn main() {
         ),
     )
     .expect("workflow");
-    let binary = support::release_library("authhost_static")
-        .parent()
-        .expect("folder")
-        .join("authhost");
-    let _server = Kill(
-        Command::new(&binary)
-            .args([
-                "serve",
-                "--config",
-                &workflow.display().to_string(),
-                "--bind",
-                &format!("127.0.0.1:{gateway}"),
-            ])
-            .env_remove("RUST_LOG")
-            .env("XDG_DATA_HOME", dir.path())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("authhost serve"),
-    );
+    let _server = support::serve_release(&workflow, gateway, Some(dir.path()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

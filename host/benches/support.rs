@@ -54,3 +54,40 @@ pub fn free_port() -> u16 {
         .expect("addr")
         .port()
 }
+
+/// A child process stopped with SIGTERM (and waited for) when dropped.
+#[derive(Debug)]
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// `target/release/authhost serve --config WORKFLOW --bind 127.0.0.1:PORT`,
+/// quiet, with `data` as its data folder when given.
+pub fn serve_release(
+    workflow: &std::path::Path,
+    port: u16,
+    data: Option<&std::path::Path>,
+) -> Kill {
+    let binary = release_library("authhost_static")
+        .parent()
+        .expect("folder")
+        .join("authhost");
+    let mut command = std::process::Command::new(binary);
+    command
+        .args(["serve", "--config"])
+        .arg(workflow)
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::null());
+    if let Some(data) = data {
+        command.env("XDG_DATA_HOME", data);
+    }
+    Kill(command.spawn().expect("authhost serve"))
+}

@@ -171,14 +171,29 @@ async fn invoke_inner(
             user,
             scopes,
             ..
-        }) => {
-            if capabilities(state, &provider).contains(Capabilities::USER_SUPPLIED) {
-                return Err(ApiError::CredentialsRequired { provider });
-            }
-            let auth_url = super::flows::connect_link(state, headers, &provider, &user, &scopes)?;
-            Err(ApiError::AuthorizationRequired { provider, auth_url })
-        }
+        }) => Err(authorization_needed(
+            state, headers, provider, &user, &scopes,
+        )),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// What a caller is told when `user` must first authorize `provider` (for
+/// `scopes` beyond the grant's): supply their own credentials, or open a
+/// connect link. Shared by REST invoke and MCP `tools/call`.
+pub(super) fn authorization_needed(
+    state: &ServerState,
+    headers: &HeaderMap,
+    provider: String,
+    user: &str,
+    scopes: &[String],
+) -> ApiError {
+    if capabilities(state, &provider).contains(Capabilities::USER_SUPPLIED) {
+        return ApiError::CredentialsRequired { provider };
+    }
+    match super::flows::connect_link(state, headers, &provider, user, scopes) {
+        Ok(auth_url) => ApiError::AuthorizationRequired { provider, auth_url },
+        Err(e) => e,
     }
 }
 

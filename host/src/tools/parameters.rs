@@ -4,16 +4,17 @@
 //! /v1/tools/{tool}/invoke`, MCP `tools/call` — is checked against it, and
 //! MCP's `tools/list` publishes it.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use jsonschema::error::ValidationErrorKind;
 
 use super::{Args, MissingArg, ToolError};
 
 /// The compiled parameter schema of one tool.
+#[derive(Clone)]
 pub struct Parameters {
     schema: serde_json::Value,
-    validator: jsonschema::Validator,
+    validator: Arc<jsonschema::Validator>,
 }
 
 impl fmt::Debug for Parameters {
@@ -21,12 +22,6 @@ impl fmt::Debug for Parameters {
         f.debug_struct("Parameters")
             .field("schema", &self.schema)
             .finish()
-    }
-}
-
-impl Clone for Parameters {
-    fn clone(&self) -> Self {
-        Self::compile(self.schema.clone()).unwrap_or_else(|_| unreachable!("compiled before"))
     }
 }
 
@@ -91,7 +86,10 @@ impl Parameters {
     fn compile(schema: serde_json::Value) -> Result<Self, String> {
         let validator = jsonschema::validator_for(&schema)
             .map_err(|e| format!("is not a valid JSON Schema: {e}"))?;
-        Ok(Self { schema, validator })
+        Ok(Self {
+            schema,
+            validator: Arc::new(validator),
+        })
     }
 
     /// The schema, as MCP's `tools/list` publishes it.

@@ -4,7 +4,6 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use authhost_plugin_api::Capabilities;
 use rmcp::{
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
@@ -15,7 +14,7 @@ use rmcp::{
     RoleServer, ServerHandler,
 };
 
-use super::super::{flows, routes, ApiError, ServerState};
+use super::super::{routes, ApiError, ServerState};
 use crate::{inbound::Caller, invoke::InvokeError};
 
 /// JSON-RPC error code of the 2025-11-25 revision: the request needs the
@@ -145,17 +144,16 @@ impl ServerHandler for McpTools {
                 scopes,
                 ..
             }) => {
-                if routes::capabilities(state, &provider).contains(Capabilities::USER_SUPPLIED) {
-                    return Ok(tool_error(format!(
-                        "`{provider}` needs the user's own credentials: supply them with \
-                         PUT /v1/credentials/{provider}, then call the tool again"
-                    )));
-                }
-                let link =
-                    match flows::connect_link(state, &parts.headers, &provider, &user, &scopes) {
-                        Ok(link) => link,
-                        Err(e) => return Ok(tool_error(message_of(e))),
-                    };
+                let (provider, link) = match routes::authorization_needed(
+                    state,
+                    &parts.headers,
+                    provider,
+                    &user,
+                    &scopes,
+                ) {
+                    ApiError::AuthorizationRequired { provider, auth_url } => (provider, auth_url),
+                    other => return Ok(tool_error(message_of(other))),
+                };
                 let message = format!(
                     "Connect your `{provider}` account to use this tool: open {link}, then call \
                      the tool again."
@@ -198,9 +196,10 @@ fn message_of(error: ApiError) -> String {
         ApiError::AuthorizationRequired { provider, auth_url } => {
             format!("`{provider}` needs authorization: open {auth_url}")
         }
-        ApiError::CredentialsRequired { provider } => {
-            format!("`{provider}` needs the user's own credentials")
-        }
+        ApiError::CredentialsRequired { provider } => format!(
+            "`{provider}` needs the user's own credentials: supply them with \
+             PUT /v1/credentials/{provider}, then call the tool again"
+        ),
         ApiError::Internal(e) => {
             tracing::error!(error = %e, "mcp tool call failed");
             "internal error (logged on the server)".to_owned()
