@@ -27,6 +27,7 @@ mod support;
 
 mod cli_info;
 mod component_examples;
+mod mcp_client;
 mod mcp_server;
 mod module_graph;
 mod oauth_flow;

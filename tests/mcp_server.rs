@@ -72,7 +72,7 @@ fn workflow(echo: &echo::EchoServer, auth: &oauth_server::AuthServer) -> String 
 
 /// [`workflow`] served, with its echo API and authorization server, and
 /// the resource URL of its `/mcp`.
-async fn serve() -> (
+pub(crate) async fn serve() -> (
     echo::EchoServer,
     oauth_server::AuthServer,
     crate::server::Running,
@@ -86,7 +86,7 @@ async fn serve() -> (
 }
 
 /// A token for `user` with `aud` and `scope`.
-fn token(user: &str, aud: &str, scope: &str) -> String {
+pub(crate) fn token(user: &str, aud: &str, scope: &str) -> String {
     let mut c = claims(user, 300, ISSUER, aud);
     c["scope"] = scope.into();
     hs(&c)

@@ -36,6 +36,7 @@ pub mod inbound;
 pub mod invoke;
 pub mod json_pointer;
 pub mod logging;
+pub mod mcp_client;
 pub mod outbound;
 pub mod paths;
 pub mod plugin;

@@ -45,15 +45,18 @@ struct JsonResponse {
 }
 
 /// `--arg NAME=VALUE` values, typed as the tool's parameters declare them
-/// (a number parameter reads `5` as 5), when the tool is known.
-fn parse_args(raw: &[String], tool: Option<&dyn crate::tools::Tool>) -> anyhow::Result<Args> {
+/// (a number parameter reads `5` as 5), when they are known.
+pub(crate) fn parse_args(
+    raw: &[String],
+    parameters: Option<&crate::tools::Parameters>,
+) -> anyhow::Result<Args> {
     let mut args = Args::new();
     for item in raw {
         let Some((name, value)) = item.split_once('=') else {
             bail!("--arg `{item}`: expected NAME=VALUE");
         };
-        let value = match tool {
-            Some(tool) => tool.parameters().typed(name, value),
+        let value = match parameters {
+            Some(parameters) => parameters.typed(name, value),
             None => serde_json::Value::from(value),
         };
         if args.insert(name.to_owned(), value).is_some() {
@@ -70,7 +73,7 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
         workflow
             .tools
             .get(&args.tool)
-            .map(|entry| entry.tool.as_ref()),
+            .map(|entry| entry.tool.parameters()),
     )?;
     let runtime = super::runtime()?;
     let store = runtime.block_on(super::open_store_if_needed(&workflow))?;

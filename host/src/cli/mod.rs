@@ -5,6 +5,7 @@ mod doctor;
 mod info;
 mod keys;
 mod login;
+mod mcp;
 mod output;
 mod plugins;
 mod schema;
@@ -88,6 +89,9 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Run the HTTP gateway: tool calls with each caller's credentials.
     Serve(serve::ServeArgs),
+    /// Use a remote MCP server's tools from the command line.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Check a deployment: store, schema, keys against every row, plugin
     /// pins, clock skew against the authorization servers.
     Doctor(doctor::DoctorArgs),
@@ -149,6 +153,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Tokens(cmd) => cmd.run(&globals),
         Command::Keys(cmd) => cmd.run(&globals),
         Command::Serve(args) => serve::run(args, &globals),
+        Command::Mcp(cmd) => cmd.run(&globals),
         Command::Doctor(args) => doctor::run(args, &globals),
     };
     if let Some(exporter) = exporter {

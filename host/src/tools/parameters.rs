@@ -63,6 +63,16 @@ impl Parameters {
         Self::compile(schema)
     }
 
+    /// A schema another server declared (a remote MCP tool's
+    /// `inputSchema`), taken as it is.
+    ///
+    /// # Errors
+    ///
+    /// When it is not valid JSON Schema.
+    pub fn foreign(schema: serde_json::Value) -> Result<Self, String> {
+        Self::compile(schema)
+    }
+
     /// Each placeholder a required scalar (string, number or boolean).
     pub fn from_placeholders(placeholders: &[String]) -> Self {
         let properties: serde_json::Map<String, serde_json::Value> = placeholders

@@ -1,0 +1,191 @@
+//! `authhost mcp tools|call URL`: authhost as an MCP client of a remote
+//! server — here `serve`'s own `/mcp`, a real Streamable HTTP server with
+//! JWT callers — listing tools, calling one with typed arguments, and
+//! reporting the server's authorization challenge.
+
+use crate::mcp_server::{serve, token};
+use crate::support::{authhost, run, Run};
+
+/// Runs `authhost mcp ARGS` off the runtime (the server lives on it), with
+/// `env` set.
+async fn mcp(args: Vec<String>, env: Vec<(&'static str, String)>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = authhost();
+        cmd.envs(env);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(cmd, &args)
+    })
+    .await
+    .expect("authhost mcp")
+}
+
+fn args(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_and_calls_a_remote_servers_tools_with_a_bearer_token() {
+    let (api, _auth, _server, resource) = serve().await;
+    let env = vec![("MCP_TOKEN", token("alice", &resource, "tools"))];
+
+    let listed = mcp(
+        args(&["mcp", "tools", &resource, "--bearer-env", "MCP_TOKEN"]),
+        env.clone(),
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l == "search\tSearch the items"),
+        "{}",
+        listed.stdout
+    );
+    let json = mcp(
+        args(&[
+            "mcp",
+            "tools",
+            &resource,
+            "--bearer-env",
+            "MCP_TOKEN",
+            "--format",
+            "json",
+        ]),
+        env.clone(),
+    )
+    .await;
+    let tools: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let search = tools
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|t| t["name"] == "search")
+        .expect("search");
+    assert_eq!(
+        search["inputSchema"]["properties"]["limit"]["type"],
+        "integer"
+    );
+
+    // `limit` is typed by the remote schema: it arrives as the number 3.
+    let called = mcp(
+        args(&[
+            "mcp",
+            "call",
+            &resource,
+            "search",
+            "--bearer-env",
+            "MCP_TOKEN",
+            "--arg",
+            "q=red shoes",
+            "--arg",
+            "limit=3",
+        ]),
+        env.clone(),
+    )
+    .await;
+    assert_eq!(called.code, 0, "{}", called.all());
+    let result: serde_json::Value = serde_json::from_str(&called.stdout).expect("json");
+    assert_eq!(result["body"], "{\"limit\":3}", "{result}");
+    assert_eq!(result["query"], "q=red+shoes");
+    assert_eq!(api.hits().len(), 1);
+
+    // A tool error (the schema refuses limit 0) exits 1 (a tool error) with its text.
+    let refused = mcp(
+        args(&[
+            "mcp",
+            "call",
+            &resource,
+            "search",
+            "--bearer-env",
+            "MCP_TOKEN",
+            "--arg",
+            "q=x",
+            "--arg",
+            "limit=0",
+        ]),
+        env.clone(),
+    )
+    .await;
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(refused.stdout.contains("`limit`"), "{}", refused.stdout);
+    assert_eq!(
+        api.hits().len(),
+        1,
+        "the refused call never reached the API"
+    );
+
+    // A tool the server does not have: named, with the closest one.
+    let unknown = mcp(
+        args(&[
+            "mcp",
+            "call",
+            &resource,
+            "serch",
+            "--bearer-env",
+            "MCP_TOKEN",
+        ]),
+        env,
+    )
+    .await;
+    assert_ne!(unknown.code, 0);
+    assert!(
+        unknown
+            .stderr
+            .contains("no tool `serch`; did you mean `search`?"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_the_servers_challenge_and_never_prints_the_token() {
+    let (_api, _auth, server, resource) = serve().await;
+    let metadata = format!("{}/.well-known/oauth-protected-resource/mcp", server.base);
+
+    let bare = mcp(args(&["mcp", "tools", &resource]), vec![]).await;
+    assert_ne!(bare.code, 0);
+    assert!(bare.stderr.contains("answered 401"), "{}", bare.stderr);
+    assert!(bare.stderr.contains("scope `tools`"), "{}", bare.stderr);
+    assert!(bare.stderr.contains(&metadata), "{}", bare.stderr);
+    assert!(bare.stderr.contains("--bearer-env"), "{}", bare.stderr);
+
+    let narrow = token("alice", &resource, "read");
+    let refused = mcp(
+        args(&["mcp", "tools", &resource, "--bearer-env", "MCP_TOKEN"]),
+        vec![("MCP_TOKEN", narrow.clone())],
+    )
+    .await;
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("answered 403 (insufficient_scope)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains(&narrow) && !refused.stdout.contains(&narrow));
+
+    let unset = mcp(
+        args(&[
+            "mcp",
+            "tools",
+            &resource,
+            "--bearer-env",
+            "NOT_SET_ANYWHERE",
+        ]),
+        vec![],
+    )
+    .await;
+    assert!(
+        unset.stderr.contains(
+            "--bearer-env NOT_SET_ANYWHERE: the environment variable is not set or empty"
+        ),
+        "{}",
+        unset.stderr
+    );
+    let scheme = mcp(args(&["mcp", "tools", "file:///etc/passwd"]), vec![]).await;
+    assert!(
+        scheme.stderr.contains("only http and https"),
+        "{}",
+        scheme.stderr
+    );
+}
