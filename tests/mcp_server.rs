@@ -415,7 +415,8 @@ async fn a_tool_that_needs_a_connected_account_asks_through_url_elicitation() {
     );
 }
 
-/// The official MCP conformance suite's server scenarios against `serve`
+/// The official MCP conformance suite's server scenarios against `serve`,
+/// and its client scenarios with `authhost mcp` as the client
 /// (tests/mcp-conformance.sh: Node 22 and the suite from the npm registry).
 /// Skipped only off CI, when npm is missing.
 #[test]
@@ -451,5 +452,6 @@ fn the_official_conformance_suite_passes_its_server_scenarios() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{report}");
-    assert_eq!(report.matches("pass  ").count(), 7, "{report}");
+    assert_eq!(report.matches("pass  ").count(), 9, "{report}");
+    assert!(report.contains("pass  client tools_call"), "{report}");
 }
