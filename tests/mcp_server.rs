@@ -2,7 +2,8 @@
 //! JSON-RPC over HTTP, as any client sends it): the protected-resource
 //! answers, audience and origin checks, `tools/list` with each tool's
 //! parameters, `tools/call` through the caller's credentials, and the
-//! connect link as a URL elicitation or a tool error.
+//! connect link as a URL elicitation or a tool error — also through the
+//! official SDK's client (`rmcp`), end to end.
 
 use indoc::formatdoc;
 
@@ -454,4 +455,68 @@ fn the_official_conformance_suite_passes_its_server_scenarios() {
     assert!(out.status.success(), "{report}");
     assert_eq!(report.matches("pass  ").count(), 9, "{report}");
     assert!(report.contains("pass  client tools_call"), "{report}");
+}
+
+/// The official SDK's client (`rmcp`) against `/mcp` with a JWT: the call
+/// that needs the user's authorization fails with a URL elicitation
+/// (-32042), the user completes the flow at the link against the test
+/// authorization server, and the retried call succeeds with their token.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rmcp_client_is_sent_to_authorize_and_its_retried_call_succeeds() {
+    use rmcp::{
+        model::{
+            CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitationCapability,
+            Implementation, UrlElicitationCapability,
+        },
+        transport::{
+            streamable_http_client::StreamableHttpClientTransportConfig,
+            StreamableHttpClientTransport,
+        },
+        ServiceError, ServiceExt,
+    };
+
+    let (_api, _auth, server, resource) = serve().await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(resource.as_str())
+            .auth_header(token("alice", &resource, "tools")),
+    );
+    let mut capabilities = ClientCapabilities::default();
+    capabilities.elicitation =
+        Some(ElicitationCapability::new().with_url(UrlElicitationCapability::new()));
+    let mcp = ClientConfig::new(capabilities, Implementation::new("rmcp-e2e", "1"))
+        .serve(transport)
+        .await
+        .expect("initialize");
+    let tools = mcp.list_all_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "me"), "{tools:?}");
+
+    let needs = mcp
+        .call_tool(CallToolRequestParams::new("me"))
+        .await
+        .expect_err("alice has not authorized yet");
+    let ServiceError::McpError(error) = needs else {
+        panic!("expected a JSON-RPC error, got {needs:?}");
+    };
+    assert_eq!(error.code.0, -32042, "{error:?}");
+    let data = error.data.expect("elicitation data");
+    let link = data["elicitations"][0]["url"].as_str().expect("url");
+    assert!(link.starts_with(&server.base), "{link}");
+
+    let http = client();
+    let callback = follow_to_callback(&http, link).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+
+    let retried = mcp
+        .call_tool(CallToolRequestParams::new("me"))
+        .await
+        .expect("tools/call after authorizing");
+    assert_eq!(retried.is_error, Some(false), "{retried:?}");
+    assert_eq!(
+        retried.structured_content.expect("structured")["user"],
+        "test-user"
+    );
+    mcp.cancel().await.expect("close the session");
 }
