@@ -42,15 +42,22 @@ done
 grep -q "listening on" "$LOG" || { cat "$LOG" >&2; echo "authhost serve did not start" >&2; exit 1; }
 
 failed=0
-for scenario in "${REQUIRED[@]}"; do
-    if out=$(timeout 60 "$NODE" "$SUITE" server --url "http://$MCP_ADDR/mcp" --scenario "$scenario" 2>&1) \
-        && grep -q "0 failed" <<<"$out"; then
-        echo "pass  $scenario ($(grep -o 'Passed: [0-9]*/[0-9]*' <<<"$out"))"
+# check LABEL SUITE-ARGS...: runs one scenario (60 s at most) and prints
+# its line; a failure prints the suite's report and marks the run failed.
+check() {
+    local label="$1" out
+    shift
+    if out=$(timeout 60 "$NODE" "$SUITE" "$@" 2>&1) && grep -q "0 failed" <<<"$out"; then
+        echo "pass  $label ($(grep -o 'Passed: [0-9]*/[0-9]*' <<<"$out"))"
     else
-        echo "FAIL  $scenario"
+        echo "FAIL  $label"
         sed 's/^/      /' <<<"$out" | tail -20
         failed=1
     fi
+}
+
+for scenario in "${REQUIRED[@]}"; do
+    check "$scenario" server --url "http://$MCP_ADDR/mcp" --scenario "$scenario"
 done
 
 # The client scenarios authhost's MCP client (`authhost mcp`) runs, through
@@ -59,14 +66,7 @@ done
 CLIENT=(initialize tools_call)
 export AUTHHOST
 for scenario in "${CLIENT[@]}"; do
-    if out=$(timeout 60 "$NODE" "$SUITE" client --command "$PWD/tests/mcp-conformance-client.sh" \
-            --scenario "$scenario" --timeout 30000 2>&1) \
-        && grep -q "0 failed" <<<"$out"; then
-        echo "pass  client $scenario ($(grep -o 'Passed: [0-9]*/[0-9]*' <<<"$out"))"
-    else
-        echo "FAIL  client $scenario"
-        sed 's/^/      /' <<<"$out" | tail -20
-        failed=1
-    fi
+    check "client $scenario" client --command "$PWD/tests/mcp-conformance-client.sh" \
+        --scenario "$scenario" --timeout 30000
 done
 exit "$failed"

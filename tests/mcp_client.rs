@@ -23,10 +23,21 @@ fn args(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// `authhost mcp call RESOURCE TOOL --bearer-env MCP_TOKEN --arg …` with
+/// `token` in `MCP_TOKEN`.
+async fn call(resource: &str, tool: &str, token: &str, tool_args: &[&str]) -> Run {
+    let mut all = args(&["mcp", "call", resource, tool, "--bearer-env", "MCP_TOKEN"]);
+    for arg in tool_args {
+        all.extend(["--arg".to_owned(), (*arg).to_owned()]);
+    }
+    mcp(all, vec![("MCP_TOKEN", token.to_owned())]).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn lists_and_calls_a_remote_servers_tools_with_a_bearer_token() {
     let (api, _auth, _server, resource) = serve().await;
-    let env = vec![("MCP_TOKEN", token("alice", &resource, "tools"))];
+    let bearer = token("alice", &resource, "tools");
+    let env = vec![("MCP_TOKEN", bearer.clone())];
 
     let listed = mcp(
         args(&["mcp", "tools", &resource, "--bearer-env", "MCP_TOKEN"]),
@@ -68,45 +79,15 @@ async fn lists_and_calls_a_remote_servers_tools_with_a_bearer_token() {
     );
 
     // `limit` is typed by the remote schema: it arrives as the number 3.
-    let called = mcp(
-        args(&[
-            "mcp",
-            "call",
-            &resource,
-            "search",
-            "--bearer-env",
-            "MCP_TOKEN",
-            "--arg",
-            "q=red shoes",
-            "--arg",
-            "limit=3",
-        ]),
-        env.clone(),
-    )
-    .await;
+    let called = call(&resource, "search", &bearer, &["q=red shoes", "limit=3"]).await;
     assert_eq!(called.code, 0, "{}", called.all());
     let result: serde_json::Value = serde_json::from_str(&called.stdout).expect("json");
     assert_eq!(result["body"], "{\"limit\":3}", "{result}");
     assert_eq!(result["query"], "q=red+shoes");
     assert_eq!(api.hits().len(), 1);
 
-    // A tool error (the schema refuses limit 0) exits 1 (a tool error) with its text.
-    let refused = mcp(
-        args(&[
-            "mcp",
-            "call",
-            &resource,
-            "search",
-            "--bearer-env",
-            "MCP_TOKEN",
-            "--arg",
-            "q=x",
-            "--arg",
-            "limit=0",
-        ]),
-        env.clone(),
-    )
-    .await;
+    // A tool error (the schema refuses limit 0) exits 1 with its text.
+    let refused = call(&resource, "search", &bearer, &["q=x", "limit=0"]).await;
     assert_eq!(refused.code, 1, "{}", refused.all());
     assert!(refused.stdout.contains("`limit`"), "{}", refused.stdout);
     assert_eq!(
@@ -116,18 +97,7 @@ async fn lists_and_calls_a_remote_servers_tools_with_a_bearer_token() {
     );
 
     // A tool the server does not have: named, with the closest one.
-    let unknown = mcp(
-        args(&[
-            "mcp",
-            "call",
-            &resource,
-            "serch",
-            "--bearer-env",
-            "MCP_TOKEN",
-        ]),
-        env,
-    )
-    .await;
+    let unknown = call(&resource, "serch", &bearer, &[]).await;
     assert_ne!(unknown.code, 0);
     assert!(
         unknown

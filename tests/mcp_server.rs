@@ -93,6 +93,17 @@ pub(crate) fn token(user: &str, aud: &str, scope: &str) -> String {
     hs(&c)
 }
 
+/// The user opens the connect `link` in a browser and authorizes at the
+/// test authorization server; the callback succeeds.
+async fn authorize_at(link: &str) {
+    let http = client();
+    let callback = follow_to_callback(&http, link).await;
+    assert_eq!(
+        http.get(&callback).send().await.expect("callback").status(),
+        200
+    );
+}
+
 /// One MCP session over raw HTTP.
 struct Session {
     http: reqwest::Client,
@@ -397,12 +408,7 @@ async fn a_tool_that_needs_a_connected_account_asks_through_url_elicitation() {
 
     // The user opens it and authorizes; the retried call succeeds with
     // alice's token.
-    let http = client();
-    let callback = follow_to_callback(&http, link).await;
-    assert_eq!(
-        http.get(&callback).send().await.expect("callback").status(),
-        200
-    );
+    authorize_at(link).await;
     let retried = mcp
         .request(
             "tools/call",
@@ -502,12 +508,7 @@ async fn the_rmcp_client_is_sent_to_authorize_and_its_retried_call_succeeds() {
     let link = data["elicitations"][0]["url"].as_str().expect("url");
     assert!(link.starts_with(&server.base), "{link}");
 
-    let http = client();
-    let callback = follow_to_callback(&http, link).await;
-    assert_eq!(
-        http.get(&callback).send().await.expect("callback").status(),
-        200
-    );
+    authorize_at(link).await;
 
     let retried = mcp
         .call_tool(CallToolRequestParams::new("me"))
