@@ -119,6 +119,14 @@ async fn reports_the_servers_challenge_and_never_prints_the_token() {
     assert!(bare.stderr.contains("scope `tools`"), "{}", bare.stderr);
     assert!(bare.stderr.contains(&metadata), "{}", bare.stderr);
     assert!(bare.stderr.contains("--bearer-env"), "{}", bare.stderr);
+    // The server's metadata, read and checked: who issues its tokens.
+    assert!(
+        bare.stderr.contains(&format!(
+            "its protected resource metadata ({metadata}) names the authorization server(s) https://idp.test and the scopes tools"
+        )),
+        "{}",
+        bare.stderr
+    );
 
     let narrow = token("alice", &resource, "read");
     let refused = mcp(

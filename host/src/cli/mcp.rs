@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{output::ReportFormat, printable, Globals};
 use crate::{
-    mcp_client::{RpcError, Transport},
+    mcp_client::{discovery, RpcError, Transport},
     outbound::Outbound,
     tools::Parameters,
 };
@@ -72,41 +72,90 @@ impl McpCommand {
     }
 }
 
-/// Connects to the server and initializes a session.
-async fn connect(remote: &Remote, outbound: &Outbound) -> anyhow::Result<Transport> {
-    let url = url::Url::parse(&remote.url)
-        .with_context(|| format!("`{}` is not a URL", printable(&remote.url)))?;
-    outbound
-        .check_url(&url)
-        .with_context(|| format!("cannot reach {}", crate::outbound::loggable_url(&url)))?;
-    let bearer = match &remote.bearer_env {
-        Some(var) => match std::env::var(var) {
-            Ok(token) if !token.is_empty() => Some(Secret::new(token)),
-            _ => bail!("--bearer-env {var}: the environment variable is not set or empty"),
-        },
-        None => None,
-    };
-    let client = outbound
-        .client()
-        .context("building the HTTP client")?
-        .clone();
-    let mut transport = Transport::new(client, url, bearer, outbound.max_response_bytes());
-    transport.initialize().await.map_err(explain)?;
-    Ok(transport)
+/// A session with the server, and what is needed to explain a refusal.
+struct Connection {
+    transport: Transport,
+    client: reqwest::Client,
+    url: url::Url,
+    max_bytes: u64,
 }
 
-/// An error with what the user can do about it.
-fn explain(error: RpcError) -> anyhow::Error {
-    let hint = match &error {
-        RpcError::Unauthorized { status: 401, .. } => {
-            "\nthe server needs an access token: pass one with --bearer-env VAR (authhost does not yet obtain tokens for remote MCP servers itself)"
+impl Connection {
+    /// Connects to the server and initializes a session.
+    async fn open(remote: &Remote, outbound: &Outbound) -> anyhow::Result<Self> {
+        let url = url::Url::parse(&remote.url)
+            .with_context(|| format!("`{}` is not a URL", printable(&remote.url)))?;
+        outbound
+            .check_url(&url)
+            .with_context(|| format!("cannot reach {}", crate::outbound::loggable_url(&url)))?;
+        let bearer = match &remote.bearer_env {
+            Some(var) => match std::env::var(var) {
+                Ok(token) if !token.is_empty() => Some(Secret::new(token)),
+                _ => bail!("--bearer-env {var}: the environment variable is not set or empty"),
+            },
+            None => None,
+        };
+        let client = outbound
+            .client()
+            .context("building the HTTP client")?
+            .clone();
+        let max_bytes = outbound.max_response_bytes();
+        let mut connection = Self {
+            transport: Transport::new(client.clone(), url.clone(), bearer, max_bytes),
+            client,
+            url,
+            max_bytes,
+        };
+        if let Err(error) = connection.transport.initialize().await {
+            return Err(connection.explain(error).await);
         }
-        RpcError::Unauthorized { .. } => {
-            "\nthe token lacks what the server needs: get one with the scope it names"
+        Ok(connection)
+    }
+
+    /// Calls `method`; a refusal is explained.
+    async fn request(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+        match self.transport.request(method, params).await {
+            Ok(result) => Ok(result),
+            Err(error) => Err(self.explain(error).await),
         }
-        _ => "",
-    };
-    anyhow::anyhow!("{error}{hint}")
+    }
+
+    /// An error with what the user can do about it: for a 401 or 403, the
+    /// authorization servers the server's metadata names.
+    async fn explain(&self, error: RpcError) -> anyhow::Error {
+        let RpcError::Unauthorized {
+            status, challenge, ..
+        } = &error
+        else {
+            return anyhow::Error::new(error);
+        };
+        let found = match discovery::protected_resource(
+            &self.client,
+            &self.url,
+            challenge.as_ref(),
+            self.max_bytes,
+        )
+        .await
+        {
+            Ok((at, metadata)) => format!(
+                "\nits protected resource metadata ({}) names the authorization server(s) {}{}",
+                crate::outbound::loggable_url(&at),
+                metadata.authorization_servers.join(", "),
+                if metadata.scopes_supported.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and the scopes {}", metadata.scopes_supported.join(" "))
+                }
+            ),
+            Err(why) => format!("\nno protected resource metadata names it: {why}"),
+        };
+        let next = if *status == 401 {
+            "pass an access token from one of them with --bearer-env VAR (authhost does not yet obtain tokens for remote MCP servers itself)"
+        } else {
+            "the token lacks what the server needs: get one with the scope it names"
+        };
+        anyhow::anyhow!("{error}{found}\n{next}")
+    }
 }
 
 /// The workflow's outbound client, or the default one.
@@ -118,7 +167,7 @@ fn outbound(remote: &Remote, globals: &Globals) -> anyhow::Result<std::sync::Arc
 }
 
 /// Every tool, following `nextCursor` (at most 100 pages).
-async fn list_tools(transport: &mut Transport) -> anyhow::Result<Vec<Value>> {
+async fn list_tools(connection: &mut Connection) -> anyhow::Result<Vec<Value>> {
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..100 {
@@ -126,10 +175,7 @@ async fn list_tools(transport: &mut Transport) -> anyhow::Result<Vec<Value>> {
             Some(c) => json!({ "cursor": c }),
             None => json!({}),
         };
-        let page = transport
-            .request("tools/list", params)
-            .await
-            .map_err(explain)?;
+        let page = connection.request("tools/list", params).await?;
         if let Some(items) = page.get("tools").and_then(Value::as_array) {
             tools.extend(items.iter().cloned());
         }
@@ -147,8 +193,8 @@ async fn list_tools(transport: &mut Transport) -> anyhow::Result<Vec<Value>> {
 fn tools(args: ToolsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let outbound = outbound(&args.remote, globals)?;
     super::runtime()?.block_on(async {
-        let mut transport = connect(&args.remote, &outbound).await?;
-        let tools = list_tools(&mut transport).await?;
+        let mut connection = Connection::open(&args.remote, &outbound).await?;
+        let tools = list_tools(&mut connection).await?;
         let mut out = std::io::stdout().lock();
         match args.remote.format {
             ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&tools)?)?,
@@ -171,8 +217,8 @@ fn tools(args: ToolsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 fn call(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let outbound = outbound(&args.remote, globals)?;
     super::runtime()?.block_on(async {
-        let mut transport = connect(&args.remote, &outbound).await?;
-        let tools = list_tools(&mut transport).await?;
+        let mut connection = Connection::open(&args.remote, &outbound).await?;
+        let tools = list_tools(&mut connection).await?;
         let Some(tool) = tools
             .iter()
             .find(|t| t.get("name").and_then(Value::as_str) == Some(args.tool.as_str()))
@@ -191,13 +237,12 @@ fn call(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
             .get("inputSchema")
             .and_then(|schema| Parameters::foreign(schema.clone()).ok());
         let arguments = super::call::parse_args(&args.args, parameters.as_ref())?;
-        let result = transport
+        let result = connection
             .request(
                 "tools/call",
                 json!({ "name": args.tool, "arguments": arguments }),
             )
-            .await
-            .map_err(explain)?;
+            .await?;
         let failed = result.get("isError").and_then(Value::as_bool) == Some(true);
         let mut out = std::io::stdout().lock();
         match args.remote.format {

@@ -1,0 +1,162 @@
+//! Protected resource metadata (RFC 9728) of an MCP server: which
+//! authorization servers issue its tokens and which scopes it knows. Looked
+//! up where MCP 2025-11-25 says: the URL in the server's challenge, else the
+//! path-based well-known URL, else the root one; its `resource` must name
+//! the server (RFC 9728 §3.3), or it is refused.
+
+use serde::Deserialize;
+
+use super::challenge::BearerChallenge;
+
+/// The parts of the metadata authhost uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProtectedResource {
+    /// The resource identifier: the server's URL or a parent of it.
+    pub resource: String,
+    /// The authorization servers' issuer identifiers.
+    #[serde(default)]
+    pub authorization_servers: Vec<String>,
+    /// The scopes the server knows.
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+}
+
+/// Where the metadata may be, in the order to try.
+pub fn metadata_urls(server: &url::Url, challenge: Option<&BearerChallenge>) -> Vec<url::Url> {
+    let mut urls = Vec::new();
+    if let Some(url) = challenge
+        .and_then(|c| c.resource_metadata.as_deref())
+        .and_then(|u| url::Url::parse(u).ok())
+    {
+        urls.push(url);
+    }
+    let path = server.path().trim_end_matches('/');
+    for suffix in [path, ""] {
+        let mut url = server.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        url.set_path(&format!("/.well-known/oauth-protected-resource{suffix}"));
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    urls
+}
+
+/// Whether `resource` names `server`: the same origin, and the server's
+/// path equal to or under the resource's at a segment boundary.
+pub fn names_server(resource: &str, server: &url::Url) -> bool {
+    let Ok(resource) = url::Url::parse(resource) else {
+        return false;
+    };
+    if resource.origin() != server.origin() || resource.query().is_some() {
+        return false;
+    }
+    let base = resource.path().trim_end_matches('/');
+    let path = server.path();
+    path == base
+        || path
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The server's metadata and where it was found.
+///
+/// # Errors
+///
+/// Why none of the places gave metadata naming this server (each place's
+/// answer, once).
+pub async fn protected_resource(
+    client: &reqwest::Client,
+    server: &url::Url,
+    challenge: Option<&BearerChallenge>,
+    max_bytes: u64,
+) -> Result<(url::Url, ProtectedResource), String> {
+    let mut tried = Vec::new();
+    for url in metadata_urls(server, challenge) {
+        let shown = crate::outbound::loggable_url(&url);
+        match fetch(client, &url, max_bytes).await {
+            Ok(metadata) if names_server(&metadata.resource, server) => return Ok((url, metadata)),
+            Ok(metadata) => tried.push(format!(
+                "{shown} names another resource ({})",
+                metadata.resource
+            )),
+            Err(why) => tried.push(format!("{shown}: {why}")),
+        }
+    }
+    Err(tried.join("; "))
+}
+
+async fn fetch(
+    client: &reqwest::Client,
+    url: &url::Url,
+    max_bytes: u64,
+) -> Result<ProtectedResource, String> {
+    let mut response = client
+        .get(url.clone())
+        .header(http::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status().as_u16()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > max_bytes {
+            return Err(format!("larger than {max_bytes} bytes"));
+        }
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("not protected resource metadata: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> url::Url {
+        url::Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn looks_at_the_challenge_then_the_path_then_the_root() {
+        let challenge = BearerChallenge {
+            resource_metadata: Some("https://mcp.example/custom/meta.json".to_owned()),
+            ..BearerChallenge::default()
+        };
+        let urls: Vec<String> =
+            metadata_urls(&url("https://mcp.example/tenant/mcp?x=1"), Some(&challenge))
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://mcp.example/custom/meta.json",
+                "https://mcp.example/.well-known/oauth-protected-resource/tenant/mcp",
+                "https://mcp.example/.well-known/oauth-protected-resource",
+            ]
+        );
+        assert_eq!(metadata_urls(&url("https://mcp.example/"), None).len(), 1);
+    }
+
+    #[test]
+    fn the_resource_must_be_the_server_or_a_parent_at_a_segment() {
+        let server = url("https://mcp.example/api/mcp");
+        assert!(names_server("https://mcp.example/api/mcp", &server));
+        assert!(names_server("https://mcp.example/api", &server));
+        assert!(names_server("https://mcp.example", &server));
+        assert!(names_server("https://mcp.example/api/", &server));
+        assert!(!names_server("https://mcp.example/ap", &server));
+        assert!(!names_server("https://mcp.example/api/mcp/sub", &server));
+        assert!(!names_server("https://evil.example/api/mcp", &server));
+        assert!(!names_server("http://mcp.example/api/mcp", &server));
+        assert!(!names_server("https://mcp.example:8443/api/mcp", &server));
+        assert!(!names_server("not a url", &server));
+    }
+}
