@@ -1,7 +1,7 @@
 //! `authhost mcp tools|call URL`: list or call the tools of a remote MCP
 //! server (Streamable HTTP), with a bearer token the caller supplies.
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc};
 
 use anyhow::{bail, Context};
 use authhost_plugin_api::Secret;
@@ -72,17 +72,14 @@ impl McpCommand {
     }
 }
 
-/// A session with the server, and what is needed to explain a refusal.
+/// A session with the server, whose refusals are explained.
 struct Connection {
     transport: Transport,
-    client: reqwest::Client,
-    url: url::Url,
-    max_bytes: u64,
 }
 
 impl Connection {
     /// Connects to the server and initializes a session.
-    async fn open(remote: &Remote, outbound: &Outbound) -> anyhow::Result<Self> {
+    async fn open(remote: &Remote, outbound: Arc<Outbound>) -> anyhow::Result<Self> {
         let url = url::Url::parse(&remote.url)
             .with_context(|| format!("`{}` is not a URL", printable(&remote.url)))?;
         outbound
@@ -95,16 +92,8 @@ impl Connection {
             },
             None => None,
         };
-        let client = outbound
-            .client()
-            .context("building the HTTP client")?
-            .clone();
-        let max_bytes = outbound.max_response_bytes();
         let mut connection = Self {
-            transport: Transport::new(client.clone(), url.clone(), bearer, max_bytes),
-            client,
-            url,
-            max_bytes,
+            transport: Transport::new(outbound, url, bearer),
         };
         if let Err(error) = connection.transport.initialize().await {
             return Err(connection.explain(error).await);
@@ -130,10 +119,9 @@ impl Connection {
             return anyhow::Error::new(error);
         };
         let found = match discovery::protected_resource(
-            &self.client,
-            &self.url,
+            self.transport.outbound(),
+            self.transport.url(),
             challenge.as_ref(),
-            self.max_bytes,
         )
         .await
         {
@@ -159,10 +147,10 @@ impl Connection {
 }
 
 /// The workflow's outbound client, or the default one.
-fn outbound(remote: &Remote, globals: &Globals) -> anyhow::Result<std::sync::Arc<Outbound>> {
+fn outbound(remote: &Remote, globals: &Globals) -> anyhow::Result<Arc<Outbound>> {
     Ok(match &remote.config {
         Some(path) => super::load_workflow(path, globals)?.outbound,
-        None => std::sync::Arc::new(Outbound::default()),
+        None => Arc::new(Outbound::default()),
     })
 }
 
@@ -193,7 +181,7 @@ async fn list_tools(connection: &mut Connection) -> anyhow::Result<Vec<Value>> {
 fn tools(args: ToolsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let outbound = outbound(&args.remote, globals)?;
     super::runtime()?.block_on(async {
-        let mut connection = Connection::open(&args.remote, &outbound).await?;
+        let mut connection = Connection::open(&args.remote, outbound).await?;
         let tools = list_tools(&mut connection).await?;
         let mut out = std::io::stdout().lock();
         match args.remote.format {
@@ -217,7 +205,7 @@ fn tools(args: ToolsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 fn call(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let outbound = outbound(&args.remote, globals)?;
     super::runtime()?.block_on(async {
-        let mut connection = Connection::open(&args.remote, &outbound).await?;
+        let mut connection = Connection::open(&args.remote, outbound).await?;
         let tools = list_tools(&mut connection).await?;
         let Some(tool) = tools
             .iter()

@@ -7,6 +7,7 @@
 use serde::Deserialize;
 
 use super::challenge::BearerChallenge;
+use crate::outbound::{loggable_url, read_limited, Outbound, OutboundError};
 
 /// The parts of the metadata authhost uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -67,15 +68,14 @@ pub fn names_server(resource: &str, server: &url::Url) -> bool {
 /// Why none of the places gave metadata naming this server (each place's
 /// answer, once).
 pub async fn protected_resource(
-    client: &reqwest::Client,
+    outbound: &Outbound,
     server: &url::Url,
     challenge: Option<&BearerChallenge>,
-    max_bytes: u64,
 ) -> Result<(url::Url, ProtectedResource), String> {
     let mut tried = Vec::new();
     for url in metadata_urls(server, challenge) {
-        let shown = crate::outbound::loggable_url(&url);
-        match fetch(client, &url, max_bytes).await {
+        let shown = loggable_url(&url);
+        match fetch(outbound, &url, &shown).await {
             Ok(metadata) if names_server(&metadata.resource, server) => return Ok((url, metadata)),
             Ok(metadata) => tried.push(format!(
                 "{shown} names another resource ({})",
@@ -88,30 +88,26 @@ pub async fn protected_resource(
 }
 
 async fn fetch(
-    client: &reqwest::Client,
+    outbound: &Outbound,
     url: &url::Url,
-    max_bytes: u64,
+    shown: &str,
 ) -> Result<ProtectedResource, String> {
-    let mut response = client
+    let timeout = outbound.request_timeout();
+    let transport = |e: reqwest::Error| OutboundError::from_reqwest(shown, timeout, &e).to_string();
+    let response = outbound
+        .client()
+        .map_err(transport)?
         .get(url.clone())
         .header(http::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| e.without_url().to_string())?;
+        .map_err(transport)?;
     if !response.status().is_success() {
         return Err(format!("answered {}", response.status().as_u16()));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let body = read_limited(response, outbound.max_response_bytes(), shown, timeout)
         .await
-        .map_err(|e| e.without_url().to_string())?
-    {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > max_bytes {
-            return Err(format!("larger than {max_bytes} bytes"));
-        }
-    }
+        .map_err(|e| e.to_string())?;
     serde_json::from_slice(&body).map_err(|e| format!("not protected resource metadata: {e}"))
 }
 

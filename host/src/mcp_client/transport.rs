@@ -4,8 +4,12 @@
 //! `403` kept with its `WWW-Authenticate` challenge so the caller can act
 //! on it (authorize, step up) and retry the same request.
 
+use std::sync::Arc;
+
 use authhost_plugin_api::Secret;
 use serde_json::{json, Value};
+
+use crate::outbound::{loggable_url, read_limited, Outbound, OutboundError};
 
 use super::challenge::BearerChallenge;
 
@@ -48,9 +52,9 @@ pub enum RpcError {
     /// The answer is not what the protocol says.
     #[error("{0}")]
     Protocol(String),
-    /// Sending or reading failed.
-    #[error("request to {0} failed: {1}")]
-    Transport(String, String),
+    /// Sending or reading failed, or the answer is too large.
+    #[error(transparent)]
+    Outbound(#[from] OutboundError),
 }
 
 fn describe(challenge: &Option<BearerChallenge>) -> String {
@@ -73,34 +77,37 @@ fn describe(challenge: &Option<BearerChallenge>) -> String {
 /// One client connection to an MCP server.
 #[derive(Debug)]
 pub struct Transport {
-    client: reqwest::Client,
+    outbound: Arc<Outbound>,
     url: url::Url,
     bearer: Option<Secret>,
     session: Option<String>,
     protocol: Option<String>,
     next_id: u64,
-    max_bytes: u64,
 }
 
 impl Transport {
-    /// A connection to `url` with `client` (which must not follow
-    /// redirects); `bearer` goes in every request's `Authorization`.
-    /// Answers longer than `max_bytes` are refused.
-    pub fn new(
-        client: reqwest::Client,
-        url: url::Url,
-        bearer: Option<Secret>,
-        max_bytes: u64,
-    ) -> Self {
+    /// A connection to `url` through `outbound` (its egress policy,
+    /// timeouts and response size limit); `bearer` goes in every request's
+    /// `Authorization`.
+    pub fn new(outbound: Arc<Outbound>, url: url::Url, bearer: Option<Secret>) -> Self {
         Self {
-            client,
+            outbound,
             url,
             bearer,
             session: None,
             protocol: None,
             next_id: 1,
-            max_bytes,
         }
+    }
+
+    /// The server URL.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// The outbound client the connection uses.
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
     }
 
     /// `initialize` and `notifications/initialized`; returns the server's
@@ -174,9 +181,12 @@ impl Transport {
 
     /// Posts one message; `None` for `202 Accepted`.
     async fn send(&mut self, message: &Value) -> Result<Option<Answer>, RpcError> {
-        let url = crate::outbound::loggable_url(&self.url);
+        let url = loggable_url(&self.url);
+        let timeout = self.outbound.request_timeout();
         let mut request = self
-            .client
+            .outbound
+            .client()
+            .map_err(|e| OutboundError::from_reqwest(&url, timeout, &e))?
             .post(self.url.clone())
             .header(http::header::ACCEPT, "application/json, text/event-stream")
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -190,10 +200,10 @@ impl Transport {
         if let Some(bearer) = &self.bearer {
             request = request.bearer_auth(bearer.expose());
         }
-        let mut response = request
+        let response = request
             .send()
             .await
-            .map_err(|e| RpcError::Transport(url.clone(), e.without_url().to_string()))?;
+            .map_err(|e| OutboundError::from_reqwest(&url, timeout, &e))?;
         let status = response.status();
         if matches!(status.as_u16(), 401 | 403) {
             let challenge = response
@@ -219,20 +229,8 @@ impl Transport {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| RpcError::Transport(url.clone(), e.without_url().to_string()))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() as u64 > self.max_bytes {
-                return Err(RpcError::Protocol(format!(
-                    "the answer of {url} is larger than {} bytes",
-                    self.max_bytes
-                )));
-            }
-        }
+        let body =
+            read_limited(response, self.outbound.max_response_bytes(), &url, timeout).await?;
         if status == reqwest::StatusCode::ACCEPTED {
             return Ok(None);
         }
