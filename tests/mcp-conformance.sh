@@ -61,9 +61,16 @@ for scenario in "${REQUIRED[@]}"; do
 done
 
 # The client scenarios authhost's MCP client (`authhost mcp`) runs, through
-# tests/mcp-conformance-client.sh. The auth scenarios need authhost to obtain
-# tokens for remote servers itself, which is not built yet (docs/mcp.md).
-CLIENT=(initialize tools_call)
+# tests/mcp-conformance-client.sh: the core ones, every auth scenario of
+# revision 2025-11-25, the client-credentials extension, and the draft
+# resource-mismatch check (authhost refuses metadata for another resource).
+CLIENT=(initialize tools_call
+    auth/metadata-default auth/metadata-var1 auth/metadata-var2 auth/metadata-var3
+    auth/basic-cimd auth/scope-from-www-authenticate auth/scope-from-scopes-supported
+    auth/scope-omitted-when-undefined auth/scope-step-up auth/scope-retry-limit
+    auth/token-endpoint-auth-basic auth/token-endpoint-auth-post auth/token-endpoint-auth-none
+    auth/pre-registration auth/client-credentials-jwt auth/client-credentials-basic
+    auth/resource-mismatch)
 export AUTHHOST
 for scenario in "${CLIENT[@]}"; do
     check "client $scenario" client --command "$PWD/tests/mcp-conformance-client.sh" \

@@ -3,8 +3,11 @@
 //! JWT callers — listing tools, calling one with typed arguments, and
 //! reporting the server's authorization challenge.
 
+use indoc::formatdoc;
+
 use crate::mcp_server::{serve, token};
-use crate::support::{authhost, run, Run};
+use crate::server::start;
+use crate::support::{authhost, echo, oauth_server, run, Run};
 
 /// Runs `authhost mcp ARGS` off the runtime (the server lives on it), with
 /// `env` set.
@@ -113,17 +116,16 @@ async fn reports_the_servers_challenge_and_never_prints_the_token() {
     let (_api, _auth, server, resource) = serve().await;
     let metadata = format!("{}/.well-known/oauth-protected-resource/mcp", server.base);
 
+    // Without a token authhost authorizes itself: the server's metadata
+    // names https://idp.test, which does not answer here.
     let bare = mcp(args(&["mcp", "tools", &resource]), vec![]).await;
     assert_ne!(bare.code, 0);
     assert!(bare.stderr.contains("answered 401"), "{}", bare.stderr);
     assert!(bare.stderr.contains("scope `tools`"), "{}", bare.stderr);
     assert!(bare.stderr.contains(&metadata), "{}", bare.stderr);
-    assert!(bare.stderr.contains("--bearer-env"), "{}", bare.stderr);
-    // The server's metadata, read and checked: who issues its tokens.
     assert!(
-        bare.stderr.contains(&format!(
-            "its protected resource metadata ({metadata}) names the authorization server(s) https://idp.test and the scopes tools"
-        )),
+        bare.stderr
+            .contains("authorizing failed: no authorization server metadata for https://idp.test"),
         "{}",
         bare.stderr
     );
@@ -166,4 +168,164 @@ async fn reports_the_servers_challenge_and_never_prints_the_token() {
         "{}",
         scheme.stderr
     );
+}
+
+/// `serve` whose `/mcp` takes the JWTs the test authorization server
+/// issues (RS256, its JWKS, audience its resource URL), with an API-key
+/// tool on `echo`; and the resource URL.
+async fn serve_for(
+    auth: &oauth_server::AuthServer,
+    api: &echo::EchoServer,
+) -> (crate::server::Running, String) {
+    auth.set(|inner| {
+        inner.jwt_access_tokens = true;
+        inner.send_iss = true;
+    });
+    let yaml = formatdoc!(
+        r#"
+            general:
+              server:
+                bind: 127.0.0.1:0
+                mcp:
+                  scopes: [tools]
+              inbound_auth:
+                type: jwt
+                algorithms: [RS256]
+                jwks_url: {auth}/.well-known/jwks.json
+                issuer: {auth}
+            authentication:
+              key:
+                _type: api_key
+                api_key: k-1
+                header: X-API-Key
+            tools:
+              search:
+                _type: http
+                url: {echo}/items
+                query:
+                  q: "{{q}}"
+                auth_provider: key
+        "#,
+        auth = auth.base,
+        echo = api.base,
+    );
+    let server = start(&yaml, None).await;
+    let resource = format!("{}/mcp", server.base);
+    (server, resource)
+}
+
+/// A workflow holding only a token store, in `dir`.
+fn store_workflow(dir: &std::path::Path) -> String {
+    let path = dir.join("client.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "general:\n  store:\n    url: sqlite://{}/client-tokens.db\n    key_file: {}/client.key\n",
+            dir.display(),
+            dir.display()
+        ),
+    )
+    .expect("write");
+    path.display().to_string()
+}
+
+/// The "browser": follows the authorization URL's redirects to authhost's
+/// loopback redirect URI.
+const CURL_BROWSER: &str = "curl -fsS -o /dev/null -L";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorizes_in_the_browser_then_reuses_the_saved_token() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_server, resource) = serve_for(&auth, &api).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = store_workflow(dir.path());
+    let command = args(&[
+        "mcp",
+        "call",
+        &resource,
+        "search",
+        "--arg",
+        "q=books",
+        "--client-id",
+        "public-app",
+        "--config",
+        &config,
+        "--user",
+        "alice",
+    ]);
+
+    let first = mcp(command.clone(), vec![("BROWSER", CURL_BROWSER.to_owned())]).await;
+    assert_eq!(first.code, 0, "{}", first.all());
+    assert!(first.stdout.contains("q=books"), "{}", first.stdout);
+    assert!(
+        first.stderr.contains("Open this URL to authorize authhost"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(auth.calls("authorization_code"), 1);
+    // RFC 8707: the same resource, the server's, in both requests.
+    let resources = auth.get(|inner| inner.resources.clone());
+    assert_eq!(resources, [resource.clone(), resource.clone()]);
+    for token in auth.get(oauth_server::Inner::issued_tokens) {
+        assert!(!first.all().contains(&token), "a token was printed");
+    }
+
+    // The next run uses the saved token: no browser (it would fail), no
+    // new authorization.
+    let second = mcp(command, vec![("BROWSER", "false".to_owned())]).await;
+    assert_eq!(second.code, 0, "{}", second.all());
+    assert!(
+        !second.stderr.contains("Open this URL"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(auth.calls("authorization_code"), 1);
+    assert_eq!(api.hits().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_or_a_mixed_up_issuer_ends_the_authorization() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_server, resource) = serve_for(&auth, &api).await;
+    let command = args(&[
+        "mcp",
+        "tools",
+        &resource,
+        "--client-id",
+        "public-app",
+        "--timeout",
+        "20s",
+    ]);
+    let browser = vec![("BROWSER", CURL_BROWSER.to_owned())];
+
+    auth.set(|inner| inner.wrong_iss = Some("https://evil.example".to_owned()));
+    let mixed = mcp(command.clone(), browser.clone()).await;
+    assert_ne!(mixed.code, 0);
+    assert!(
+        mixed
+            .stderr
+            .contains("names the issuer `https://evil.example`"),
+        "{}",
+        mixed.stderr
+    );
+    assert_eq!(
+        auth.calls("authorization_code"),
+        0,
+        "the code was never exchanged"
+    );
+
+    auth.set(|inner| {
+        inner.wrong_iss = None;
+        inner.deny = true;
+    });
+    let denied = mcp(command, browser).await;
+    assert_ne!(denied.code, 0);
+    assert!(
+        denied
+            .stderr
+            .contains("the authorization server refused: access_denied"),
+        "{}",
+        denied.stderr
+    );
+    assert!(api.hits().is_empty());
 }

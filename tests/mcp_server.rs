@@ -427,7 +427,7 @@ async fn a_tool_that_needs_a_connected_account_asks_through_url_elicitation() {
 /// (tests/mcp-conformance.sh: Node 22 and the suite from the npm registry).
 /// Skipped only off CI, when npm is missing.
 #[test]
-fn the_official_conformance_suite_passes_its_server_scenarios() {
+fn the_official_conformance_suite_passes_its_server_and_client_scenarios() {
     let npm = std::process::Command::new("npm").arg("--version").output();
     if npm.is_err() {
         assert_ne!(
@@ -459,8 +459,12 @@ fn the_official_conformance_suite_passes_its_server_scenarios() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{report}");
-    assert_eq!(report.matches("pass  ").count(), 9, "{report}");
+    assert_eq!(report.matches("pass  ").count(), 26, "{report}");
     assert!(report.contains("pass  client tools_call"), "{report}");
+    assert!(
+        report.contains("pass  client auth/scope-step-up"),
+        "{report}"
+    );
 }
 
 /// The official SDK's client (`rmcp`) against `/mcp` with a JWT: the call

@@ -30,6 +30,16 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A fresh PKCE pair (RFC 7636): a 32-byte random verifier and its S256
+/// challenge.
+pub fn pkce_pair() -> (String, String) {
+    let mut verifier = [0u8; 32];
+    random_bytes(&mut verifier);
+    let verifier = b64(&verifier);
+    let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
 /// A started authorization.
 #[derive(Debug, Clone)]
 pub struct Started {
@@ -231,10 +241,7 @@ impl Authorizations {
             "{id}.{}",
             b64(&self.store.with_keys(|k| k.sign(id.as_bytes())))
         );
-        let mut verifier = [0u8; 32];
-        random_bytes(&mut verifier);
-        let verifier = b64(&verifier);
-        let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+        let (verifier, challenge) = pkce_pair();
         let expires_at = now() + ttl.as_secs() as i64;
         self.store
             .put_state(

@@ -59,6 +59,13 @@ pub struct Inner {
     pub expired_presented: usize,
     /// Calls of `/api/me`.
     pub me_calls: usize,
+    /// Issue access tokens as RS256 JWTs (kid `test-rsa-1`, `iss` the base
+    /// URL, `aud` the request's `resource`), as a resource server that
+    /// validates with the JWKS expects.
+    pub jwt_access_tokens: bool,
+    /// The `resource` parameters of authorization and token requests, in
+    /// order (RFC 8707).
+    pub resources: Vec<String>,
     /// Calls of `/api/me` with an access token of a revoked grant (refused).
     pub revoked_presented: usize,
     /// When each access token issued with a lifetime expires.
@@ -210,6 +217,9 @@ async fn authorize(
     let challenge = q.get("code_challenge").cloned();
     if challenge.is_some() && q.get("code_challenge_method").map(String::as_str) != Some("S256") {
         return (StatusCode::BAD_REQUEST, "only S256").into_response();
+    }
+    if let Some(resource) = q.get("resource") {
+        inner.resources.push(resource.clone());
     }
     let state_param = q.get("state").cloned().unwrap_or_default();
     let mut target = url::Url::parse(redirect_uri).expect("redirect uri");
@@ -378,10 +388,9 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
                     (None, None) if client_id != "public-app" => {}
                     _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant"),
                 }
-                (
-                    Json(issue(inner, &grant.user, None, &grant.scope)).into_response(),
-                    Duration::ZERO,
-                )
+                let mut body = issue(inner, &grant.user, None, &grant.scope);
+                as_jwt(inner, &state.base, &form, &grant.user, &mut body);
+                (Json(body).into_response(), Duration::ZERO)
             }
             "refresh_token" => {
                 if let Some(status) = inner.refresh_status {
@@ -409,6 +418,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
                 grant.active = keep;
                 let (user, scope) = (grant.user.clone(), grant.scope.clone());
                 let mut body = issue(inner, &user, Some(family), &scope);
+                as_jwt(inner, &state.base, &form, &user, &mut body);
                 if keep {
                     if let Some(new) = body.as_object_mut().and_then(|o| o.remove("refresh_token"))
                     {
@@ -436,6 +446,59 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     // Answered late, after the work is done (a rotated token stays rotated).
     tokio::time::sleep(respond_delay).await;
     response
+}
+
+/// With `jwt_access_tokens`, replaces the opaque access token of `body`
+/// by a JWT for `user` (same grant family, same expiry); records the
+/// request's `resource`.
+fn as_jwt(
+    inner: &mut Inner,
+    base: &str,
+    form: &HashMap<String, String>,
+    user: &str,
+    body: &mut serde_json::Value,
+) {
+    let resource = form.get("resource").cloned();
+    if let Some(resource) = &resource {
+        inner.resources.push(resource.clone());
+    }
+    if !inner.jwt_access_tokens {
+        return;
+    }
+    let opaque = body["access_token"].as_str().unwrap_or_default().to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": base,
+        "sub": user,
+        "aud": resource.unwrap_or_else(|| base.to_owned()),
+        "scope": body["scope"],
+        "iat": now,
+        "exp": now + inner.lifetime.unwrap_or(3600),
+        "jti": opaque,
+    });
+    let pem = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/keys/rsa-private.pem"),
+    )
+    .expect("rsa key fixture");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("test-rsa-1".to_owned());
+    let jwt = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).expect("rsa key"),
+    )
+    .expect("sign");
+    if let Some(entry) = inner.access_tokens.remove(&opaque) {
+        inner.access_tokens.insert(jwt.clone(), entry);
+    }
+    if let Some(at) = inner.expiries.remove(&opaque) {
+        inner.expiries.insert(jwt.clone(), at);
+    }
+    body["access_token"] = jwt.into();
 }
 
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

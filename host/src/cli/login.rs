@@ -52,7 +52,7 @@ pub struct LoginArgs {
     timeout: Duration,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_timeout(text: &str) -> Result<Duration, String> {
     parse_duration(text).ok_or_else(|| "expected a duration such as 30s or 5m".to_owned())
 }
 

@@ -10,9 +10,12 @@ use serde_json::{json, Value};
 
 use super::{output::ReportFormat, printable, Globals};
 use crate::{
-    mcp_client::{discovery, RpcError, Transport},
+    mcp_client::{
+        discovery, saved::Saved, Authorizer, ClientSettings, Grant, RpcError, Settings, Transport,
+    },
     outbound::Outbound,
     tools::Parameters,
+    workflow::Workflow,
 };
 
 /// `mcp` subcommands.
@@ -34,7 +37,47 @@ pub struct Remote {
     /// (sent as `Authorization: Bearer`; never read from the command line).
     #[arg(long, value_name = "VAR")]
     bearer_env: Option<String>,
-    /// A workflow whose egress policy, timeouts and size limits apply.
+    /// A client id registered with the server's authorization server
+    /// beforehand (else a Client ID Metadata Document or dynamic
+    /// registration is used).
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
+    /// The environment variable that holds that client's secret.
+    #[arg(long, value_name = "VAR", requires = "client_id")]
+    client_secret_env: Option<String>,
+    /// A PEM private key (EC P-256 or RSA) the client authenticates with
+    /// (`private_key_jwt`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "client_id",
+        conflicts_with = "client_secret_env"
+    )]
+    private_key_file: Option<PathBuf>,
+    /// The HTTPS URL where authhost's Client ID Metadata Document is
+    /// published, used as the client id where the server accepts that.
+    #[arg(long, value_name = "URL")]
+    client_metadata_url: Option<String>,
+    /// Authenticate as the client itself (OAuth client credentials), for
+    /// machine-to-machine servers; needs --client-id.
+    #[arg(long, requires = "client_id")]
+    client_credentials: bool,
+    /// How long to wait for the authorization in the browser.
+    #[arg(long, default_value = "5m", value_parser = super::login::parse_timeout)]
+    timeout: std::time::Duration,
+    /// Keep the tokens (and any dynamic client registration) of this user
+    /// in the --config workflow's encrypted token store, for later runs;
+    /// without it they last for this run only.
+    #[arg(
+        short,
+        long,
+        value_name = "ID",
+        requires = "config",
+        conflicts_with = "bearer_env"
+    )]
+    user: Option<String>,
+    /// A workflow whose egress policy, timeouts, size limits and token
+    /// store apply.
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Output format.
@@ -72,40 +115,91 @@ impl McpCommand {
     }
 }
 
-/// A session with the server, whose refusals are explained.
+/// A session with the server: a refusal is answered by authorizing (unless
+/// the token came from --bearer-env) and the request retried, or explained.
 struct Connection {
     transport: Transport,
+    authorizer: Option<Authorizer>,
 }
 
 impl Connection {
     /// Connects to the server and initializes a session.
-    async fn open(remote: &Remote, outbound: Arc<Outbound>) -> anyhow::Result<Self> {
+    async fn open(remote: &Remote, workflow: Option<&Workflow>) -> anyhow::Result<Self> {
+        let outbound = match workflow {
+            Some(workflow) => workflow.outbound.clone(),
+            None => Arc::new(Outbound::default()),
+        };
         let url = url::Url::parse(&remote.url)
             .with_context(|| format!("`{}` is not a URL", printable(&remote.url)))?;
         outbound
             .check_url(&url)
             .with_context(|| format!("cannot reach {}", crate::outbound::loggable_url(&url)))?;
         let bearer = match &remote.bearer_env {
-            Some(var) => match std::env::var(var) {
-                Ok(token) if !token.is_empty() => Some(Secret::new(token)),
-                _ => bail!("--bearer-env {var}: the environment variable is not set or empty"),
-            },
+            Some(var) => Some(secret_from_env("--bearer-env", var)?),
             None => None,
+        };
+        let saved = match (&remote.user, workflow) {
+            (Some(user), Some(workflow)) => {
+                Some(Saved::new(super::open_store(workflow).await?, user.clone()))
+            }
+            _ => None,
+        };
+        let mut authorizer = match bearer {
+            Some(_) => None,
+            None => Some(Authorizer::new(
+                outbound.clone(),
+                url.clone(),
+                settings(remote)?,
+                saved,
+            )),
+        };
+        let bearer = match (bearer, &mut authorizer) {
+            (Some(bearer), _) => Some(bearer),
+            (None, Some(authorizer)) => authorizer
+                .saved_token()
+                .await
+                .map_err(|why| anyhow::anyhow!("reading the saved token: {why}"))?,
+            (None, None) => None,
         };
         let mut connection = Self {
             transport: Transport::new(outbound, url, bearer),
+            authorizer,
         };
-        if let Err(error) = connection.transport.initialize().await {
-            return Err(connection.explain(error).await);
+        loop {
+            match connection.transport.initialize().await {
+                Ok(_) => return Ok(connection),
+                Err(error) => connection.authorize_or_explain(error).await?,
+            }
         }
-        Ok(connection)
     }
 
-    /// Calls `method`; a refusal is explained.
+    /// Calls `method`; a refusal is answered by authorizing and retrying.
     async fn request(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
-        match self.transport.request(method, params).await {
-            Ok(result) => Ok(result),
-            Err(error) => Err(self.explain(error).await),
+        loop {
+            match self.transport.request(method, params.clone()).await {
+                Ok(result) => return Ok(result),
+                Err(error) => self.authorize_or_explain(error).await?,
+            }
+        }
+    }
+
+    /// Ok (retry) when a 401/403 got a new token; else the error explained.
+    async fn authorize_or_explain(&mut self, error: RpcError) -> anyhow::Result<()> {
+        let (
+            Some(authorizer),
+            RpcError::Unauthorized {
+                status, challenge, ..
+            },
+        ) = (self.authorizer.as_mut(), &error)
+        else {
+            return Err(self.explain(error).await);
+        };
+        match authorizer.answer(*status, challenge.as_ref()).await {
+            Ok(bearer) => {
+                self.transport.set_bearer(bearer);
+                Ok(())
+            }
+            Err(why) => Err(anyhow::anyhow!("{error}\nauthorizing failed: {why}")),
         }
     }
 
@@ -138,7 +232,7 @@ impl Connection {
             Err(why) => format!("\nno protected resource metadata names it: {why}"),
         };
         let next = if *status == 401 {
-            "pass an access token from one of them with --bearer-env VAR (authhost does not yet obtain tokens for remote MCP servers itself)"
+            "the token from --bearer-env was refused: get another, or leave --bearer-env out and authhost authorizes itself"
         } else {
             "the token lacks what the server needs: get one with the scope it names"
         };
@@ -146,12 +240,62 @@ impl Connection {
     }
 }
 
-/// The workflow's outbound client, or the default one.
-fn outbound(remote: &Remote, globals: &Globals) -> anyhow::Result<Arc<Outbound>> {
-    Ok(match &remote.config {
-        Some(path) => super::load_workflow(path, globals)?.outbound,
-        None => Arc::new(Outbound::default()),
+/// How to authorize, from the flags and the environment.
+fn settings(remote: &Remote) -> anyhow::Result<Settings> {
+    let secret = match &remote.client_secret_env {
+        Some(var) => Some(secret_from_env("--client-secret-env", var)?),
+        None => None,
+    };
+    let private_key = match &remote.private_key_file {
+        Some(path) => Some(Secret::new(std::fs::read_to_string(path).with_context(
+            || format!("--private-key-file: cannot read {}", path.display()),
+        )?)),
+        None => None,
+    };
+    let metadata_document = match &remote.client_metadata_url {
+        Some(text) => {
+            let url = url::Url::parse(text)
+                .ok()
+                .filter(|u| u.scheme() == "https" && u.path() != "/")
+                .with_context(|| format!("--client-metadata-url: `{}` is not an HTTPS URL with a path, as a Client ID Metadata Document URL must be", printable(text)))?;
+            Some(url)
+        }
+        None => None,
+    };
+    Ok(Settings {
+        client: ClientSettings {
+            client_id: remote.client_id.clone(),
+            client_secret: secret,
+            private_key,
+            metadata_document,
+        },
+        grant: if remote.client_credentials {
+            Grant::ClientCredentials
+        } else {
+            Grant::AuthorizationCode
+        },
+        browser: std::env::var("BROWSER")
+            .ok()
+            .filter(|b| !b.trim().is_empty()),
+        timeout: remote.timeout,
     })
+}
+
+/// The non-empty value of the environment variable `var`.
+fn secret_from_env(flag: &str, var: &str) -> anyhow::Result<Secret> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
+        _ => bail!("{flag} {var}: the environment variable is not set or empty"),
+    }
+}
+
+/// The --config workflow, loaded.
+fn workflow(remote: &Remote, globals: &Globals) -> anyhow::Result<Option<Workflow>> {
+    remote
+        .config
+        .as_ref()
+        .map(|path| super::load_workflow(path, globals))
+        .transpose()
 }
 
 /// Every tool, following `nextCursor` (at most 100 pages).
@@ -179,9 +323,9 @@ async fn list_tools(connection: &mut Connection) -> anyhow::Result<Vec<Value>> {
 }
 
 fn tools(args: ToolsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let outbound = outbound(&args.remote, globals)?;
+    let workflow = workflow(&args.remote, globals)?;
     super::runtime()?.block_on(async {
-        let mut connection = Connection::open(&args.remote, outbound).await?;
+        let mut connection = Connection::open(&args.remote, workflow.as_ref()).await?;
         let tools = list_tools(&mut connection).await?;
         let mut out = std::io::stdout().lock();
         match args.remote.format {
@@ -203,9 +347,9 @@ fn tools(args: ToolsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 fn call(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
-    let outbound = outbound(&args.remote, globals)?;
+    let workflow = workflow(&args.remote, globals)?;
     super::runtime()?.block_on(async {
-        let mut connection = Connection::open(&args.remote, outbound).await?;
+        let mut connection = Connection::open(&args.remote, workflow.as_ref()).await?;
         let tools = list_tools(&mut connection).await?;
         let Some(tool) = tools
             .iter()

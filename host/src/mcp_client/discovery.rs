@@ -7,7 +7,8 @@
 use serde::Deserialize;
 
 use super::challenge::BearerChallenge;
-use crate::outbound::{loggable_url, read_limited, Outbound, OutboundError};
+use super::http::get_json;
+use crate::outbound::{loggable_url, Outbound};
 
 /// The parts of the metadata authhost uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -75,40 +76,16 @@ pub async fn protected_resource(
     let mut tried = Vec::new();
     for url in metadata_urls(server, challenge) {
         let shown = loggable_url(&url);
-        match fetch(outbound, &url, &shown).await {
+        match get_json::<ProtectedResource>(outbound, &url).await {
             Ok(metadata) if names_server(&metadata.resource, server) => return Ok((url, metadata)),
             Ok(metadata) => tried.push(format!(
                 "{shown} names another resource ({})",
                 metadata.resource
             )),
-            Err(why) => tried.push(format!("{shown}: {why}")),
+            Err(why) => tried.push(format!("{shown} {why}")),
         }
     }
     Err(tried.join("; "))
-}
-
-async fn fetch(
-    outbound: &Outbound,
-    url: &url::Url,
-    shown: &str,
-) -> Result<ProtectedResource, String> {
-    let timeout = outbound.request_timeout();
-    let transport = |e: reqwest::Error| OutboundError::from_reqwest(shown, timeout, &e).to_string();
-    let response = outbound
-        .client()
-        .map_err(transport)?
-        .get(url.clone())
-        .header(http::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(transport)?;
-    if !response.status().is_success() {
-        return Err(format!("answered {}", response.status().as_u16()));
-    }
-    let body = read_limited(response, outbound.max_response_bytes(), shown, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&body).map_err(|e| format!("not protected resource metadata: {e}"))
 }
 
 #[cfg(test)]

@@ -100,6 +100,11 @@ impl Transport {
         }
     }
 
+    /// Sends `bearer` in `Authorization` from now on.
+    pub fn set_bearer(&mut self, bearer: Secret) {
+        self.bearer = Some(bearer);
+    }
+
     /// The server URL.
     pub fn url(&self) -> &url::Url {
         &self.url
