@@ -300,6 +300,72 @@ async fn mcp_clients_are_told_where_to_authorize_and_refused_without_the_right_t
     assert_eq!(foreign.status(), 403);
 }
 
+/// A `tools/call` in a live session is answered by authhost's fast path
+/// (`application/json`, no event stream), as rmcp would answer it; a
+/// session another user opened, closed, or never opened is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tools_call_in_a_live_session_is_answered_as_json_and_dead_sessions_are_refused() {
+    let (api, _auth, server, resource) = serve().await;
+    let alice = token("alice", &resource, "tools");
+    let mcp = Session::open(&server.base, &alice, false).await;
+    let call = |id: u64| {
+        serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "search", "arguments": {"q": "shoes"}}})
+    };
+
+    let answered = post(&mcp.http, &mcp.url, &alice, Some(&mcp.id), call(1)).await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(answered.headers()["content-type"], "application/json");
+    let body: serde_json::Value =
+        serde_json::from_str(&answered.text().await.expect("body")).expect("json");
+    assert_eq!(body["id"], 1);
+    assert_eq!(body["result"]["isError"], false, "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["query"], "q=shoes",
+        "{body}"
+    );
+    assert_eq!(api.hits().len(), 1);
+
+    // An unknown tool: the same JSON-RPC error rmcp's handler gives.
+    let unknown = post(
+        &mcp.http,
+        &mcp.url,
+        &alice,
+        Some(&mcp.id),
+        serde_json::json!({
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "nope"}}),
+    )
+    .await;
+    let body: serde_json::Value =
+        serde_json::from_str(&unknown.text().await.expect("body")).expect("json");
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+
+    let bob = token("bob", &resource, "tools");
+    let stolen = post(&mcp.http, &mcp.url, &bob, Some(&mcp.id), call(3)).await;
+    assert_eq!(stolen.status(), 404);
+
+    let never = post(&mcp.http, &mcp.url, &alice, Some("not-a-session"), call(4)).await;
+    assert_eq!(never.status(), 404);
+
+    let closed = mcp
+        .http
+        .delete(&mcp.url)
+        .bearer_auth(&alice)
+        .header("mcp-session-id", &mcp.id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete");
+    assert!(closed.status().is_success(), "{}", closed.status());
+    let after = post(&mcp.http, &mcp.url, &alice, Some(&mcp.id), call(5)).await;
+    assert_eq!(after.status(), 404);
+    assert_eq!(
+        api.hits().len(),
+        1,
+        "no call after the session ended reached the API"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tools_are_listed_with_their_parameters_and_called_with_the_users_credentials() {
     let (api, _auth, server, resource) = serve().await;

@@ -11,7 +11,12 @@ use axum::{
     Json,
 };
 
-use super::super::ServerState;
+use rmcp::transport::streamable_http_server::SessionManager;
+
+use super::{
+    fast_path::{self, Message},
+    sessions::Session,
+};
 use crate::{inbound::Caller, workflow::ServerConfig};
 
 /// What `/mcp` requires of a token, and how it says so.
@@ -181,13 +186,16 @@ fn scopes_of(caller: &Caller) -> Vec<String> {
 }
 
 /// The middleware in front of `/mcp`: authenticates the caller with the
-/// server's inbound authentication, checks audience and scopes, and hands
-/// the [`Caller`] to the MCP handler in the request's extensions.
+/// server's inbound authentication, checks audience and scopes, answers a
+/// `tools/call` in one of this process's sessions itself (the fast path),
+/// and hands anything else to rmcp with the [`Caller`] in the request's
+/// extensions.
 pub(super) async fn authorize(
-    State(state): State<Arc<ServerState>>,
-    mut request: Request,
+    State(route): State<super::McpRoute>,
+    request: Request,
     next: Next,
 ) -> Response {
+    let state = &route.state;
     let resource = &state.resource_server;
     let presented = request.headers().contains_key(header::AUTHORIZATION);
     let caller = match state.inbound.authenticate(request.headers()).await {
@@ -223,12 +231,53 @@ pub(super) async fn authorize(
     }
     let closing = request.method() == axum::http::Method::DELETE;
     let user = caller.user.clone();
+    let mut url_elicitation = false;
+    let (parts, body) = request.into_parts();
+    let mut request = if parts.method == axum::http::Method::POST {
+        let Ok(bytes) = axum::body::to_bytes(body, super::super::MAX_BODY).await else {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(serde_json::json!({ "error": "payload_too_large", "message": "the message is too large" })),
+            )
+                .into_response();
+        };
+        match fast_path::classify(&bytes) {
+            Message::ToolsCall { id, params } => {
+                if let Some(known) =
+                    fast_path_session(&route, session.as_deref(), &user, &parts.headers).await
+                {
+                    return fast_path::answer(
+                        state,
+                        &parts.headers,
+                        &caller,
+                        id,
+                        params,
+                        known.url_elicitation,
+                    )
+                    .await;
+                }
+            }
+            Message::Initialize {
+                url_elicitation: url,
+            } => url_elicitation = url,
+            Message::Other => {}
+        }
+        Request::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        Request::from_parts(parts, body)
+    };
     request.extensions_mut().insert(caller);
     let response = next.run(request).await;
     match (&session, response.headers().get(SESSION_HEADER)) {
         (None, Some(opened)) => {
             if let Ok(id) = opened.to_str() {
-                resource.sessions.bind(id, &user);
+                resource.sessions.bind(
+                    id,
+                    Session {
+                        user,
+                        url_elicitation,
+                    },
+                );
             }
         }
         (Some(id), _) if closing && response.status().is_success() => {
@@ -239,12 +288,38 @@ pub(super) async fn authorize(
     response
 }
 
+/// The session a fast-path `tools/call` runs in: one this process opened
+/// for `user`, that rmcp still has, with headers rmcp would accept.
+async fn fast_path_session(
+    route: &super::McpRoute,
+    session: Option<&str>,
+    user: &str,
+    headers: &axum::http::HeaderMap,
+) -> Option<Session> {
+    let id = session?;
+    if !fast_path::headers_allow(headers) {
+        return None;
+    }
+    let known = route
+        .state
+        .resource_server
+        .sessions
+        .get(id)
+        .filter(|s| s.user == user)?;
+    route
+        .rmcp_sessions
+        .has_session(&Arc::from(id))
+        .await
+        .unwrap_or(false)
+        .then_some(known)
+}
+
 /// The header carrying an MCP session id.
 const SESSION_HEADER: &str = "mcp-session-id";
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]`: RFC 9728 metadata.
-pub(super) async fn metadata(State(state): State<Arc<ServerState>>) -> Response {
-    let resource = &state.resource_server;
+pub(super) async fn metadata(State(route): State<super::McpRoute>) -> Response {
+    let resource = &route.state.resource_server;
     let mut body = serde_json::json!({
         "resource": resource.resource.as_str(),
         "authorization_servers": resource.authorization_servers,

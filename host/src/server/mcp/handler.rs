@@ -82,105 +82,119 @@ impl ServerHandler for McpTools {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let state = &self.state;
         let Some(parts) = request_parts(&context) else {
             return Err(ErrorData::internal_error("no HTTP request", None));
         };
         let Some(caller) = parts.extensions.get::<Caller>() else {
             return Err(ErrorData::internal_error("no authenticated caller", None));
         };
-        let tool = request.name.as_ref();
-        if !state.workflow.tools.contains_key(tool) {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool: {tool}"),
-                None,
-            ));
+        let url_elicitation = context
+            .peer
+            .supported_elicitation_modes()
+            .contains(&ElicitationMode::Url);
+        call_tool(
+            &self.state,
+            &parts.headers,
+            caller,
+            request,
+            url_elicitation,
+        )
+        .await
+    }
+}
+
+/// `tools/call`, for rmcp's handler and for the fast path alike: the call
+/// through the invoke path, its answer as a tool result, and a needed
+/// authorization as a URL elicitation (when the client takes them) or a
+/// tool error holding the link.
+pub(super) async fn call_tool(
+    state: &Arc<ServerState>,
+    headers: &http::HeaderMap,
+    caller: &Caller,
+    request: CallToolRequestParams,
+    url_elicitation: bool,
+) -> Result<CallToolResponse, ErrorData> {
+    let tool = request.name.as_ref();
+    if !state.workflow.tools.contains_key(tool) {
+        return Err(ErrorData::invalid_params(
+            format!("unknown tool: {tool}"),
+            None,
+        ));
+    }
+    let arguments: crate::tools::Args = request.arguments.unwrap_or_default().into_iter().collect();
+    let provider = state
+        .workflow
+        .tools
+        .get(tool)
+        .and_then(|entry| entry.tool.auth_provider());
+    let result = state
+        .invoker
+        .call(tool, &caller.user, &caller.claims, &arguments)
+        .await;
+    let outcome = match &result {
+        Ok(_) => super::super::Outcome::Upstream,
+        Err(InvokeError::AuthorizationRequired { .. }) => {
+            super::super::Outcome::AuthorizationRequired
         }
-        let arguments: crate::tools::Args =
-            request.arguments.unwrap_or_default().into_iter().collect();
-        let provider = state
-            .workflow
-            .tools
-            .get(tool)
-            .and_then(|entry| entry.tool.auth_provider());
-        let result = state
-            .invoker
-            .call(tool, &caller.user, &caller.claims, &arguments)
-            .await;
-        let outcome = match &result {
-            Ok(_) => super::super::Outcome::Upstream,
-            Err(InvokeError::AuthorizationRequired { .. }) => {
-                super::super::Outcome::AuthorizationRequired
+        Err(InvokeError::UnknownTool { .. } | InvokeError::Arguments { .. }) => {
+            super::super::Outcome::ClientError
+        }
+        Err(_) => super::super::Outcome::Failed,
+    };
+    state.metrics.invoke(provider, outcome);
+    match result {
+        Ok(response) => {
+            state.metrics.upstream_latency(response.elapsed);
+            let text = String::from_utf8_lossy(&response.body).into_owned();
+            let failed = response.status.is_client_error() || response.status.is_server_error();
+            let mut result = if failed {
+                CallToolResult::error(vec![ContentBlock::text(format!(
+                    "the API answered {}: {text}",
+                    response.status
+                ))])
+            } else {
+                CallToolResult::success(vec![ContentBlock::text(text)])
+            };
+            if let Ok(serde_json::Value::Object(object)) =
+                serde_json::from_slice::<serde_json::Value>(&response.body)
+            {
+                result.structured_content = Some(serde_json::Value::Object(object));
             }
-            Err(InvokeError::UnknownTool { .. } | InvokeError::Arguments { .. }) => {
-                super::super::Outcome::ClientError
-            }
-            Err(_) => super::super::Outcome::Failed,
-        };
-        state.metrics.invoke(provider, outcome);
-        match result {
-            Ok(response) => {
-                state.metrics.upstream_latency(response.elapsed);
-                let text = String::from_utf8_lossy(&response.body).into_owned();
-                let failed = response.status.is_client_error() || response.status.is_server_error();
-                let mut result = if failed {
-                    CallToolResult::error(vec![ContentBlock::text(format!(
-                        "the API answered {}: {text}",
-                        response.status
-                    ))])
-                } else {
-                    CallToolResult::success(vec![ContentBlock::text(text)])
-                };
-                if let Ok(serde_json::Value::Object(object)) =
-                    serde_json::from_slice::<serde_json::Value>(&response.body)
-                {
-                    result.structured_content = Some(serde_json::Value::Object(object));
-                }
-                Ok(result.into())
-            }
-            Err(InvokeError::AuthorizationRequired {
-                provider,
-                user,
-                scopes,
-                ..
-            }) => {
-                let (provider, link) = match routes::authorization_needed(
-                    state,
-                    &parts.headers,
-                    provider,
-                    &user,
-                    &scopes,
-                ) {
+            Ok(result.into())
+        }
+        Err(InvokeError::AuthorizationRequired {
+            provider,
+            user,
+            scopes,
+            ..
+        }) => {
+            let (provider, link) =
+                match routes::authorization_needed(state, headers, provider, &user, &scopes) {
                     ApiError::AuthorizationRequired { provider, auth_url } => (provider, auth_url),
                     other => return Ok(tool_error(message_of(other))),
                 };
-                let message = format!(
-                    "Connect your `{provider}` account to use this tool: open {link}, then call \
+            let message = format!(
+                "Connect your `{provider}` account to use this tool: open {link}, then call \
                      the tool again."
-                );
-                if context
-                    .peer
-                    .supported_elicitation_modes()
-                    .contains(&ElicitationMode::Url)
-                {
-                    let elicitation_id = format!("connect-{provider}");
-                    return Err(ErrorData::new(
-                        ErrorCode(URL_ELICITATION_REQUIRED),
-                        message.clone(),
-                        Some(serde_json::json!({
-                            "elicitations": [{
-                                "mode": "url",
-                                "elicitationId": elicitation_id,
-                                "url": link,
-                                "message": message,
-                            }]
-                        })),
-                    ));
-                }
-                Ok(tool_error(message))
+            );
+            if url_elicitation {
+                let elicitation_id = format!("connect-{provider}");
+                return Err(ErrorData::new(
+                    ErrorCode(URL_ELICITATION_REQUIRED),
+                    message.clone(),
+                    Some(serde_json::json!({
+                        "elicitations": [{
+                            "mode": "url",
+                            "elicitationId": elicitation_id,
+                            "url": link,
+                            "message": message,
+                        }]
+                    })),
+                ));
             }
-            Err(e) => Ok(tool_error(message_of(ApiError::from(e)))),
+            Ok(tool_error(message))
         }
+        Err(e) => Ok(tool_error(message_of(ApiError::from(e)))),
     }
 }
 

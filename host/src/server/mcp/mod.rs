@@ -7,6 +7,7 @@
 //! a `Host` not allowed, are refused (DNS rebinding).
 
 mod authorize;
+mod fast_path;
 mod handler;
 mod sessions;
 
@@ -21,6 +22,14 @@ use super::ServerState;
 use crate::inbound::InboundAuthConfig;
 
 pub(crate) use authorize::ResourceServer;
+
+/// What the `/mcp` middleware and metadata routes share.
+#[derive(Clone)]
+pub(super) struct McpRoute {
+    state: Arc<ServerState>,
+    /// rmcp's sessions: the fast path serves only sessions rmcp still has.
+    rmcp_sessions: Arc<LocalSessionManager>,
+}
 
 /// The routes of `/mcp` and its protected resource metadata, or none when
 /// `general.server.mcp.disabled`.
@@ -44,16 +53,21 @@ pub(super) fn routes(state: Arc<ServerState>) -> Router {
         .enforce_origin_validation()
         .with_max_request_body_bytes(super::MAX_BODY);
     let handler_state = state.clone();
+    let rmcp_sessions = Arc::new(LocalSessionManager::default());
     let service = StreamableHttpService::new(
         move || Ok(handler::McpTools::new(handler_state.clone())),
-        Arc::new(LocalSessionManager::default()),
+        rmcp_sessions.clone(),
         config,
     );
+    let route = McpRoute {
+        state,
+        rmcp_sessions,
+    };
     let metadata = get(authorize::metadata);
     Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            route.clone(),
             authorize::authorize,
         ))
         .route(
@@ -61,7 +75,7 @@ pub(super) fn routes(state: Arc<ServerState>) -> Router {
             metadata.clone(),
         )
         .route("/.well-known/oauth-protected-resource", metadata)
-        .with_state(state)
+        .with_state(route)
 }
 
 /// The inbound JWT issuer, when callers authenticate with JWTs.

@@ -1,7 +1,7 @@
-//! Which user each MCP session belongs to. A session id is a bearer of
-//! nothing by itself, but the spec asks servers to bind sessions to users:
-//! another user's request carrying the id is answered as if the session did
-//! not exist.
+//! Which user each MCP session belongs to, and whether its client takes
+//! URL-mode elicitation. A session id is a bearer of nothing by itself, but
+//! the spec asks servers to bind sessions to users: another user's request
+//! carrying the id is answered as if the session did not exist.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -11,18 +11,27 @@ use std::{
 /// Most sessions remembered; the oldest is forgotten first.
 const CAPACITY: usize = 100_000;
 
-/// Session id → user id, bounded.
+/// What is known of one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Session {
+    /// The user who opened it.
+    pub(super) user: String,
+    /// Whether its client declared URL-mode elicitation at `initialize`.
+    pub(super) url_elicitation: bool,
+}
+
+/// Session id → [`Session`], bounded.
 #[derive(Debug, Default)]
 pub(crate) struct SessionOwners {
-    inner: Mutex<(HashMap<String, String>, VecDeque<String>)>,
+    inner: Mutex<(HashMap<String, Session>, VecDeque<String>)>,
 }
 
 impl SessionOwners {
-    /// Records that `user` opened session `id`.
-    pub(super) fn bind(&self, id: &str, user: &str) {
+    /// Records that `session.user` opened session `id`.
+    pub(super) fn bind(&self, id: &str, session: Session) {
         let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let (owners, order) = &mut *guard;
-        if owners.insert(id.to_owned(), user.to_owned()).is_none() {
+        if owners.insert(id.to_owned(), session).is_none() {
             order.push_back(id.to_owned());
         }
         while owners.len() > CAPACITY {
@@ -37,7 +46,13 @@ impl SessionOwners {
     /// (another replica's, or forgotten; rmcp answers an unknown session).
     pub(super) fn allows(&self, id: &str, user: &str) -> bool {
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.0.get(id).is_none_or(|owner| owner == user)
+        guard.0.get(id).is_none_or(|s| s.user == user)
+    }
+
+    /// The session `id`, when this process opened it.
+    pub(super) fn get(&self, id: &str) -> Option<Session> {
+        let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0.get(id).cloned()
     }
 
     /// Forgets a closed session.
@@ -57,11 +72,17 @@ mod tests {
     #[test]
     fn a_session_serves_only_its_owner_until_forgotten() {
         let owners = SessionOwners::default();
-        owners.bind("s1", "alice");
+        let alice = Session {
+            user: "alice".to_owned(),
+            url_elicitation: true,
+        };
+        owners.bind("s1", alice.clone());
         assert!(owners.allows("s1", "alice"));
         assert!(!owners.allows("s1", "bob"));
         assert!(owners.allows("unknown", "bob"));
+        assert_eq!(owners.get("s1"), Some(alice));
         owners.forget("s1");
         assert!(owners.allows("s1", "bob"));
+        assert_eq!(owners.get("s1"), None);
     }
 }
