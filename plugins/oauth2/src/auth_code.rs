@@ -57,6 +57,10 @@ pub struct AuthCodeConfig {
     /// Extra parameters of the authorization URL (`prompt`, `access_type`, …).
     #[serde(default)]
     pub authorization_kwargs: BTreeMap<String, String>,
+    /// The resource the tokens are for (RFC 8707), such as a remote MCP
+    /// server's URL: sent in the authorization, code and refresh requests,
+    /// so the server issues tokens whose audience is that resource.
+    pub resource: Option<String>,
     /// How the client authenticates at the token endpoint.
     #[serde(default)]
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
@@ -88,6 +92,7 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "state",
     "code_challenge",
     "code_challenge_method",
+    "resource",
 ];
 
 impl AuthCodeFlow {
@@ -235,6 +240,14 @@ impl AuthProvider for AuthCodeFlow {
             &config.authorization_kwargs,
             RESERVED_AUTH_PARAMS,
         )?;
+        if let Some(resource) = &config.resource {
+            let url = common::check_url("resource", resource)?;
+            if url.fragment().is_some() {
+                return Err(Error::config(
+                    "resource: must not have a fragment (RFC 8707)",
+                ));
+            }
+        }
         let optional_url = |key: &str, value: &Option<String>| {
             value
                 .as_deref()
@@ -294,6 +307,9 @@ impl AuthProvider for AuthCodeFlow {
             for (name, value) in &self.config.authorization_kwargs {
                 query.append_pair(name, value);
             }
+            if let Some(resource) = &self.config.resource {
+                query.append_pair("resource", resource);
+            }
         }
         Ok(url.into())
     }
@@ -322,6 +338,9 @@ impl AuthProvider for AuthCodeFlow {
             request = request
                 .add_extra_param("client_assertion_type", common::ASSERTION_TYPE)
                 .add_extra_param("client_assertion", jwt);
+        }
+        if let Some(resource) = &self.config.resource {
+            request = request.add_extra_param("resource", resource.clone());
         }
         if let Some(verifier) = &exchange.pkce_verifier {
             request =
@@ -361,6 +380,9 @@ impl AuthProvider for AuthCodeFlow {
             request = request
                 .add_extra_param("client_assertion_type", common::ASSERTION_TYPE)
                 .add_extra_param("client_assertion", jwt);
+        }
+        if let Some(resource) = &self.config.resource {
+            request = request.add_extra_param("resource", resource.clone());
         }
         let response = request
             .request_async(&http)
