@@ -329,3 +329,205 @@ async fn a_refusal_or_a_mixed_up_issuer_ends_the_authorization() {
     );
     assert!(api.hits().is_empty());
 }
+
+/// A workflow that imports `serve`'s `/mcp` tools as `upstream_…` (only
+/// `search`), with a bearer token for alice, and serves them again.
+fn importing_workflow(resource: &str, bearer: &str) -> String {
+    formatdoc!(
+        r#"
+            general:
+              server:
+                bind: 127.0.0.1:0
+              inbound_auth:
+                type: none
+            authentication:
+              remote:
+                _type: bearer_token
+                token: "{bearer}"
+            tools:
+              upstream:
+                _type: mcp
+                description: The items service's MCP server
+                url: {resource}
+                auth_provider: remote
+                tools: [search]
+        "#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workflow_entry_imports_a_remote_servers_tools() {
+    let (api, _auth, _server, resource) = serve().await;
+    let bearer = token("alice", &resource, "tools");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = crate::support::write_workflow(dir.path(), importing_workflow(&resource, &bearer));
+    let config = path.display().to_string();
+
+    // `authhost call` types the arguments by the remote schema (limit: integer).
+    let called = mcp(
+        args(&[
+            "call",
+            "upstream_search",
+            "--config",
+            &config,
+            "--arg",
+            "q=boots",
+            "--arg",
+            "limit=2",
+            "--format",
+            "json",
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(called.code, 0, "{}", called.all());
+    let response: serde_json::Value = serde_json::from_str(&called.stdout).expect("json");
+    assert_eq!(response["status"], 200, "{response}");
+    let structured = &response["body"]["structuredContent"];
+    assert_eq!(structured["query"], "q=boots", "{response}");
+    assert_eq!(structured["body"], "{\"limit\":2}", "{response}");
+    assert_eq!(api.hits().len(), 1);
+    assert!(!called.all().contains(&bearer), "the token was printed");
+
+    // Left out by the allow-list, and the entry itself: neither is a tool.
+    let hidden = mcp(args(&["call", "upstream_me", "--config", &config]), vec![]).await;
+    assert_ne!(hidden.code, 0);
+    assert!(
+        hidden.stderr.contains("no tool named `upstream_me`"),
+        "{}",
+        hidden.stderr
+    );
+    let entry = mcp(args(&["call", "upstream", "--config", &config]), vec![]).await;
+    assert_ne!(entry.code, 0);
+    assert!(
+        entry.stderr.contains("is a remote MCP server, not a tool"),
+        "{}",
+        entry.stderr
+    );
+
+    // Served again: REST invoke and authhost's own /mcp list and call it.
+    let again = start(&importing_workflow(&resource, &bearer), None).await;
+    let invoked = crate::server::client()
+        .post(format!("{}/v1/tools/upstream_search/invoke", again.base))
+        .header("content-type", "application/json")
+        .body(r#"{"q": "hats"}"#)
+        .send()
+        .await
+        .expect("invoke");
+    assert_eq!(invoked.status(), 200);
+    let invoked: serde_json::Value =
+        serde_json::from_str(&invoked.text().await.expect("body")).expect("json");
+    assert_eq!(
+        invoked["body"]["structuredContent"]["query"], "q=hats",
+        "{invoked}"
+    );
+    let listed = mcp(
+        args(&["mcp", "tools", &format!("{}/mcp", again.base)]),
+        vec![],
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{}", listed.all());
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l == "upstream_search\tSearch the items"),
+        "{}",
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains("upstream_me"), "{}", listed.stdout);
+    assert!(
+        !listed.stdout.lines().any(|l| l.starts_with("upstream\t")),
+        "{}",
+        listed.stdout
+    );
+    let through = mcp(
+        args(&[
+            "mcp",
+            "call",
+            &format!("{}/mcp", again.base),
+            "upstream_search",
+            "--arg",
+            "q=caps",
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(through.code, 0, "{}", through.all());
+    assert!(through.stdout.contains("q=caps"), "{}", through.stdout);
+    assert_eq!(api.hits().len(), 3);
+}
+
+/// A remote MCP server whose tokens are per user: the workflow's
+/// `oauth2_auth_code_flow` provider asks the test authorization server for
+/// tokens for that server's resource (RFC 8707); the first call answers
+/// `authorization_required` with a connect link, the user authorizes, and
+/// the call goes through with their token.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_servers_tools_carry_each_users_own_oauth_token() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_remote, resource) = serve_for(&auth, &api).await;
+    let yaml = formatdoc!(
+        r#"
+            general:
+              server:
+                bind: 127.0.0.1:0
+                connect:
+                  verify: none
+              store:
+                url: sqlite://{{dir}}/tokens.db
+              inbound_auth:
+                type: jwt
+                algorithms: [HS256]
+                secret: "{secret}"
+                issuer: https://idp.test
+            authentication:
+              items:
+                _type: oauth2_auth_code_flow
+                client_id: authhost-test
+                client_secret: test-secret
+                issuer: {auth}
+                redirect_uri: http://127.0.0.1:{{port}}/auth/callback
+                scopes: [tools]
+                resource: {resource}
+            tools:
+              items:
+                _type: mcp
+                url: {resource}
+                auth_provider: items
+        "#,
+        secret = crate::server::HS_SECRET,
+        auth = auth.base,
+    );
+    let gateway = start(&yaml, None).await;
+    let http = crate::server::client();
+    let invoke = || {
+        http.post(format!("{}/v1/tools/items_search/invoke", gateway.base))
+            .bearer_auth(token("alice", "unused", "tools"))
+            .header("content-type", "application/json")
+            .body(r#"{"q": "scarves"}"#)
+            .send()
+    };
+
+    let first = invoke().await.expect("invoke");
+    assert_eq!(first.status(), 401);
+    let body: serde_json::Value =
+        serde_json::from_str(&first.text().await.expect("body")).expect("json");
+    assert_eq!(body["error"], "authorization_required", "{body}");
+    crate::mcp_server::authorize_at(body["auth_url"].as_str().expect("auth_url")).await;
+    // The token was asked for the remote server's resource, in both requests.
+    assert_eq!(
+        auth.get(|inner| inner.resources.clone()),
+        [resource.clone(), resource.clone()]
+    );
+
+    let second = invoke().await.expect("invoke");
+    assert_eq!(second.status(), 200);
+    let body: serde_json::Value =
+        serde_json::from_str(&second.text().await.expect("body")).expect("json");
+    assert_eq!(
+        body["body"]["structuredContent"]["query"], "q=scarves",
+        "{body}"
+    );
+    assert_eq!(api.hits().len(), 1);
+}

@@ -95,7 +95,7 @@ pub(crate) fn token(user: &str, aud: &str, scope: &str) -> String {
 
 /// The user opens the connect `link` in a browser and authorizes at the
 /// test authorization server; the callback succeeds.
-async fn authorize_at(link: &str) {
+pub(crate) async fn authorize_at(link: &str) {
     let http = client();
     let callback = follow_to_callback(&http, link).await;
     assert_eq!(

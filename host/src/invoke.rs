@@ -1,39 +1,24 @@
 //! Calling a tool: build its request from the arguments, get the bound
-//! provider's credentials for the user, apply them, send the request through
-//! the outbound client. Used by `authhost call` (and the server later).
+//! provider's credentials for the user, apply them, send the request
+//! upstream (or, for a remote MCP server's tool, call it there with those
+//! credentials). Used by `authhost call`, REST invoke and `/mcp`.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use authhost_plugin_api::{Capabilities, OutgoingRequest};
-use http::{header::LOCATION, Method, StatusCode};
+use http::StatusCode;
 use sha2::{Digest, Sha256};
 
+pub use crate::upstream::{send, CallResponse};
 use crate::{
     broker::{Broker, BrokerError, Credentials},
     credentials::{apply, ApplyError, PreparedRequest},
-    outbound::{loggable_url, Outbound, OutboundError},
+    mcp_client::{remote::RemoteTools, RpcError},
+    outbound::{loggable_url, OutboundError},
     plugin::{CreateError, ProviderHandle},
-    tools::{Args, ToolError},
+    tools::{Args, RemoteServer, ToolError},
     workflow::Workflow,
 };
-
-/// Most redirects followed (same origin only).
-const MAX_REDIRECTS: usize = 5;
-
-/// The upstream's answer.
-#[derive(Debug, Clone)]
-pub struct CallResponse {
-    /// Status code.
-    pub status: StatusCode,
-    /// Response headers.
-    pub headers: Vec<(String, String)>,
-    /// Response body.
-    pub body: Vec<u8>,
-    /// The final URL, without its query.
-    pub url: String,
-    /// Time spent waiting for the upstream (all redirects included).
-    pub elapsed: Duration,
-}
 
 /// Why a tool call did not get an upstream response.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +69,14 @@ pub enum InvokeError {
     /// The request was refused by policy or failed in transit.
     #[error(transparent)]
     Outbound(#[from] OutboundError),
+    /// A remote MCP server refused or failed.
+    #[error("MCP server `{server}`: {error}")]
+    Remote {
+        /// The workflow entry of the server.
+        server: String,
+        /// What went wrong (in the message, so not also a `source`).
+        error: String,
+    },
 }
 
 /// Calls a workflow's tools with credentials from the broker.
@@ -91,12 +84,17 @@ pub enum InvokeError {
 pub struct Invoker {
     workflow: Arc<Workflow>,
     broker: Arc<Broker>,
+    remote: RemoteTools,
 }
 
 impl Invoker {
     /// An invoker over `workflow`.
     pub fn new(workflow: Arc<Workflow>, broker: Arc<Broker>) -> Self {
-        Self { workflow, broker }
+        Self {
+            workflow,
+            broker,
+            remote: RemoteTools::default(),
+        }
     }
 
     /// The workflow.
@@ -226,6 +224,11 @@ impl Invoker {
         claims: &Claims,
         args: &Args,
     ) -> Result<CallResponse, InvokeError> {
+        if !self.workflow.tools.contains_key(tool) {
+            if let Some((server, remote)) = self.remote_tool(tool) {
+                return self.call_remote(server, remote, user, args).await;
+            }
+        }
         let request = self.prepare(tool, user, claims, args).await?;
         let response = send(&self.workflow.outbound, request).await?;
         if response.status != StatusCode::UNAUTHORIZED {
@@ -247,6 +250,173 @@ impl Invoker {
         }
         let request = self.prepare(tool, user, claims, args).await?;
         Ok(send(&self.workflow.outbound, request).await?)
+    }
+}
+
+impl Invoker {
+    /// The remote MCP server and remote name behind the local tool name
+    /// `name`, when one of the workflow's `mcp` entries has it.
+    pub fn remote_tool<'n>(&self, name: &'n str) -> Option<(&RemoteServer, &'n str)> {
+        self.remote_servers()
+            .find_map(|server| server.remote_name(name).map(|remote| (server, remote)))
+    }
+
+    /// The provider whose credentials the tool `name` (a workflow tool or
+    /// a remote MCP server's) carries.
+    pub fn provider_of(&self, name: &str) -> Option<&str> {
+        match self.workflow.tools.get(name) {
+            Some(entry) => entry.tool.auth_provider(),
+            None => self
+                .remote_tool(name)
+                .and_then(|(server, _)| server.auth_provider.as_deref()),
+        }
+    }
+
+    /// The workflow's `mcp` entries.
+    pub fn remote_servers(&self) -> impl Iterator<Item = &RemoteServer> {
+        self.workflow
+            .tools
+            .values()
+            .filter_map(|entry| entry.tool.remote())
+    }
+
+    /// The tools of every remote MCP server that `user` can list now
+    /// (a server that needs their authorization first, or fails, is left
+    /// out and logged).
+    pub async fn remote_tools(&self, user: &str) -> Vec<serde_json::Value> {
+        let mut tools = Vec::new();
+        for server in self.remote_servers() {
+            match self.list_remote(server, user).await {
+                Ok(listed) => tools.extend(listed.iter().cloned()),
+                Err(e) => {
+                    tracing::info!(server = %server.entry, error = %e, "remote MCP tools not listed")
+                }
+            }
+        }
+        tools
+    }
+
+    /// The tools of `server` for `user`.
+    ///
+    /// # Errors
+    ///
+    /// Credentials (authorization required, provider failure) or the
+    /// server's refusal.
+    pub async fn list_remote(
+        &self,
+        server: &RemoteServer,
+        user: &str,
+    ) -> Result<Arc<Vec<serde_json::Value>>, InvokeError> {
+        let credentials = self.remote_credentials(server, user).await?;
+        self.remote
+            .list(&self.workflow.outbound, server, user, credentials)
+            .await
+            .map_err(|e| remote_error(server, e))
+    }
+
+    /// The credentials `user`'s requests to `server` carry.
+    async fn remote_credentials(
+        &self,
+        server: &RemoteServer,
+        user: &str,
+    ) -> Result<Option<Arc<[authhost_plugin_api::Credential]>>, InvokeError> {
+        let Some(name) = &server.auth_provider else {
+            return Ok(None);
+        };
+        let provider = self.provider(name)?;
+        if provider.capabilities().contains(Capabilities::PER_REQUEST) {
+            return Err(InvokeError::Remote {
+                server: server.entry.clone(),
+                error: format!(
+                    "provider `{name}` signs each request, which MCP servers' tools do not support"
+                ),
+            });
+        }
+        match self.broker.credentials(&provider, user, None).await? {
+            Credentials::Ready(credentials) => Ok(Some(credentials)),
+            Credentials::AuthorizationRequired { reason } => {
+                Err(InvokeError::AuthorizationRequired {
+                    provider: name.clone(),
+                    user: user.to_owned(),
+                    reason,
+                    scopes: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// Calls the remote tool `remote` of `server`; a `401` to a stored
+    /// grant's token refreshes it once and calls once more.
+    async fn call_remote(
+        &self,
+        server: &RemoteServer,
+        remote: &str,
+        user: &str,
+        args: &Args,
+    ) -> Result<CallResponse, InvokeError> {
+        let started = std::time::Instant::now();
+        let outbound = &self.workflow.outbound;
+        let arguments: serde_json::Map<String, serde_json::Value> =
+            args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let credentials = self.remote_credentials(server, user).await?;
+        let mut result = self
+            .remote
+            .call(
+                outbound,
+                server,
+                user,
+                credentials,
+                remote,
+                arguments.clone(),
+            )
+            .await;
+        if let (Err(RpcError::Unauthorized { status: 401, .. }), Some(name)) =
+            (&result, &server.auth_provider)
+        {
+            let provider = self.provider(name)?;
+            if self.broker.refresh_rejected(&provider, user).await? {
+                self.remote.forget(&server.entry, user);
+                let credentials = self.remote_credentials(server, user).await?;
+                result = self
+                    .remote
+                    .call(outbound, server, user, credentials, remote, arguments)
+                    .await;
+            }
+        }
+        let result = result.map_err(|e| remote_error(server, e))?;
+        Ok(CallResponse {
+            status: StatusCode::OK,
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: serde_json::to_vec(&result).unwrap_or_default(),
+            url: loggable_url(&server.url),
+            elapsed: started.elapsed(),
+            tool_result: Some(result),
+        })
+    }
+}
+
+/// A remote server's refusal as an invoke error: its invalid-params answer
+/// is the caller's mistake, the rest a failure of the server.
+fn remote_error(server: &RemoteServer, error: RpcError) -> InvokeError {
+    match error {
+        RpcError::Rpc {
+            code: -32602,
+            message,
+            ..
+        } => InvokeError::Arguments {
+            tool: server.entry.clone(),
+            error: ToolError::Invalid {
+                name: "arguments".to_owned(),
+                reason: format!(
+                    "were refused by the MCP server: {}",
+                    crate::printable::printable(&message)
+                ),
+            },
+        },
+        other => InvokeError::Remote {
+            server: server.entry.clone(),
+            error: other.to_string(),
+        },
     }
 }
 
@@ -299,89 +469,4 @@ fn with_user_placeholders(
         }
     }
     Ok(all)
-}
-
-/// Sends a prepared request. Redirects are followed only within the same
-/// origin (scheme, host, port), so credentials never follow a redirect to
-/// another host; a cross-origin redirect is returned as the response.
-///
-/// # Errors
-///
-/// [`OutboundError`] for policy refusals, timeouts and transport failures.
-#[tracing::instrument(name = "upstream", skip_all, fields(url = %loggable_url(&request.url)))]
-pub async fn send(
-    outbound: &Outbound,
-    mut request: PreparedRequest,
-) -> Result<CallResponse, OutboundError> {
-    let client = outbound
-        .client()
-        .map_err(|e| OutboundError::Transport("(client)".to_owned(), e.to_string()))?;
-    let timeout: Duration = request
-        .timeout
-        .unwrap_or_else(|| outbound.request_timeout());
-    let started = std::time::Instant::now();
-    for _ in 0..=MAX_REDIRECTS {
-        outbound.check_destination(&request.url).await?;
-        let destination = loggable_url(&request.url);
-        let mut builder = client
-            .request(request.method.clone(), request.url.clone())
-            .headers(request.headers.clone())
-            .timeout(timeout);
-        if let Some(body) = &request.body {
-            builder = builder.body(body.clone());
-        }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| OutboundError::from_reqwest(&destination, timeout, &e))?;
-        let status = response.status();
-        tracing::debug!(url = %destination, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "tool request");
-        let next = status
-            .is_redirection()
-            .then(|| response.headers().get(LOCATION))
-            .flatten()
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| request.url.join(l).ok())
-            .filter(|next| next.origin() == request.url.origin());
-        if let Some(next) = next {
-            if matches!(status, StatusCode::SEE_OTHER)
-                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
-                    && request.method == Method::POST)
-            {
-                request.method = Method::GET;
-                request.body = None;
-                request.headers.remove(http::header::CONTENT_TYPE);
-            }
-            request.url = next;
-            continue;
-        }
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = crate::outbound::read_limited(
-            response,
-            outbound.max_response_bytes(),
-            &destination,
-            timeout,
-        )
-        .await?;
-        return Ok(CallResponse {
-            status,
-            headers,
-            body,
-            url: destination,
-            elapsed: started.elapsed(),
-        });
-    }
-    Err(OutboundError::Transport(
-        loggable_url(&request.url),
-        format!("more than {MAX_REDIRECTS} redirects"),
-    ))
 }

@@ -40,11 +40,13 @@ pub mod mcp_client;
 pub mod outbound;
 pub mod paths;
 pub mod plugin;
+pub mod printable;
 pub mod server;
 pub mod store;
 pub mod suggest;
 pub mod telemetry;
 pub mod tools;
+pub mod upstream;
 pub mod workflow;
 
 /// `authhost --version`: the host's version and the plugin-api it loads.

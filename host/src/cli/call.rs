@@ -68,16 +68,32 @@ pub(crate) fn parse_args(
 
 pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode> {
     let workflow = super::load_workflow(&args.config, globals)?;
-    let call_args = parse_args(
-        &args.args,
-        workflow
-            .tools
-            .get(&args.tool)
-            .map(|entry| entry.tool.parameters()),
-    )?;
     let runtime = super::runtime()?;
     let store = runtime.block_on(super::open_store_if_needed(&workflow))?;
     let invoker = Invoker::new(Arc::new(workflow), Arc::new(Broker::new(store)));
+    let call_args = match invoker.workflow().tools.get(&args.tool) {
+        Some(entry) => parse_args(&args.args, Some(entry.tool.parameters()))?,
+        // A remote MCP server's tool: typed by the schema it lists (for
+        // this user); as strings when it cannot be listed now.
+        None => {
+            let schema = match invoker.remote_tool(&args.tool) {
+                Some((server, _)) => runtime
+                    .block_on(invoker.list_remote(server, &args.user))
+                    .ok()
+                    .and_then(|tools| {
+                        tools
+                            .iter()
+                            .find(|t| {
+                                t.get("name").and_then(|n| n.as_str()) == Some(args.tool.as_str())
+                            })
+                            .and_then(|t| t.get("inputSchema").cloned())
+                    })
+                    .and_then(|schema| crate::tools::Parameters::foreign(schema).ok()),
+                None => None,
+            };
+            parse_args(&args.args, schema.as_ref())?
+        }
+    };
     if let Some(n) = args.concurrency {
         return runtime.block_on(concurrent(&invoker, &args, &call_args, n));
     }

@@ -119,11 +119,11 @@ pub async fn authorize(
     if let Some(error) = &params.error {
         return Err(format!(
             "the authorization server refused: {}{}",
-            crate::cli::printable(error),
+            crate::printable::printable(error),
             params
                 .error_description
                 .as_deref()
-                .map(|d| format!(" ({})", crate::cli::printable(d)))
+                .map(|d| format!(" ({})", crate::printable::printable(d)))
                 .unwrap_or_default()
         ));
     }
@@ -131,7 +131,7 @@ pub async fn authorize(
         Some(iss) if iss != &server.issuer => {
             return Err(format!(
                 "the callback names the issuer `{}`, not {} (RFC 9207): a mix-up, refused",
-                crate::cli::printable(iss),
+                crate::printable::printable(iss),
                 server.issuer
             ))
         }

@@ -117,7 +117,7 @@ fn check(metadata: &AuthorizationServer, issuer: &str) -> Result<(), String> {
     if metadata.issuer != issuer {
         return Err(format!(
             "its issuer is `{}`, not `{issuer}` (RFC 8414 §3.3)",
-            crate::cli::printable(&metadata.issuer)
+            crate::printable::printable(&metadata.issuer)
         ));
     }
     let endpoints = [

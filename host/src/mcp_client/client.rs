@@ -217,7 +217,7 @@ pub async fn identify(
         (other, _) => {
             return Err(format!(
                 "the authorization server registered authhost for `{}` without the secret it needs",
-                crate::cli::printable(other)
+                crate::printable::printable(other)
             ))
         }
     };

@@ -66,9 +66,9 @@ fn oauth_error(body: &[u8]) -> String {
     match serde_json::from_slice::<OAuthError>(body) {
         Ok(e) => format!(
             ": {}{}",
-            crate::cli::printable(&e.error),
+            crate::printable::printable(&e.error),
             e.error_description
-                .map(|d| format!(" ({})", crate::cli::printable(&d)))
+                .map(|d| format!(" ({})", crate::printable::printable(&d)))
                 .unwrap_or_default()
         ),
         Err(_) => String::new(),

@@ -12,6 +12,7 @@ pub mod challenge;
 pub mod client;
 pub mod discovery;
 pub mod http;
+pub mod remote;
 pub mod saved;
 pub mod token_endpoint;
 pub mod transport;

@@ -89,7 +89,7 @@ pub async fn request(
     if !response.token_type.eq_ignore_ascii_case("bearer") {
         return Err(format!(
             "the token endpoint issued a `{}` token; authhost uses Bearer tokens",
-            crate::cli::printable(&response.token_type)
+            crate::printable::printable(&response.token_type)
         ));
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -6,10 +6,13 @@
 
 use std::sync::Arc;
 
-use authhost_plugin_api::Secret;
+use authhost_plugin_api::{Credential, Secret};
 use serde_json::{json, Value};
 
-use crate::outbound::{loggable_url, read_limited, Outbound, OutboundError};
+use crate::{
+    credentials::{apply, PreparedRequest},
+    outbound::{loggable_url, Outbound, OutboundError},
+};
 
 use super::challenge::BearerChallenge;
 
@@ -38,6 +41,13 @@ pub enum RpcError {
         status: u16,
         /// The start of the body.
         body: String,
+    },
+    /// The server no longer knows the session (`404` to a request carrying
+    /// its id): a new one must be initialized.
+    #[error("{url} ended the MCP session")]
+    SessionExpired {
+        /// The server URL.
+        url: String,
     },
     /// A JSON-RPC error object.
     #[error("the server refused {method}: {message} (JSON-RPC error {code})")]
@@ -80,6 +90,8 @@ pub struct Transport {
     outbound: Arc<Outbound>,
     url: url::Url,
     bearer: Option<Secret>,
+    credentials: Option<Arc<[Credential]>>,
+    timeout: Option<std::time::Duration>,
     session: Option<String>,
     protocol: Option<String>,
     next_id: u64,
@@ -94,10 +106,34 @@ impl Transport {
             outbound,
             url,
             bearer,
+            credentials: None,
+            timeout: None,
             session: None,
             protocol: None,
             next_id: 1,
         }
+    }
+
+    /// Applies `credentials` (a provider's, for a user) to every request
+    /// from now on.
+    pub fn set_credentials(&mut self, credentials: Arc<[Credential]>) {
+        self.credentials = Some(credentials);
+    }
+
+    /// Gives each request at most `timeout` (default: the outbound client's).
+    pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Whether `initialize` has succeeded on this connection.
+    pub fn is_initialized(&self) -> bool {
+        self.protocol.is_some()
+    }
+
+    /// Forgets the session, so the next request must initialize again.
+    pub fn reset(&mut self) {
+        self.session = None;
+        self.protocol = None;
     }
 
     /// Sends `bearer` in `Authorization` from now on.
@@ -187,59 +223,80 @@ impl Transport {
     /// Posts one message; `None` for `202 Accepted`.
     async fn send(&mut self, message: &Value) -> Result<Option<Answer>, RpcError> {
         let url = loggable_url(&self.url);
-        let timeout = self.outbound.request_timeout();
-        let mut request = self
-            .outbound
-            .client()
-            .map_err(|e| OutboundError::from_reqwest(&url, timeout, &e))?
-            .post(self.url.clone())
-            .header(http::header::ACCEPT, "application/json, text/event-stream")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(message.to_string());
-        if let Some(session) = &self.session {
-            request = request.header("mcp-session-id", session);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in [
+            ("mcp-session-id", &self.session),
+            ("mcp-protocol-version", &self.protocol),
+        ] {
+            if let Some(value) = value {
+                let value = http::HeaderValue::from_str(value).map_err(|_| {
+                    RpcError::Protocol(format!("the server's {name} is not a header value"))
+                })?;
+                headers.insert(name, value);
+            }
         }
-        if let Some(protocol) = &self.protocol {
-            request = request.header("mcp-protocol-version", protocol);
-        }
+        let mut request = PreparedRequest {
+            method: http::Method::POST,
+            url: self.url.clone(),
+            headers,
+            body: Some(message.to_string().into_bytes()),
+            timeout: self.timeout,
+        };
         if let Some(bearer) = &self.bearer {
-            request = request.bearer_auth(bearer.expose());
+            let credential = [Credential::Header {
+                name: "Authorization".to_owned(),
+                value: Secret::new(format!("Bearer {}", bearer.expose())),
+            }];
+            apply(&mut request, &credential).map_err(|e| RpcError::Protocol(e.to_string()))?;
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| OutboundError::from_reqwest(&url, timeout, &e))?;
-        let status = response.status();
-        if matches!(status.as_u16(), 401 | 403) {
-            let challenge = response
-                .headers()
-                .get_all(http::header::WWW_AUTHENTICATE)
+        if let Some(credentials) = &self.credentials {
+            apply(&mut request, credentials).map_err(|e| {
+                RpcError::Protocol(format!("the credentials cannot be applied: {e}"))
+            })?;
+        }
+        let response = crate::upstream::send(&self.outbound, request).await?;
+        let header = |name: &'static str| {
+            response
+                .headers
                 .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(BearerChallenge::parse);
+                .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let status = response.status;
+        if matches!(status.as_u16(), 401 | 403) {
+            let challenge = header("www-authenticate").find_map(BearerChallenge::parse);
             return Err(RpcError::Unauthorized {
                 url,
                 status: status.as_u16(),
                 challenge,
             });
         }
-        if let Some(session) = response.headers().get("mcp-session-id") {
-            let session = session.to_str().map_err(|_| {
-                RpcError::Protocol("the Mcp-Session-Id header is not visible ASCII".to_owned())
-            })?;
+        if let Some(session) = header("mcp-session-id").next() {
+            if session.is_empty() || !session.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+                return Err(RpcError::Protocol(
+                    "the Mcp-Session-Id header is not visible ASCII".to_owned(),
+                ));
+            }
             self.session = Some(session.to_owned());
         }
-        let events = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let events = header("content-type")
+            .next()
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let body =
-            read_limited(response, self.outbound.max_response_bytes(), &url, timeout).await?;
-        if status == reqwest::StatusCode::ACCEPTED {
+        if status == http::StatusCode::ACCEPTED {
             return Ok(None);
         }
-        let text = String::from_utf8_lossy(&body).into_owned();
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        if status == http::StatusCode::NOT_FOUND && self.session.is_some() {
+            return Err(RpcError::SessionExpired { url });
+        }
         if !status.is_success() {
             return Err(RpcError::Status {
                 url,

@@ -117,6 +117,7 @@ impl From<crate::invoke::InvokeError> for ApiError {
             InvokeError::Credentials(e) => e.into(),
             InvokeError::Provider(e) => e.into(),
             InvokeError::Outbound(e) => e.into(),
+            e @ InvokeError::Remote { .. } => Self::BadGateway(e.to_string()),
             e @ (InvokeError::AuthorizationRequired { .. } | InvokeError::Apply { .. }) => {
                 Self::BadGateway(e.to_string())
             }

@@ -126,12 +126,9 @@ pub(super) async fn invoke(
         }
         Err(_) => super::Outcome::Failed,
     };
-    let provider = state
-        .workflow
-        .tools
-        .get(&tool)
-        .and_then(|entry| entry.tool.auth_provider());
-    state.metrics.invoke(provider, outcome);
+    state
+        .metrics
+        .invoke(state.invoker.provider_of(&tool), outcome);
     result
 }
 

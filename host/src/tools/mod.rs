@@ -1,14 +1,17 @@
 //! Tool types: what a workflow's `tools` entries can be. Each type has a
 //! config schema and builds a [`Tool`] that turns call arguments into an
-//! HTTP request. `http` is built in; more kinds register here.
+//! HTTP request. `http` and `mcp` (a remote MCP server's tools) are built
+//! in; more kinds register here.
 
 mod http;
+mod mcp;
 mod parameters;
 mod template;
 
 use std::fmt;
 
 pub use self::http::{HttpToolConfig, HttpToolType};
+pub use mcp::{McpToolConfig, McpToolType, RemoteServer};
 pub use parameters::Parameters;
 pub use template::{has_dot_segment, value_text, Args, MissingArg, Template};
 
@@ -59,6 +62,11 @@ pub trait Tool: Send + Sync + fmt::Debug {
     ///
     /// [`ToolError`] for missing, unknown or unusable arguments.
     fn prepare(&self, args: &Args) -> Result<PreparedRequest, ToolError>;
+    /// The remote MCP server this entry stands for, when it is one (its
+    /// tools are called through it, not through [`prepare`](Self::prepare)).
+    fn remote(&self) -> Option<&RemoteServer> {
+        None
+    }
 }
 
 /// Why a call's request could not be built.
@@ -100,7 +108,7 @@ impl ToolTypes {
     /// The built-in tool types.
     pub fn builtin() -> Self {
         Self {
-            types: vec![Box::new(HttpToolType)],
+            types: vec![Box::new(HttpToolType), Box::new(McpToolType)],
         }
     }
 

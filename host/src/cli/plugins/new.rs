@@ -122,7 +122,7 @@ fn checked_name(name: &str) -> anyhow::Result<String> {
         bail!(
             "`{}` cannot be a component type name: expected snake_case ASCII \
              (a lowercase letter, then letters, digits and `_`), at most 64 characters",
-            crate::cli::printable(&name)
+            crate::printable::printable(&name)
         );
     }
     Ok(name)

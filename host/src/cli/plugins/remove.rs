@@ -45,13 +45,13 @@ pub(super) fn run(args: RemoveArgs, globals: &Globals) -> anyhow::Result<ExitCod
         if elsewhere.is_empty() {
             bail!(
                 "no plugin `{}` in {} (`authhost plugins list` shows what is installed)",
-                crate::cli::printable(&args.name),
+                crate::printable::printable(&args.name),
                 dir.display()
             );
         }
         bail!(
             "`{}` is not in {}, but authhost also loads {}: delete that file yourself",
-            crate::cli::printable(&args.name),
+            crate::printable::printable(&args.name),
             dir.display(),
             elsewhere.join(", ")
         );

@@ -107,5 +107,5 @@ pub(crate) fn about_line(about: &crate::plugin::PluginAbout) -> Option<String> {
     .into_iter()
     .filter(|p| !p.is_empty())
     .collect();
-    (!parts.is_empty()).then(|| crate::cli::printable(&parts.join(" — ")).into_owned())
+    (!parts.is_empty()).then(|| crate::printable::printable(&parts.join(" — ")).into_owned())
 }

@@ -55,13 +55,14 @@ impl ServerHandler for McpTools {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self
+        let mut tools: Vec<Tool> = self
             .state
             .workflow
             .tools
             .iter()
+            .filter(|(_, entry)| entry.tool.remote().is_none())
             .map(|(name, entry)| {
                 let schema = match entry.tool.parameters().schema() {
                     serde_json::Value::Object(map) => map.clone(),
@@ -74,6 +75,15 @@ impl ServerHandler for McpTools {
                 )
             })
             .collect();
+        // Remote MCP servers' tools, as the caller may use them now.
+        if let Some(caller) = request_parts(&context).and_then(|p| p.extensions.get::<Caller>()) {
+            for remote in self.state.invoker.remote_tools(&caller.user).await {
+                match serde_json::from_value::<Tool>(remote) {
+                    Ok(tool) => tools.push(tool),
+                    Err(e) => tracing::info!(error = %e, "a remote MCP tool could not be listed"),
+                }
+            }
+        }
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -115,18 +125,20 @@ pub(super) async fn call_tool(
     url_elicitation: bool,
 ) -> Result<CallToolResponse, ErrorData> {
     let tool = request.name.as_ref();
-    if !state.workflow.tools.contains_key(tool) {
+    let known = state
+        .workflow
+        .tools
+        .get(tool)
+        .is_some_and(|entry| entry.tool.remote().is_none())
+        || state.invoker.remote_tool(tool).is_some();
+    if !known {
         return Err(ErrorData::invalid_params(
             format!("unknown tool: {tool}"),
             None,
         ));
     }
     let arguments: crate::tools::Args = request.arguments.unwrap_or_default().into_iter().collect();
-    let provider = state
-        .workflow
-        .tools
-        .get(tool)
-        .and_then(|entry| entry.tool.auth_provider());
+    let provider = state.invoker.provider_of(tool);
     let result = state
         .invoker
         .call(tool, &caller.user, &caller.claims, &arguments)
@@ -145,6 +157,17 @@ pub(super) async fn call_tool(
     match result {
         Ok(response) => {
             state.metrics.upstream_latency(response.elapsed);
+            if let Some(result) = response.tool_result {
+                // A remote MCP server's result, passed on as it came.
+                return serde_json::from_value::<CallToolResult>(result)
+                    .map(Into::into)
+                    .map_err(|e| {
+                        ErrorData::internal_error(
+                            format!("the remote tool's result is not a CallToolResult: {e}"),
+                            None,
+                        )
+                    });
+            }
             let text = String::from_utf8_lossy(&response.body).into_owned();
             let failed = response.status.is_client_error() || response.status.is_server_error();
             let mut result = if failed {
