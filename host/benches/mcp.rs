@@ -3,7 +3,8 @@
 //! credentials cached after the first call) and the same local upstream,
 //! both on one release `authhost serve`, measured side by side in one run
 //! by the same client. Three rounds; each gives throughput with 16
-//! connections and the median latency with one.
+//! connections and the median latency with one connection per route, the
+//! two routes called in turn.
 //!
 //! Run: `cargo build --release --workspace && cargo bench -p authhost --bench mcp`
 
@@ -94,18 +95,26 @@ async fn throughput(call: &Call, connections: usize, duration: Duration) -> f64 
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The median latency of sequential calls on one connection for `duration`.
-async fn median_latency(call: &Call, duration: Duration) -> Duration {
-    let http = reqwest::Client::new();
-    let mut samples = Vec::new();
+/// The median latencies of `a` and `b`, called in turn (one connection
+/// each) for `duration`: both see the same machine at the same moments, so
+/// the difference is theirs, not the noise of two separate phases.
+async fn paired_median_latency(a: &Call, b: &Call, duration: Duration) -> (Duration, Duration) {
+    let (http_a, http_b) = (reqwest::Client::new(), reqwest::Client::new());
+    let (mut samples_a, mut samples_b) = (Vec::new(), Vec::new());
     let started = Instant::now();
     while started.elapsed() < duration {
         let t = Instant::now();
-        call.once(&http).await;
-        samples.push(t.elapsed());
+        a.once(&http_a).await;
+        samples_a.push(t.elapsed());
+        let t = Instant::now();
+        b.once(&http_b).await;
+        samples_b.push(t.elapsed());
     }
-    samples.sort();
-    samples[samples.len() / 2]
+    let median = |mut samples: Vec<Duration>| {
+        samples.sort();
+        samples[samples.len() / 2]
+    };
+    (median(samples_a), median(samples_b))
 }
 
 /// `initialize` and `notifications/initialized`; the session id.
@@ -192,8 +201,7 @@ fn main() {
         for round in 1..=3 {
             let invoke_rps = throughput(&invoke, CONNECTIONS, LOAD).await;
             let mcp_rps = throughput(&mcp, CONNECTIONS, LOAD).await;
-            let invoke_p50 = median_latency(&invoke, LATENCY).await;
-            let mcp_p50 = median_latency(&mcp, LATENCY).await;
+            let (invoke_p50, mcp_p50) = paired_median_latency(&invoke, &mcp, LATENCY).await;
             println!(
                 "  round {round}: invoke {invoke_rps:>8.0} calls/s p50 {:>5} µs | mcp {mcp_rps:>8.0} calls/s p50 {:>5} µs | mcp/invoke throughput {:.2}, added p50 {:+} µs",
                 invoke_p50.as_micros(),

@@ -14,8 +14,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ProtocolVersion, ServerResult};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{super::ServerState, handler};
 use crate::inbound::Caller;
@@ -39,13 +39,18 @@ pub(super) enum Message {
     Other,
 }
 
+/// A message's envelope; `params` read only once the method is known.
 #[derive(Deserialize)]
-struct Incoming {
-    jsonrpc: String,
+struct Incoming<'a> {
+    jsonrpc: &'a str,
     id: Option<Value>,
-    method: String,
-    #[serde(default)]
-    params: Value,
+    method: &'a str,
+}
+
+/// The `params` of a message whose method is known.
+#[derive(Deserialize)]
+struct WithParams<P> {
+    params: P,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +58,17 @@ struct Incoming {
 struct InitializeParams {
     #[serde(default)]
     capabilities: ClientCapabilities,
+}
+
+/// A JSON-RPC response, serialized without an intermediate JSON tree.
+#[derive(Serialize)]
+struct Reply<'a, R: Serialize, E: Serialize> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<R>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<E>,
 }
 
 /// Reads what kind of message `body` is (anything unexpected is `Other`).
@@ -63,17 +79,20 @@ pub(super) fn classify(body: &[u8]) -> Message {
     if message.jsonrpc != "2.0" {
         return Message::Other;
     }
-    match (message.method.as_str(), message.id) {
+    match (message.method, message.id) {
         ("tools/call", Some(id @ (Value::Number(_) | Value::String(_)))) => {
-            match serde_json::from_value::<CallToolRequestParams>(message.params) {
-                Ok(params) => Message::ToolsCall { id, params },
+            match serde_json::from_slice::<WithParams<CallToolRequestParams>>(body) {
+                Ok(call) => Message::ToolsCall {
+                    id,
+                    params: call.params,
+                },
                 Err(_) => Message::Other,
             }
         }
         ("initialize", Some(_)) => Message::Initialize {
-            url_elicitation: serde_json::from_value::<InitializeParams>(message.params)
+            url_elicitation: serde_json::from_slice::<WithParams<InitializeParams>>(body)
                 .ok()
-                .and_then(|p| p.capabilities.elicitation)
+                .and_then(|init| init.params.capabilities.elicitation)
                 .is_some_and(|e| e.url.is_some()),
         },
         _ => Message::Other,
@@ -139,15 +158,24 @@ pub(super) async fn answer(
     params: CallToolRequestParams,
     url_elicitation: bool,
 ) -> Response {
-    let body = match handler::call_tool(state, headers, caller, params, url_elicitation).await {
-        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": ServerResult::from(result) }),
-        Err(error) => json!({ "jsonrpc": "2.0", "id": id, "error": error }),
+    let (result, error) =
+        match handler::call_tool(state, headers, caller, params, url_elicitation).await {
+            Ok(result) => (Some(ServerResult::from(result)), None),
+            Err(error) => (None, Some(error)),
+        };
+    let reply = Reply {
+        jsonrpc: "2.0",
+        id: &id,
+        result,
+        error,
     };
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    match serde_json::to_vec(&reply) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "an MCP answer could not be serialized");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 #[cfg(test)]
