@@ -77,6 +77,7 @@ async fn every_example_validates_creates_and_authenticates() {
             "bearer_token",
             "custom_headers",
             "http_basic",
+            "mcp_oauth2",
             "oauth2_auth_code_flow",
             "oauth2_client_credentials",
             "request_signature",

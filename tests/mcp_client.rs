@@ -458,15 +458,17 @@ async fn a_workflow_entry_imports_a_remote_servers_tools() {
     assert_eq!(api.hits().len(), 3);
 }
 
-/// A remote MCP server whose tokens are per user: the workflow's
-/// `oauth2_auth_code_flow` provider asks the test authorization server for
-/// tokens for that server's resource (RFC 8707); the first call answers
-/// `authorization_required` with a connect link, the user authorizes, and
-/// the call goes through with their token.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_remote_servers_tools_carry_each_users_own_oauth_token() {
-    let (api, auth) = (echo::start(), oauth_server::start());
-    let (_remote, resource) = serve_for(&auth, &api).await;
+/// A gateway whose `items` entry imports the remote server at `resource`
+/// with the provider `items` (`provider`, its YAML lines under the name);
+/// alice's first call is answered with a connect link, she authorizes at
+/// the test authorization server, and her next call goes through with her
+/// own token, asked for the remote server's resource (RFC 8707).
+async fn call_as_alice_after_connecting(
+    auth: &oauth_server::AuthServer,
+    api: &echo::EchoServer,
+    resource: &str,
+    provider: &str,
+) {
     let yaml = formatdoc!(
         r#"
             general:
@@ -483,13 +485,7 @@ async fn a_remote_servers_tools_carry_each_users_own_oauth_token() {
                 issuer: https://idp.test
             authentication:
               items:
-                _type: oauth2_auth_code_flow
-                client_id: authhost-test
-                client_secret: test-secret
-                issuer: {auth}
-                redirect_uri: http://127.0.0.1:{{port}}/auth/callback
-                scopes: [tools]
-                resource: {resource}
+            {provider}
             tools:
               items:
                 _type: mcp
@@ -497,7 +493,6 @@ async fn a_remote_servers_tools_carry_each_users_own_oauth_token() {
                 auth_provider: items
         "#,
         secret = crate::server::HS_SECRET,
-        auth = auth.base,
     );
     let gateway = start(&yaml, None).await;
     let http = crate::server::client();
@@ -515,10 +510,9 @@ async fn a_remote_servers_tools_carry_each_users_own_oauth_token() {
         serde_json::from_str(&first.text().await.expect("body")).expect("json");
     assert_eq!(body["error"], "authorization_required", "{body}");
     crate::mcp_server::authorize_at(body["auth_url"].as_str().expect("auth_url")).await;
-    // The token was asked for the remote server's resource, in both requests.
     assert_eq!(
         auth.get(|inner| inner.resources.clone()),
-        [resource.clone(), resource.clone()]
+        [resource.to_owned(), resource.to_owned()]
     );
 
     let second = invoke().await.expect("invoke");
@@ -530,4 +524,28 @@ async fn a_remote_servers_tools_carry_each_users_own_oauth_token() {
         "{body}"
     );
     assert_eq!(api.hits().len(), 1);
+}
+
+/// `oauth2_auth_code_flow` with every endpoint and the resource written out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_servers_tools_carry_each_users_own_oauth_token() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_remote, resource) = serve_for(&auth, &api).await;
+    let provider = format!(
+        "    _type: oauth2_auth_code_flow\n    client_id: authhost-test\n    client_secret: test-secret\n    issuer: {}\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [tools]\n    resource: {resource}",
+        auth.base
+    );
+    call_as_alice_after_connecting(&auth, &api, &resource, &provider).await;
+}
+
+/// `mcp_oauth2` with the server's URL alone: its metadata names the
+/// authorization server, and the scope is the one it lists.
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_oauth2_finds_the_authorization_server_from_the_servers_url() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_remote, resource) = serve_for(&auth, &api).await;
+    let provider = format!(
+        "    _type: mcp_oauth2\n    server_url: {resource}\n    client_id: authhost-test\n    client_secret: test-secret\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback"
+    );
+    call_as_alice_after_connecting(&auth, &api, &resource, &provider).await;
 }

@@ -78,6 +78,9 @@ pub struct AuthCodeConfig {
 #[derive(Debug)]
 pub struct AuthCodeFlow {
     config: AuthCodeConfig,
+    /// The client id is the URL of a Client ID Metadata Document, usable
+    /// only where the authorization server says it accepts those.
+    metadata_document_client: bool,
     assertion: Option<ClientAssertion>,
     redirect: RedirectUrl,
     discovery: Discovery,
@@ -96,6 +99,94 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
 ];
 
 impl AuthCodeFlow {
+    /// An instance whose endpoints come from the MCP server `server`'s
+    /// protected resource metadata (see `crate::mcp`).
+    pub(crate) fn for_mcp_server(
+        config: AuthCodeConfig,
+        ctx: &CreateContext,
+        server: Url,
+        metadata_document_client: bool,
+    ) -> Result<Self, Error> {
+        Self::assemble(config, ctx, |_| {
+            Ok(Discovery::for_protected_resource(server))
+        })
+        .map(|flow| Self {
+            metadata_document_client,
+            ..flow
+        })
+    }
+
+    /// Checks `config` and builds an instance whose endpoints come from
+    /// `discovery`.
+    fn assemble(
+        config: AuthCodeConfig,
+        ctx: &CreateContext,
+        discovery: impl FnOnce(&AuthCodeConfig) -> Result<Discovery, Error>,
+    ) -> Result<Self, Error> {
+        let redirect_url = common::check_url("redirect_uri", &config.redirect_uri)?;
+        if redirect_url.fragment().is_some() {
+            return Err(Error::config(
+                "redirect_uri: must not have a fragment (RFC 6749 §3.1.2)",
+            ));
+        }
+        let assertion = match (config.token_endpoint_auth_method, &config.private_key) {
+            (TokenEndpointAuthMethod::PrivateKeyJwt, Some(key)) => Some(ClientAssertion::new(
+                key,
+                config.private_key_algorithm,
+                &config.client_id,
+            )?),
+            (TokenEndpointAuthMethod::PrivateKeyJwt, None) => {
+                return Err(Error::config(
+                    "private_key: required with private_key_jwt (the PEM private key)",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(Error::config(
+                    "private_key: only used with token_endpoint_auth_method: private_key_jwt",
+                ))
+            }
+            _ => None,
+        };
+        let public = assertion.is_none()
+            && config
+                .client_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().is_empty());
+        if public && !config.use_pkce {
+            return Err(Error::config(
+                "use_pkce: a public client (no client_secret) must use PKCE",
+            ));
+        }
+        if public
+            && config.token_endpoint_auth_method != TokenEndpointAuthMethod::None
+            && config.client_secret.is_some()
+        {
+            return Err(Error::config("client_secret: must not be empty"));
+        }
+        common::check_extra_params(
+            "authorization_kwargs",
+            &config.authorization_kwargs,
+            RESERVED_AUTH_PARAMS,
+        )?;
+        if let Some(resource) = &config.resource {
+            let url = common::check_url("resource", resource)?;
+            if url.fragment().is_some() {
+                return Err(Error::config(
+                    "resource: must not have a fragment (RFC 8707)",
+                ));
+            }
+        }
+        let discovery = discovery(&config)?;
+        Ok(Self {
+            assertion,
+            redirect: RedirectUrl::from_url(redirect_url),
+            discovery,
+            host: ctx.host.clone(),
+            config,
+            metadata_document_client: false,
+        })
+    }
+
     fn http(&self) -> Result<OAuth2HttpClient, Error> {
         Ok(OAuth2HttpClient::new(
             common::require_host(&self.host)?.clone(),
@@ -195,78 +286,20 @@ impl AuthProvider for AuthCodeFlow {
     }
 
     fn create(config: AuthCodeConfig, ctx: &CreateContext) -> Result<Self, Error> {
-        let redirect_url = common::check_url("redirect_uri", &config.redirect_uri)?;
-        if redirect_url.fragment().is_some() {
-            return Err(Error::config(
-                "redirect_uri: must not have a fragment (RFC 6749 §3.1.2)",
-            ));
-        }
-        let assertion = match (config.token_endpoint_auth_method, &config.private_key) {
-            (TokenEndpointAuthMethod::PrivateKeyJwt, Some(key)) => Some(ClientAssertion::new(
-                key,
-                config.private_key_algorithm,
-                &config.client_id,
-            )?),
-            (TokenEndpointAuthMethod::PrivateKeyJwt, None) => {
-                return Err(Error::config(
-                    "private_key: required with private_key_jwt (the PEM private key)",
-                ))
-            }
-            (_, Some(_)) => {
-                return Err(Error::config(
-                    "private_key: only used with token_endpoint_auth_method: private_key_jwt",
-                ))
-            }
-            _ => None,
-        };
-        let public = assertion.is_none()
-            && config
-                .client_secret
-                .as_ref()
-                .is_none_or(|s| s.expose().is_empty());
-        if public && !config.use_pkce {
-            return Err(Error::config(
-                "use_pkce: a public client (no client_secret) must use PKCE",
-            ));
-        }
-        if public
-            && config.token_endpoint_auth_method != TokenEndpointAuthMethod::None
-            && config.client_secret.is_some()
-        {
-            return Err(Error::config("client_secret: must not be empty"));
-        }
-        common::check_extra_params(
-            "authorization_kwargs",
-            &config.authorization_kwargs,
-            RESERVED_AUTH_PARAMS,
-        )?;
-        if let Some(resource) = &config.resource {
-            let url = common::check_url("resource", resource)?;
-            if url.fragment().is_some() {
-                return Err(Error::config(
-                    "resource: must not have a fragment (RFC 8707)",
-                ));
-            }
-        }
-        let optional_url = |key: &str, value: &Option<String>| {
-            value
-                .as_deref()
-                .map(|v| common::check_url(key, v))
-                .transpose()
-        };
-        let discovery = Discovery::new(
-            optional_url("authorization_url", &config.authorization_url)?,
-            optional_url("token_url", &config.token_url)?,
-            optional_url("revocation_url", &config.revocation_url)?,
-            config.issuer.clone(),
-            optional_url("discovery_url", &config.discovery_url)?,
-        )?;
-        Ok(Self {
-            assertion,
-            redirect: RedirectUrl::from_url(redirect_url),
-            discovery,
-            host: ctx.host.clone(),
-            config,
+        Self::assemble(config, ctx, |config| {
+            let optional_url = |key: &str, value: &Option<String>| {
+                value
+                    .as_deref()
+                    .map(|v| common::check_url(key, v))
+                    .transpose()
+            };
+            Discovery::new(
+                optional_url("authorization_url", &config.authorization_url)?,
+                optional_url("token_url", &config.token_url)?,
+                optional_url("revocation_url", &config.revocation_url)?,
+                config.issuer.clone(),
+                optional_url("discovery_url", &config.discovery_url)?,
+            )
         })
     }
 
@@ -284,7 +317,17 @@ impl AuthProvider for AuthCodeFlow {
 
     async fn authorization_url(&self, request: AuthorizationRequest) -> Result<String, Error> {
         let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
-        let mut url = endpoints.authorization;
+        if self.metadata_document_client && !endpoints.client_id_metadata_document_supported {
+            return Err(Error::config(
+                "client_metadata_url: the authorization server does not accept Client ID Metadata Documents; register authhost there and set client_id",
+            ));
+        }
+        let scopes = if self.config.scopes.is_empty() {
+            &endpoints.resource_scopes
+        } else {
+            &self.config.scopes
+        };
+        let mut url = endpoints.authorization.clone();
         {
             let mut query = url.query_pairs_mut();
             query
@@ -292,8 +335,8 @@ impl AuthProvider for AuthCodeFlow {
                 .append_pair("client_id", &self.config.client_id)
                 .append_pair("redirect_uri", self.redirect.as_str())
                 .append_pair("state", request.state.expose());
-            if !self.config.scopes.is_empty() {
-                query.append_pair("scope", &self.config.scopes.join(" "));
+            if !scopes.is_empty() {
+                query.append_pair("scope", &scopes.join(" "));
             }
             if self.config.use_pkce {
                 let challenge = request

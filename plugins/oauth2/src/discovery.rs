@@ -1,5 +1,9 @@
 //! Authorization server endpoints: configured, or discovered from the
-//! issuer's metadata (RFC 8414, OpenID Connect Discovery) on first use.
+//! issuer's metadata (RFC 8414, OpenID Connect Discovery) on first use —
+//! or, for an MCP server, from its protected resource metadata (RFC 9728)
+//! first, as MCP 2025-11-25 says: the resource must name the server, the
+//! authorization server's `issuer` must be the one it names, and PKCE S256
+//! must be advertised.
 
 use std::sync::Mutex;
 
@@ -17,6 +21,10 @@ pub(crate) struct Endpoints {
     pub(crate) issuer: Option<String>,
     /// The server says it sends `iss` on redirects (RFC 9207).
     pub(crate) iss_parameter_supported: bool,
+    /// The scopes the protected resource lists (MCP discovery only).
+    pub(crate) resource_scopes: Vec<String>,
+    /// The server accepts Client ID Metadata Document URLs as client ids.
+    pub(crate) client_id_metadata_document_supported: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -27,6 +35,20 @@ struct Metadata {
     revocation_endpoint: Option<String>,
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+    #[serde(default)]
+    code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    client_id_metadata_document_supported: bool,
+}
+
+/// Protected resource metadata (RFC 9728), the parts used.
+#[derive(Debug, Deserialize)]
+struct ResourceMetadata {
+    resource: String,
+    #[serde(default)]
+    authorization_servers: Vec<String>,
+    #[serde(default)]
+    scopes_supported: Vec<String>,
 }
 
 /// Endpoints from configuration, completed by discovery when needed.
@@ -37,6 +59,9 @@ pub(crate) struct Discovery {
     pub(crate) revocation: Option<Url>,
     pub(crate) issuer: Option<String>,
     pub(crate) discovery_urls: Vec<Url>,
+    /// An MCP server whose protected resource metadata names the
+    /// authorization server.
+    protected_resource: Option<Url>,
     cached: Mutex<Option<Endpoints>>,
 }
 
@@ -82,6 +107,8 @@ impl Discovery {
                 revocation: revocation.clone(),
                 issuer: issuer.clone(),
                 iss_parameter_supported: false,
+                resource_scopes: Vec::new(),
+                client_id_metadata_document_supported: false,
             }),
             _ => None,
         };
@@ -91,8 +118,23 @@ impl Discovery {
             revocation,
             issuer,
             discovery_urls,
+            protected_resource: None,
             cached: Mutex::new(cached),
         })
+    }
+
+    /// Endpoints found from the MCP server at `server`: its protected
+    /// resource metadata, then its authorization server's metadata.
+    pub(crate) fn for_protected_resource(server: Url) -> Self {
+        Self {
+            authorization: None,
+            token: None,
+            revocation: None,
+            issuer: None,
+            discovery_urls: Vec::new(),
+            protected_resource: Some(server),
+            cached: Mutex::new(None),
+        }
     }
 
     /// The endpoints, discovering them on first use.
@@ -106,22 +148,117 @@ impl Discovery {
             return Ok(e);
         }
         let host = host.ok_or_else(|| Error::internal("discovery needs the authhost host"))?;
+        let endpoints = match &self.protected_resource {
+            Some(server) => self.discover_from_resource(host, server).await?,
+            None => {
+                self.first_found(host, &self.discovery_urls, self.issuer.as_deref())
+                    .await?
+            }
+        };
+        if let Ok(mut cached) = self.cached.lock() {
+            *cached = Some(endpoints.clone());
+        }
+        Ok(endpoints)
+    }
+
+    /// The endpoints from the first of `urls` that gives usable metadata.
+    async fn first_found(
+        &self,
+        host: &Host,
+        urls: &[Url],
+        issuer: Option<&str>,
+    ) -> Result<Endpoints, Error> {
         let mut last = Error::new(ErrorKind::Upstream, "no discovery document found");
-        for url in &self.discovery_urls {
-            match self.fetch(host, url).await {
-                Ok(endpoints) => {
-                    if let Ok(mut cached) = self.cached.lock() {
-                        *cached = Some(endpoints.clone());
-                    }
-                    return Ok(endpoints);
-                }
+        for url in urls {
+            match self.fetch(host, url, issuer).await {
+                Ok(endpoints) => return Ok(endpoints),
                 Err(e) => last = e,
             }
         }
         Err(last)
     }
 
-    async fn fetch(&self, host: &Host, url: &Url) -> Result<Endpoints, Error> {
+    /// MCP discovery: the protected resource metadata of `server` (path
+    /// based, then root), then its first authorization server's metadata
+    /// in MCP's order (RFC 8414 path insertion, OpenID path insertion,
+    /// OpenID path appending).
+    async fn discover_from_resource(&self, host: &Host, server: &Url) -> Result<Endpoints, Error> {
+        let path = server.path().trim_end_matches('/');
+        let mut candidates = Vec::new();
+        for suffix in [path, ""] {
+            let mut url = server.clone();
+            url.set_query(None);
+            url.set_fragment(None);
+            url.set_path(&format!("/.well-known/oauth-protected-resource{suffix}"));
+            if !candidates.contains(&url) {
+                candidates.push(url);
+            }
+        }
+        let mut resource = None;
+        let mut why = Vec::new();
+        for url in &candidates {
+            match get_json::<ResourceMetadata>(host, url).await {
+                Ok(metadata) if names_server(&metadata.resource, server) => {
+                    resource = Some(metadata);
+                    break;
+                }
+                Ok(metadata) => why.push(format!(
+                    "{url} names another resource ({})",
+                    metadata.resource
+                )),
+                Err(e) => why.push(e),
+            }
+        }
+        let resource = resource.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Upstream,
+                format!(
+                    "no protected resource metadata names {server}: {}",
+                    why.join("; ")
+                ),
+            )
+        })?;
+        let issuer = resource.authorization_servers.first().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Upstream,
+                format!(
+                    "the protected resource metadata of {server} names no authorization server"
+                ),
+            )
+        })?;
+        let issuer_url = crate::common::check_url("authorization server", issuer)?;
+        let issuer_path = issuer_url.path().trim_end_matches('/');
+        let at = |path: String| {
+            let mut url = issuer_url.clone();
+            url.set_query(None);
+            url.set_path(&path);
+            url
+        };
+        let urls = if issuer_path.is_empty() {
+            vec![
+                at("/.well-known/oauth-authorization-server".to_owned()),
+                at("/.well-known/openid-configuration".to_owned()),
+            ]
+        } else {
+            vec![
+                at(format!(
+                    "/.well-known/oauth-authorization-server{issuer_path}"
+                )),
+                at(format!("/.well-known/openid-configuration{issuer_path}")),
+                at(format!("{issuer_path}/.well-known/openid-configuration")),
+            ]
+        };
+        let mut endpoints = self.first_found(host, &urls, Some(issuer)).await?;
+        endpoints.resource_scopes = resource.scopes_supported;
+        Ok(endpoints)
+    }
+
+    async fn fetch(
+        &self,
+        host: &Host,
+        url: &Url,
+        issuer: Option<&str>,
+    ) -> Result<Endpoints, Error> {
         let response = host
             .http(HttpRequest::new("GET", url.as_str()).header("accept", "application/json"))
             .await?;
@@ -137,13 +274,26 @@ impl Discovery {
                 format!("discovery at {url}: not a metadata document"),
             )
         })?;
-        if let (Some(expected), Some(found)) = (&self.issuer, &metadata.issuer) {
+        if let (Some(expected), Some(found)) = (issuer, &metadata.issuer) {
             if expected.trim_end_matches('/') != found.trim_end_matches('/') {
                 return Err(Error::new(
                     ErrorKind::InvalidRequest,
-                    format!("discovery at {url} names issuer `{found}`, not the configured `{expected}`"),
+                    format!(
+                        "discovery at {url} names issuer `{found}`, not the expected `{expected}`"
+                    ),
                 ));
             }
+        }
+        if self.protected_resource.is_some()
+            && !metadata
+                .code_challenge_methods_supported
+                .iter()
+                .any(|m| m == "S256")
+        {
+            return Err(Error::new(
+                ErrorKind::Upstream,
+                format!("the authorization server at {url} does not advertise PKCE S256, which MCP requires"),
+            ));
         }
         let pick = |configured: &Option<Url>,
                     discovered: Option<&String>,
@@ -174,15 +324,56 @@ impl Discovery {
                 (None, Some(r)) => Some(crate::common::check_url("revocation_endpoint", r)?),
                 (None, None) => None,
             },
-            issuer: self.issuer.clone().or(metadata.issuer),
+            issuer: issuer.map(str::to_owned).or(metadata.issuer),
             iss_parameter_supported: metadata.authorization_response_iss_parameter_supported,
+            resource_scopes: Vec::new(),
+            client_id_metadata_document_supported: metadata.client_id_metadata_document_supported,
         })
     }
+}
+
+/// A JSON document at `url`, or why not.
+async fn get_json<T: serde::de::DeserializeOwned>(host: &Host, url: &Url) -> Result<T, String> {
+    let response = host
+        .http(HttpRequest::new("GET", url.as_str()).header("accept", "application/json"))
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if response.status != 200 {
+        return Err(format!("{url} answered {}", response.status));
+    }
+    serde_json::from_slice(&response.body).map_err(|_| format!("{url}: not a metadata document"))
+}
+
+/// Whether `resource` names `server` (RFC 9728 §3.3): the same origin, and
+/// the server's path equal to or under the resource's at a segment boundary.
+fn names_server(resource: &str, server: &Url) -> bool {
+    let Ok(resource) = Url::parse(resource) else {
+        return false;
+    };
+    if resource.origin() != server.origin() || resource.query().is_some() {
+        return false;
+    }
+    let base = resource.path().trim_end_matches('/');
+    let path = server.path();
+    path == base
+        || path
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_metadata_naming_the_server_is_believed() {
+        let server = Url::parse("https://mcp.example/api/mcp").expect("url");
+        assert!(names_server("https://mcp.example/api/mcp", &server));
+        assert!(names_server("https://mcp.example", &server));
+        assert!(!names_server("https://mcp.example/ap", &server));
+        assert!(!names_server("https://evil.example/api/mcp", &server));
+        assert!(!names_server("http://mcp.example/api/mcp", &server));
+    }
 
     #[test]
     fn well_known_paths() {
