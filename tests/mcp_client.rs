@@ -549,3 +549,38 @@ async fn mcp_oauth2_finds_the_authorization_server_from_the_servers_url() {
     );
     call_as_alice_after_connecting(&auth, &api, &resource, &provider).await;
 }
+
+/// `serve` publishes its Client ID Metadata Document at the URL that is its
+/// client id, naming its own callback; without `public_url` there is none.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_publishes_its_client_id_metadata_document() {
+    let with = start(
+        "general:\n  server:\n    bind: 127.0.0.1:0\n    public_url: http://127.0.0.1:{port}\n  inbound_auth:\n    type: none\n",
+        None,
+    )
+    .await;
+    let url = format!("{}/oauth/client-metadata.json", with.base);
+    let http = crate::server::client();
+    let answer = http.get(&url).send().await.expect("get");
+    assert_eq!(answer.status(), 200);
+    let document: serde_json::Value =
+        serde_json::from_str(&answer.text().await.expect("body")).expect("json");
+    assert_eq!(document["client_id"], url.as_str(), "{document}");
+    assert_eq!(
+        document["redirect_uris"],
+        serde_json::json!([format!("{}/auth/callback", with.base)])
+    );
+    assert_eq!(document["token_endpoint_auth_method"], "none");
+
+    let without = start(
+        "general:\n  server:\n    bind: 127.0.0.1:0\n  inbound_auth:\n    type: none\n",
+        None,
+    )
+    .await;
+    let missing = http
+        .get(format!("{}/oauth/client-metadata.json", without.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), 404);
+}

@@ -6,6 +6,7 @@
 //! [`app`] builds the router from a [`ServerState`], so tests drive it on a
 //! real socket or without one.
 
+mod client_metadata;
 mod connect_page;
 mod connections;
 mod error;
@@ -167,6 +168,7 @@ pub fn app(state: Arc<ServerState>) -> Router {
             post(connect_page::disconnect),
         )
         .route("/auth/callback", get(flows::callback))
+        .route(client_metadata::PATH, get(client_metadata::document))
         .route("/v1/credentials", get(routes::credentials))
         .route(
             "/v1/credentials/{provider}",
