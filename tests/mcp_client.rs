@@ -281,6 +281,36 @@ async fn authorizes_in_the_browser_then_reuses_the_saved_token() {
     );
     assert_eq!(auth.calls("authorization_code"), 1);
     assert_eq!(api.hits().len(), 2);
+
+    // The saved grant is listed, and revoked, like any other.
+    let provider = format!("mcp:{resource}");
+    let listed = mcp(args(&["tokens", "list", "--config", &config]), vec![]).await;
+    assert_eq!(listed.code, 0, "{}", listed.all());
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.contains(&provider) && l.contains("alice")),
+        "{}",
+        listed.stdout
+    );
+    let revoked = mcp(
+        args(&[
+            "tokens", "revoke", &provider, "--user", "alice", "--config", &config,
+        ]),
+        vec![],
+    )
+    .await;
+    assert_eq!(revoked.code, 0, "{}", revoked.all());
+    assert!(
+        revoked
+            .stdout
+            .contains("deleted the tokens of user `alice`"),
+        "{}",
+        revoked.stdout
+    );
+    let after = mcp(args(&["tokens", "list", "--config", &config]), vec![]).await;
+    assert!(!after.stdout.contains(&provider), "{}", after.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]

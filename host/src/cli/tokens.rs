@@ -172,6 +172,18 @@ impl TokensCommand {
                 config,
             } => {
                 let workflow = super::load_workflow(&config, globals)?;
+                if crate::mcp_client::saved::is_saved_by_mcp_client(&provider) {
+                    // `authhost mcp --user` rows: no workflow provider knows
+                    // their authorization server, so only the local copy goes.
+                    return runtime.block_on(async {
+                        let store = super::open_store(&workflow).await?;
+                        if !store.delete(&provider, &user).await? {
+                            bail!("no tokens stored for user `{user}` and `{provider}`");
+                        }
+                        println!("deleted the tokens of user `{user}` for `{provider}` (saved by `authhost mcp`; not revoked at the server)");
+                        Ok(ExitCode::SUCCESS)
+                    });
+                }
                 if !workflow.providers.contains_key(&provider) {
                     bail!("no provider `{provider}` in {}", config.display());
                 }

@@ -39,6 +39,12 @@ pub fn token_provider(server: &url::Url) -> String {
     format!("mcp:{server}")
 }
 
+/// Whether a token store provider name is one `authhost mcp` saves under
+/// (a server's tokens or a registration), not a workflow provider.
+pub fn is_saved_by_mcp_client(provider: &str) -> bool {
+    provider.starts_with("mcp:") || provider.starts_with("mcp-client:")
+}
+
 fn registration_provider(issuer: &str) -> String {
     format!("mcp-client:{issuer}")
 }
