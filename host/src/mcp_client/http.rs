@@ -75,6 +75,17 @@ fn oauth_error(body: &[u8]) -> String {
     }
 }
 
+/// `text` with every non-empty one of `secrets` replaced by `[redacted]`:
+/// what a server echoes of a request never reaches an error.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "[redacted]")
+        })
+}
+
 /// Whether `url` may carry credentials: HTTPS, or plain HTTP to a loopback
 /// address (a server on this machine, as in development and tests).
 pub fn secure_or_loopback(url: &url::Url) -> bool {

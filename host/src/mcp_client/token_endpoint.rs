@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{
     authorization_server::AuthorizationServer,
     client::{Client, ClientAuth},
-    http::send_json,
+    http::{redact, send_json},
 };
 use crate::outbound::Outbound;
 
@@ -77,6 +77,25 @@ pub async fn request(
         }
     }
     let endpoint = &server.token_endpoint;
+    // What the request carries that must never come back in an error.
+    let mut secrets: Vec<String> = form
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                *k,
+                "client_secret" | "code" | "code_verifier" | "refresh_token" | "client_assertion"
+            )
+        })
+        .map(|(_, v)| v.clone())
+        .collect();
+    if let ClientAuth::Basic(secret) = &client.auth {
+        secrets.push(secret.expose().to_owned());
+    }
+    secrets.extend(
+        basic
+            .as_ref()
+            .map(|b| b.expose().trim_start_matches("Basic ").to_owned()),
+    );
     let response: TokenResponse = send_json(outbound, endpoint, |http_client| {
         let request = http_client.post(endpoint.clone()).form(&form);
         match &basic {
@@ -85,7 +104,7 @@ pub async fn request(
         }
     })
     .await
-    .map_err(|why| format!("the token endpoint {why}"))?;
+    .map_err(|why| redact(&format!("the token endpoint {why}"), &secrets))?;
     if !response.token_type.eq_ignore_ascii_case("bearer") {
         return Err(format!(
             "the token endpoint issued a `{}` token; authhost uses Bearer tokens",

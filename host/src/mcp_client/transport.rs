@@ -14,7 +14,7 @@ use crate::{
     outbound::{loggable_url, Outbound, OutboundError},
 };
 
-use super::challenge::BearerChallenge;
+use super::{challenge::BearerChallenge, http::redact};
 
 /// The protocol revision this client speaks.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
@@ -204,14 +204,14 @@ impl Transport {
         }
         .ok_or_else(|| RpcError::Protocol(format!("no response to {method} (id {id})")))?;
         if let Some(error) = reply.get("error") {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("no message");
             return Err(RpcError::Rpc {
                 method: method.to_owned(),
                 code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
-                message: error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no message")
-                    .to_owned(),
+                message: redact(message, &self.secret_values()),
             });
         }
         reply
@@ -298,6 +298,8 @@ impl Transport {
             return Err(RpcError::SessionExpired { url });
         }
         if !status.is_success() {
+            // A server may echo the request's credentials back: never pass them on.
+            let text = redact(&text, &self.secret_values());
             return Err(RpcError::Status {
                 url,
                 status: status.as_u16(),
@@ -310,6 +312,32 @@ impl Transport {
         serde_json::from_str(&text)
             .map(|v| Some(Answer::Json(v)))
             .map_err(|e| RpcError::Protocol(format!("the answer of {url} is not JSON: {e}")))
+    }
+}
+
+impl Transport {
+    /// Every secret value a request carries (the bearer token, the
+    /// provider's credential values, a Basic pair in both forms).
+    fn secret_values(&self) -> Vec<String> {
+        use base64::Engine as _;
+        let mut values: Vec<String> = self.bearer.iter().map(|b| b.expose().to_owned()).collect();
+        for credential in self.credentials.iter().flat_map(|c| c.iter()) {
+            match credential {
+                Credential::Header { value, .. }
+                | Credential::Query { value, .. }
+                | Credential::Cookie { value, .. } => values.push(value.expose().to_owned()),
+                Credential::Bearer { token, .. } => values.push(token.expose().to_owned()),
+                Credential::Basic { username, password } => {
+                    values.push(password.expose().to_owned());
+                    values.push(
+                        base64::engine::general_purpose::STANDARD
+                            .encode(format!("{username}:{}", password.expose())),
+                    );
+                }
+            }
+        }
+        values.retain(|v| !v.is_empty());
+        values
     }
 }
 
@@ -345,6 +373,32 @@ fn events(text: &str) -> impl Iterator<Item = String> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_a_server_echoes_are_redacted() {
+        let mut transport = Transport::new(
+            Arc::new(Outbound::default()),
+            url::Url::parse("https://mcp.example/mcp").unwrap(),
+            Some(Secret::new("bearer-secret")),
+        );
+        transport.set_credentials(Arc::from(vec![
+            Credential::Header {
+                name: "X-Key".to_owned(),
+                value: Secret::new("key-secret"),
+            },
+            Credential::Basic {
+                username: "u".to_owned(),
+                password: Secret::new("pw-secret"),
+            },
+        ]));
+        let echoed =
+            "got Bearer bearer-secret, X-Key: key-secret, Basic dTpwdy1zZWNyZXQ= (pw-secret)";
+        let clean = redact(echoed, &transport.secret_values());
+        assert_eq!(
+            clean,
+            "got Bearer [redacted], X-Key: [redacted], Basic [redacted] ([redacted])"
+        );
+    }
 
     #[test]
     fn finds_the_response_in_events_and_batches() {
