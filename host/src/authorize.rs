@@ -83,6 +83,17 @@ impl CallbackParams {
         }
         params
     }
+
+    /// Whether the callback carries `expected` as its `state` (compared in
+    /// constant time).
+    pub fn carries_state(&self, expected: &str) -> bool {
+        self.state.as_deref().is_some_and(|s| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                s.as_bytes(),
+                expected.as_bytes(),
+            ))
+        })
+    }
 }
 
 /// A finished authorization.

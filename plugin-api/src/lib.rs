@@ -104,6 +104,8 @@ mod log_bridge;
 mod macros;
 #[cfg(feature = "oauth2")]
 mod oauth2_http;
+#[cfg(feature = "protected-resource")]
+pub mod protected_resource;
 mod provider;
 mod registry;
 mod secret;

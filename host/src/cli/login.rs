@@ -203,13 +203,7 @@ async fn callback(
 ) {
     let no_store = [(http::header::CACHE_CONTROL, "no-store")];
     let params = CallbackParams::from_query(query.as_deref().unwrap_or_default());
-    let ours = params.state.as_deref().is_some_and(|s| {
-        bool::from(subtle::ConstantTimeEq::ct_eq(
-            s.as_bytes(),
-            waiting.state.expose().as_bytes(),
-        ))
-    });
-    if !ours {
+    if !params.carries_state(waiting.state.expose()) {
         tracing::info!("ignored a callback that does not carry this login's state");
         let refused: Result<Completed, FlowError> = Err(FlowError::ForgedState);
         return (

@@ -298,28 +298,15 @@ fn workflow(remote: &Remote, globals: &Globals) -> anyhow::Result<Option<Workflo
         .transpose()
 }
 
-/// Every tool, following `nextCursor` (at most 100 pages).
+/// Every tool, following `nextCursor`; a refusal is answered by
+/// authorizing and listing again.
 async fn list_tools(connection: &mut Connection) -> anyhow::Result<Vec<Value>> {
-    let mut tools = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..100 {
-        let params = match &cursor {
-            Some(c) => json!({ "cursor": c }),
-            None => json!({}),
-        };
-        let page = connection.request("tools/list", params).await?;
-        if let Some(items) = page.get("tools").and_then(Value::as_array) {
-            tools.extend(items.iter().cloned());
-        }
-        cursor = page
-            .get("nextCursor")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if cursor.is_none() {
-            return Ok(tools);
+    loop {
+        match connection.transport.list_tools().await {
+            Ok(tools) => return Ok(tools),
+            Err(error) => connection.authorize_or_explain(error).await?,
         }
     }
-    bail!("the server's tool list did not end after 100 pages")
 }
 
 fn tools(args: ToolsArgs, globals: &Globals) -> anyhow::Result<ExitCode> {

@@ -7,6 +7,8 @@
 use serde::Deserialize;
 
 use super::challenge::BearerChallenge;
+use authhost_plugin_api::protected_resource::names_server;
+
 use super::http::get_json;
 use crate::outbound::{loggable_url, Outbound};
 
@@ -43,23 +45,6 @@ pub fn metadata_urls(server: &url::Url, challenge: Option<&BearerChallenge>) -> 
         }
     }
     urls
-}
-
-/// Whether `resource` names `server`: the same origin, and the server's
-/// path equal to or under the resource's at a segment boundary.
-pub fn names_server(resource: &str, server: &url::Url) -> bool {
-    let Ok(resource) = url::Url::parse(resource) else {
-        return false;
-    };
-    if resource.origin() != server.origin() || resource.query().is_some() {
-        return false;
-    }
-    let base = resource.path().trim_end_matches('/');
-    let path = server.path();
-    path == base
-        || path
-            .strip_prefix(base)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The server's metadata and where it was found.
@@ -116,20 +101,5 @@ mod tests {
             ]
         );
         assert_eq!(metadata_urls(&url("https://mcp.example/"), None).len(), 1);
-    }
-
-    #[test]
-    fn the_resource_must_be_the_server_or_a_parent_at_a_segment() {
-        let server = url("https://mcp.example/api/mcp");
-        assert!(names_server("https://mcp.example/api/mcp", &server));
-        assert!(names_server("https://mcp.example/api", &server));
-        assert!(names_server("https://mcp.example", &server));
-        assert!(names_server("https://mcp.example/api/", &server));
-        assert!(!names_server("https://mcp.example/ap", &server));
-        assert!(!names_server("https://mcp.example/api/mcp/sub", &server));
-        assert!(!names_server("https://evil.example/api/mcp", &server));
-        assert!(!names_server("http://mcp.example/api/mcp", &server));
-        assert!(!names_server("https://mcp.example:8443/api/mcp", &server));
-        assert!(!names_server("not a url", &server));
     }
 }

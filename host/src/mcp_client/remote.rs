@@ -52,46 +52,26 @@ impl RemoteTools {
                 return Ok(tools.clone());
             }
         }
-        let mut tools = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..100 {
-            let params = match &cursor {
-                Some(c) => json!({ "cursor": c }),
-                None => json!({}),
-            };
-            let page = self
-                .request(
-                    outbound,
-                    server,
-                    user,
-                    credentials.clone(),
-                    "tools/list",
-                    params,
-                )
-                .await?;
-            for tool in page
-                .get("tools")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(remote) = tool.get("name").and_then(Value::as_str) else {
-                    continue;
-                };
-                if server.allows(remote) {
-                    let mut local = tool.clone();
-                    local["name"] = Value::String(format!("{}{remote}", server.prefix));
-                    tools.push(local);
-                }
+        let mut transport = self.session(outbound, server, user, credentials).await?;
+        let listed = match transport.list_tools().await {
+            Err(RpcError::SessionExpired { .. }) => {
+                transport.reset();
+                transport.initialize().await?;
+                transport.list_tools().await?
             }
-            cursor = page
-                .get("nextCursor")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if cursor.is_none() {
-                break;
-            }
-        }
+            other => other?,
+        };
+        drop(transport);
+        let tools: Vec<Value> = listed
+            .into_iter()
+            .filter_map(|mut tool| {
+                let remote = tool.get("name").and_then(Value::as_str)?.to_owned();
+                server.allows(&remote).then(|| {
+                    tool["name"] = Value::String(format!("{}{remote}", server.prefix));
+                    tool
+                })
+            })
+            .collect();
         let tools = Arc::new(tools);
         lock(&self.listings).insert(key, (Instant::now(), tools.clone()));
         Ok(tools)
@@ -122,7 +102,9 @@ impl RemoteTools {
         .await
     }
 
-    /// `method` in the (entry, user) session, opened (again) when needed.
+    /// `method` in the (entry, user) session; a session the server ended
+    /// is opened again and the request sent once more (the spec's answer to
+    /// a `404`).
     async fn request(
         &self,
         outbound: &Arc<Outbound>,
@@ -132,6 +114,26 @@ impl RemoteTools {
         method: &str,
         params: Value,
     ) -> Result<Value, RpcError> {
+        let mut transport = self.session(outbound, server, user, credentials).await?;
+        match transport.request(method, params.clone()).await {
+            Err(RpcError::SessionExpired { .. }) => {
+                transport.reset();
+                transport.initialize().await?;
+                transport.request(method, params).await
+            }
+            other => other,
+        }
+    }
+
+    /// The (entry, user) connection, locked, with `credentials` and an
+    /// initialized session.
+    async fn session(
+        &self,
+        outbound: &Arc<Outbound>,
+        server: &RemoteServer,
+        user: &str,
+        credentials: Option<Arc<[Credential]>>,
+    ) -> Result<tokio::sync::OwnedMutexGuard<Transport>, RpcError> {
         let connection = {
             let mut sessions = lock(&self.sessions);
             if sessions.len() >= MAX_SESSIONS {
@@ -146,22 +148,14 @@ impl RemoteTools {
                 })
                 .clone()
         };
-        let mut transport = connection.lock().await;
+        let mut transport = connection.lock_owned().await;
         if let Some(credentials) = credentials {
             transport.set_credentials(credentials);
         }
         if !transport.is_initialized() {
             transport.initialize().await?;
         }
-        match transport.request(method, params.clone()).await {
-            Err(RpcError::SessionExpired { .. }) => {
-                // The spec's answer to a 404: a new session, then the request again.
-                transport.reset();
-                transport.initialize().await?;
-                transport.request(method, params).await
-            }
-            other => other,
-        }
+        Ok(transport)
     }
 
     /// Forgets `user`'s session and tool list of `entry` (after their

@@ -220,6 +220,37 @@ impl Transport {
             .ok_or_else(|| RpcError::Protocol(format!("the response to {method} has no result")))
     }
 
+    /// Every tool the server lists, following `nextCursor` (at most 100
+    /// pages).
+    ///
+    /// # Errors
+    ///
+    /// As [`request`](Self::request), or a list that does not end.
+    pub async fn list_tools(&mut self) -> Result<Vec<Value>, RpcError> {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let page = self.request("tools/list", params).await?;
+            if let Some(items) = page.get("tools").and_then(Value::as_array) {
+                tools.extend(items.iter().cloned());
+            }
+            cursor = page
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(tools);
+            }
+        }
+        Err(RpcError::Protocol(
+            "the server's tool list did not end after 100 pages".to_owned(),
+        ))
+    }
+
     /// Posts one message; `None` for `202 Accepted`.
     async fn send(&mut self, message: &Value) -> Result<Option<Answer>, RpcError> {
         let url = loggable_url(&self.url);

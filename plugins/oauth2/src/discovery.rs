@@ -7,7 +7,7 @@
 
 use std::sync::Mutex;
 
-use authhost_plugin_api::{Error, ErrorKind, Host, HttpRequest};
+use authhost_plugin_api::{protected_resource::names_server, Error, ErrorKind, Host, HttpRequest};
 use serde::Deserialize;
 use url::Url;
 
@@ -344,36 +344,9 @@ async fn get_json<T: serde::de::DeserializeOwned>(host: &Host, url: &Url) -> Res
     serde_json::from_slice(&response.body).map_err(|_| format!("{url}: not a metadata document"))
 }
 
-/// Whether `resource` names `server` (RFC 9728 §3.3): the same origin, and
-/// the server's path equal to or under the resource's at a segment boundary.
-fn names_server(resource: &str, server: &Url) -> bool {
-    let Ok(resource) = Url::parse(resource) else {
-        return false;
-    };
-    if resource.origin() != server.origin() || resource.query().is_some() {
-        return false;
-    }
-    let base = resource.path().trim_end_matches('/');
-    let path = server.path();
-    path == base
-        || path
-            .strip_prefix(base)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_metadata_naming_the_server_is_believed() {
-        let server = Url::parse("https://mcp.example/api/mcp").expect("url");
-        assert!(names_server("https://mcp.example/api/mcp", &server));
-        assert!(names_server("https://mcp.example", &server));
-        assert!(!names_server("https://mcp.example/ap", &server));
-        assert!(!names_server("https://evil.example/api/mcp", &server));
-        assert!(!names_server("http://mcp.example/api/mcp", &server));
-    }
 
     #[test]
     fn well_known_paths() {
