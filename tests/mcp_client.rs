@@ -614,3 +614,91 @@ async fn serve_publishes_its_client_id_metadata_document() {
         .expect("get");
     assert_eq!(missing.status(), 404);
 }
+
+/// A remote server that answers `403 insufficient_scope` to a user's
+/// token: the call asks the user to authorize again for the grant's scopes
+/// plus the one the server names, and then goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_servers_insufficient_scope_asks_the_user_to_step_up() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_remote, resource) = serve_for(&auth, &api).await;
+    let yaml = formatdoc!(
+        r#"
+            general:
+              server:
+                bind: 127.0.0.1:0
+                connect:
+                  verify: none
+              store:
+                url: sqlite://{{dir}}/tokens.db
+              inbound_auth:
+                type: jwt
+                algorithms: [HS256]
+                secret: "{secret}"
+                issuer: https://idp.test
+            authentication:
+              items:
+                _type: mcp_oauth2
+                server_url: {resource}
+                client_id: authhost-test
+                client_secret: test-secret
+                redirect_uri: http://127.0.0.1:{{port}}/auth/callback
+                scopes: [read]
+            tools:
+              items:
+                _type: mcp
+                url: {resource}
+                auth_provider: items
+        "#,
+        secret = crate::server::HS_SECRET,
+    );
+    let gateway = start(&yaml, None).await;
+    let http = crate::server::client();
+    let invoke = || async {
+        let answer = http
+            .post(format!("{}/v1/tools/items_search/invoke", gateway.base))
+            .bearer_auth(token("alice", "unused", "tools"))
+            .header("content-type", "application/json")
+            .body(r#"{"q": "gloves"}"#)
+            .send()
+            .await
+            .expect("invoke");
+        let status = answer.status();
+        let body: serde_json::Value =
+            serde_json::from_str(&answer.text().await.expect("body")).expect("json");
+        (status, body)
+    };
+
+    let (status, body) = invoke().await;
+    assert_eq!(status, 401, "{body}");
+    crate::mcp_server::authorize_at(body["auth_url"].as_str().expect("auth_url")).await;
+    // The grant has `read`; the server wants `tools`: authorize again.
+    let (status, body) = invoke().await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "authorization_required", "{body}");
+    // The link asks for the grant's scope plus the server's.
+    let link = body["auth_url"].as_str().expect("auth_url");
+    let payload = link
+        .rsplit('/')
+        .next()
+        .and_then(|t| t.split('.').next())
+        .expect("payload");
+    let payload: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("base64"),
+    )
+    .expect("json");
+    assert_eq!(
+        payload["s"],
+        serde_json::json!(["read", "tools"]),
+        "{payload}"
+    );
+    crate::mcp_server::authorize_at(body["auth_url"].as_str().expect("auth_url")).await;
+    let (status, body) = invoke().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["body"]["structuredContent"]["query"], "q=gloves",
+        "{body}"
+    );
+    assert_eq!(api.hits().len(), 1);
+}

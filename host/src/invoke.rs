@@ -383,6 +383,19 @@ impl Invoker {
                     .await;
             }
         }
+        if let (
+            Err(RpcError::Unauthorized {
+                status: 403,
+                challenge: Some(challenge),
+                ..
+            }),
+            Some(name),
+        ) = (&result, &server.auth_provider)
+        {
+            if let Some(step_up) = self.step_up(name, user, challenge).await? {
+                return Err(step_up);
+            }
+        }
         let result = result.map_err(|e| remote_error(server, e))?;
         Ok(CallResponse {
             status: StatusCode::OK,
@@ -392,6 +405,50 @@ impl Invoker {
             elapsed: started.elapsed(),
             tool_result: Some(result),
         })
+    }
+}
+
+impl Invoker {
+    /// A remote server's `403 insufficient_scope` to a user's grant of the
+    /// interactive provider `name`: the user is asked to authorize again
+    /// with the grant's scopes plus those the challenge names — unless the
+    /// grant already has them all, when asking again cannot help.
+    async fn step_up(
+        &self,
+        name: &str,
+        user: &str,
+        challenge: &crate::mcp_client::BearerChallenge,
+    ) -> Result<Option<InvokeError>, InvokeError> {
+        let provider = self.provider(name)?;
+        if challenge.error.as_deref() != Some("insufficient_scope")
+            || !provider.capabilities().contains(Capabilities::INTERACTIVE)
+        {
+            return Ok(None);
+        }
+        let mut scopes = self
+            .broker
+            .granted_scopes(name, user)
+            .await?
+            .unwrap_or_default();
+        let missing: Vec<String> = challenge
+            .scope
+            .iter()
+            .filter(|s| !scopes.contains(s))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        scopes.extend(missing.iter().cloned());
+        Ok(Some(InvokeError::AuthorizationRequired {
+            provider: name.to_owned(),
+            user: user.to_owned(),
+            reason: format!(
+                "the MCP server asks for the scope `{}`, which the grant lacks",
+                missing.join(" ")
+            ),
+            scopes,
+        }))
     }
 }
 
