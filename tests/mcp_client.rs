@@ -488,18 +488,11 @@ async fn a_workflow_entry_imports_a_remote_servers_tools() {
     assert_eq!(api.hits().len(), 3);
 }
 
-/// A gateway whose `items` entry imports the remote server at `resource`
-/// with the provider `items` (`provider`, its YAML lines under the name);
-/// alice's first call is answered with a connect link, she authorizes at
-/// the test authorization server, and her next call goes through with her
-/// own token, asked for the remote server's resource (RFC 8707).
-async fn call_as_alice_after_connecting(
-    auth: &oauth_server::AuthServer,
-    api: &echo::EchoServer,
-    resource: &str,
-    provider: &str,
-) {
-    let yaml = formatdoc!(
+/// A gateway workflow (JWT callers, a token store, connect links without
+/// browser verification) whose `items` entry imports the remote server at
+/// `resource` with the provider `items` (`provider`: its YAML lines).
+fn gateway_yaml(resource: &str, provider: &str) -> String {
+    formatdoc!(
         r#"
             general:
               server:
@@ -523,8 +516,21 @@ async fn call_as_alice_after_connecting(
                 auth_provider: items
         "#,
         secret = crate::server::HS_SECRET,
-    );
-    let gateway = start(&yaml, None).await;
+    )
+}
+
+/// A gateway whose `items` entry imports the remote server at `resource`
+/// with the provider `items` (`provider`, its YAML lines under the name);
+/// alice's first call is answered with a connect link, she authorizes at
+/// the test authorization server, and her next call goes through with her
+/// own token, asked for the remote server's resource (RFC 8707).
+async fn call_as_alice_after_connecting(
+    auth: &oauth_server::AuthServer,
+    api: &echo::EchoServer,
+    resource: &str,
+    provider: &str,
+) {
+    let gateway = start(&gateway_yaml(resource, provider), None).await;
     let http = crate::server::client();
     let invoke = || {
         http.post(format!("{}/v1/tools/items_search/invoke", gateway.base))
@@ -622,37 +628,10 @@ async fn serve_publishes_its_client_id_metadata_document() {
 async fn a_remote_servers_insufficient_scope_asks_the_user_to_step_up() {
     let (api, auth) = (echo::start(), oauth_server::start());
     let (_remote, resource) = serve_for(&auth, &api).await;
-    let yaml = formatdoc!(
-        r#"
-            general:
-              server:
-                bind: 127.0.0.1:0
-                connect:
-                  verify: none
-              store:
-                url: sqlite://{{dir}}/tokens.db
-              inbound_auth:
-                type: jwt
-                algorithms: [HS256]
-                secret: "{secret}"
-                issuer: https://idp.test
-            authentication:
-              items:
-                _type: mcp_oauth2
-                server_url: {resource}
-                client_id: authhost-test
-                client_secret: test-secret
-                redirect_uri: http://127.0.0.1:{{port}}/auth/callback
-                scopes: [read]
-            tools:
-              items:
-                _type: mcp
-                url: {resource}
-                auth_provider: items
-        "#,
-        secret = crate::server::HS_SECRET,
+    let provider = format!(
+        "    _type: mcp_oauth2\n    server_url: {resource}\n    client_id: authhost-test\n    client_secret: test-secret\n    redirect_uri: http://127.0.0.1:{{port}}/auth/callback\n    scopes: [read]"
     );
-    let gateway = start(&yaml, None).await;
+    let gateway = start(&gateway_yaml(&resource, &provider), None).await;
     let http = crate::server::client();
     let invoke = || async {
         let answer = http
