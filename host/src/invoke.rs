@@ -160,15 +160,8 @@ impl Invoker {
         let needed = entry.tool.scopes();
         if !needed.is_empty() && provider.capabilities().contains(Capabilities::INTERACTIVE) {
             if let Some(granted) = self.broker.granted_scopes(provider_name, user).await? {
-                if let Some(missing) = needed.iter().find(|s| !granted.contains(s)) {
-                    let mut scopes = granted;
-                    scopes.extend(
-                        needed
-                            .iter()
-                            .filter(|s| !scopes.contains(s))
-                            .cloned()
-                            .collect::<Vec<_>>(),
-                    );
+                let (missing, scopes) = step_up_scopes(granted, needed);
+                if let Some(missing) = missing.first() {
                     return Err(InvokeError::AuthorizationRequired {
                         provider: provider_name.to_owned(),
                         user: user.to_owned(),
@@ -425,21 +418,15 @@ impl Invoker {
         {
             return Ok(None);
         }
-        let mut scopes = self
+        let granted = self
             .broker
             .granted_scopes(name, user)
             .await?
             .unwrap_or_default();
-        let missing: Vec<String> = challenge
-            .scope
-            .iter()
-            .filter(|s| !scopes.contains(s))
-            .cloned()
-            .collect();
+        let (missing, scopes) = step_up_scopes(granted, &challenge.scope);
         if missing.is_empty() {
             return Ok(None);
         }
-        scopes.extend(missing.iter().cloned());
         Ok(Some(InvokeError::AuthorizationRequired {
             provider: name.to_owned(),
             user: user.to_owned(),
@@ -450,6 +437,19 @@ impl Invoker {
             scopes,
         }))
     }
+}
+
+/// The scopes of `needed` that `granted` lacks, and what a new
+/// authorization asks for: the grant's scopes and those.
+fn step_up_scopes(granted: Vec<String>, needed: &[String]) -> (Vec<String>, Vec<String>) {
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|s| !granted.contains(s))
+        .cloned()
+        .collect();
+    let mut scopes = granted;
+    scopes.extend(missing.iter().cloned());
+    (missing, scopes)
 }
 
 /// A remote server's refusal as an invoke error: its invalid-params answer

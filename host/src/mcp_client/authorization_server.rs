@@ -7,6 +7,8 @@
 
 use serde::Deserialize;
 
+use authhost_plugin_api::protected_resource::authorization_server_metadata_urls;
+
 use super::http::{get_json, secure_or_loopback};
 use crate::outbound::{loggable_url, Outbound};
 
@@ -58,30 +60,6 @@ impl AuthorizationServer {
     }
 }
 
-/// Where the metadata of `issuer` may be, in the order to try.
-pub fn metadata_urls(issuer: &url::Url) -> Vec<url::Url> {
-    let path = issuer.path().trim_end_matches('/');
-    let at = |path: String| {
-        let mut url = issuer.clone();
-        url.set_query(None);
-        url.set_fragment(None);
-        url.set_path(&path);
-        url
-    };
-    if path.is_empty() {
-        vec![
-            at("/.well-known/oauth-authorization-server".to_owned()),
-            at("/.well-known/openid-configuration".to_owned()),
-        ]
-    } else {
-        vec![
-            at(format!("/.well-known/oauth-authorization-server{path}")),
-            at(format!("/.well-known/openid-configuration{path}")),
-            at(format!("{path}/.well-known/openid-configuration")),
-        ]
-    }
-}
-
 /// The metadata of the authorization server `issuer`.
 ///
 /// # Errors
@@ -96,7 +74,7 @@ pub async fn discover(outbound: &Outbound, issuer: &str) -> Result<Authorization
         ));
     }
     let mut tried = Vec::new();
-    for url in metadata_urls(&parsed) {
+    for url in authorization_server_metadata_urls(&parsed) {
         let shown = loggable_url(&url);
         match get_json::<AuthorizationServer>(outbound, &url).await {
             Ok(metadata) => match check(&metadata, issuer) {
@@ -139,32 +117,6 @@ fn check(metadata: &AuthorizationServer, issuer: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn urls(issuer: &str) -> Vec<String> {
-        metadata_urls(&url::Url::parse(issuer).unwrap())
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    }
-
-    #[test]
-    fn an_issuer_with_a_path_is_looked_up_by_insertion_then_appending() {
-        assert_eq!(
-            urls("https://as.example/tenant1"),
-            [
-                "https://as.example/.well-known/oauth-authorization-server/tenant1",
-                "https://as.example/.well-known/openid-configuration/tenant1",
-                "https://as.example/tenant1/.well-known/openid-configuration",
-            ]
-        );
-        assert_eq!(
-            urls("https://as.example/"),
-            [
-                "https://as.example/.well-known/oauth-authorization-server",
-                "https://as.example/.well-known/openid-configuration",
-            ]
-        );
-    }
 
     fn metadata(issuer: &str, token: &str) -> AuthorizationServer {
         serde_json::from_value(serde_json::json!({

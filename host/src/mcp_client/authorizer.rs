@@ -90,11 +90,6 @@ impl Authorizer {
         }
     }
 
-    /// The current token, once there is one.
-    pub fn token(&self) -> Option<&Token> {
-        self.token.as_ref()
-    }
-
     /// The token saved for this server in an earlier session, if any.
     ///
     /// # Errors

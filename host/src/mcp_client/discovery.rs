@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::challenge::BearerChallenge;
-use authhost_plugin_api::protected_resource::names_server;
+use authhost_plugin_api::protected_resource::{names_server, resource_metadata_urls};
 
 use super::http::get_json;
 use crate::outbound::{loggable_url, Outbound};
@@ -34,12 +34,7 @@ pub fn metadata_urls(server: &url::Url, challenge: Option<&BearerChallenge>) -> 
     {
         urls.push(url);
     }
-    let path = server.path().trim_end_matches('/');
-    for suffix in [path, ""] {
-        let mut url = server.clone();
-        url.set_query(None);
-        url.set_fragment(None);
-        url.set_path(&format!("/.well-known/oauth-protected-resource{suffix}"));
+    for url in resource_metadata_urls(server) {
         if !urls.contains(&url) {
             urls.push(url);
         }

@@ -281,18 +281,12 @@ impl Transport {
             body: Some(message.to_string().into_bytes()),
             timeout: self.timeout,
         };
-        if let Some(bearer) = &self.bearer {
-            let credential = [Credential::Header {
-                name: "Authorization".to_owned(),
-                value: Secret::new(format!("Bearer {}", bearer.expose())),
-            }];
-            apply(&mut request, &credential).map_err(|e| RpcError::Protocol(e.to_string()))?;
-        }
-        if let Some(credentials) = &self.credentials {
-            apply(&mut request, credentials).map_err(|e| {
-                RpcError::Protocol(format!("the credentials cannot be applied: {e}"))
-            })?;
-        }
+        let bearer = self.bearer.iter().map(|b| Credential::bearer(b.clone()));
+        let credentials: Vec<Credential> = bearer
+            .chain(self.credentials.iter().flat_map(|c| c.iter().cloned()))
+            .collect();
+        apply(&mut request, &credentials)
+            .map_err(|e| RpcError::Protocol(format!("the credentials cannot be applied: {e}")))?;
         let response = crate::upstream::send(&self.outbound, request).await?;
         let header = |name: &'static str| {
             response

@@ -7,7 +7,12 @@
 
 use std::sync::Mutex;
 
-use authhost_plugin_api::{protected_resource::names_server, Error, ErrorKind, Host, HttpRequest};
+use authhost_plugin_api::{
+    protected_resource::{
+        authorization_server_metadata_urls, names_server, resource_metadata_urls,
+    },
+    Error, ErrorKind, Host, HttpRequest,
+};
 use serde::Deserialize;
 use url::Url;
 
@@ -183,17 +188,7 @@ impl Discovery {
     /// in MCP's order (RFC 8414 path insertion, OpenID path insertion,
     /// OpenID path appending).
     async fn discover_from_resource(&self, host: &Host, server: &Url) -> Result<Endpoints, Error> {
-        let path = server.path().trim_end_matches('/');
-        let mut candidates = Vec::new();
-        for suffix in [path, ""] {
-            let mut url = server.clone();
-            url.set_query(None);
-            url.set_fragment(None);
-            url.set_path(&format!("/.well-known/oauth-protected-resource{suffix}"));
-            if !candidates.contains(&url) {
-                candidates.push(url);
-            }
-        }
+        let candidates = resource_metadata_urls(server);
         let mut resource = None;
         let mut why = Vec::new();
         for url in &candidates {
@@ -227,27 +222,7 @@ impl Discovery {
             )
         })?;
         let issuer_url = crate::common::check_url("authorization server", issuer)?;
-        let issuer_path = issuer_url.path().trim_end_matches('/');
-        let at = |path: String| {
-            let mut url = issuer_url.clone();
-            url.set_query(None);
-            url.set_path(&path);
-            url
-        };
-        let urls = if issuer_path.is_empty() {
-            vec![
-                at("/.well-known/oauth-authorization-server".to_owned()),
-                at("/.well-known/openid-configuration".to_owned()),
-            ]
-        } else {
-            vec![
-                at(format!(
-                    "/.well-known/oauth-authorization-server{issuer_path}"
-                )),
-                at(format!("/.well-known/openid-configuration{issuer_path}")),
-                at(format!("{issuer_path}/.well-known/openid-configuration")),
-            ]
-        };
+        let urls = authorization_server_metadata_urls(&issuer_url);
         let mut endpoints = self.first_found(host, &urls, Some(issuer)).await?;
         endpoints.resource_scopes = resource.scopes_supported;
         Ok(endpoints)
