@@ -14,11 +14,15 @@ use abi_stable::std_types::{RString, RVec};
 use async_ffi::FutureExt;
 
 use crate::{
-    abi::{self, HostServicesBox},
+    abi::{self, HostServicesBox, KeptStoreBox},
     Error, Secret,
 };
 
 static HOST: OnceLock<Host> = OnceLock::new();
+
+/// The store the host keeps for this plugin; unset under a host older
+/// than plugin-api 0.1.2 (and in-process tests).
+static KEPT: OnceLock<KeptStoreBox> = OnceLock::new();
 
 /// An HTTP request for [`Host::http`].
 #[derive(Clone)]
@@ -133,6 +137,62 @@ impl Host {
     /// Records the host's services; the first call wins.
     pub(crate) fn install(services: HostServicesBox) -> Host {
         HOST.get_or_init(|| Host { services }).clone()
+    }
+
+    /// Records the store the host keeps for this plugin; the first call wins.
+    pub(crate) fn install_kept_store(store: KeptStoreBox) {
+        let _ = KEPT.set(store);
+    }
+
+    fn kept_store() -> Result<&'static KeptStoreBox, Error> {
+        KEPT.get().ok_or_else(|| {
+            Error::unsupported(
+                "keeping values in the host's store (this host is older than plugin-api 0.1.2)",
+            )
+        })
+    }
+
+    /// The value the host keeps for this plugin under `key`, if any:
+    /// sealed in its token store, the same for every replica.
+    ///
+    /// # Errors
+    ///
+    /// The host keeps no store for plugins (older than plugin-api 0.1.2,
+    /// or a command that opens no token store), or its store failed.
+    pub async fn kept(&self, key: &str) -> Result<Option<Secret>, Error> {
+        let found = Self::kept_store()?
+            .get(RString::from(key))
+            .await
+            .into_result()?;
+        Ok(found.into_option().map(|v| Secret::new(v.expose())))
+    }
+
+    /// Keeps `value` under `key` unless a value is kept there already, and
+    /// answers the value kept now: `value`, or the one another process
+    /// kept first, which the plugin must use instead (so replicas agree).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::kept`].
+    pub async fn keep_first(&self, key: &str, value: &Secret) -> Result<Secret, Error> {
+        let kept = Self::kept_store()?
+            .put_first(RString::from(key), abi::RSecret::from(value))
+            .await
+            .into_result()?;
+        Ok(Secret::new(kept.expose()))
+    }
+
+    /// Forgets the value kept under `key` (none is no error).
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::kept`].
+    pub async fn forget(&self, key: &str) -> Result<(), Error> {
+        Self::kept_store()?
+            .remove(RString::from(key))
+            .await
+            .into_result()
+            .map_err(Error::from)
     }
 
     /// The raw ABI services.

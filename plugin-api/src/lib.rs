@@ -93,6 +93,8 @@ mod authenticator;
 #[cfg(authhost_guide)]
 #[doc = include_str!("../../docs/plugin-authors.md")]
 pub mod guide {}
+#[cfg(feature = "protected-resource")]
+pub mod client_registration;
 mod config;
 mod context;
 mod convert;
@@ -159,5 +161,18 @@ mod tests {
             .and_then(|rest| rest.split('"').next())
             .expect("the macro exports the about symbol first");
         assert_eq!(crate::abi::ABOUT_SYMBOL, format!("{exported}\0").as_bytes());
+    }
+
+    #[test]
+    fn kept_store_symbol_matches_the_name_the_macro_exports() {
+        let exported = include_str!("macros.rs")
+            .split("export_name = \"")
+            .nth(2)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the macro exports the kept store symbol second");
+        assert_eq!(
+            crate::abi::KEPT_STORE_SYMBOL,
+            format!("{exported}\0").as_bytes()
+        );
     }
 }

@@ -117,6 +117,13 @@ macro_rules! export_plugin {
                 )
             }
 
+            /// The store the host keeps for this plugin (`KEPT_STORE_SYMBOL`,
+            /// since plugin-api 0.1.2).
+            #[unsafe(export_name = "authhost_plugin_kept_store_v1")]
+            pub extern "C" fn authhost_plugin_kept_store(store: $crate::abi::KeptStoreBox) {
+                $crate::__private::entry::install_kept_store(store)
+            }
+
             // What `#[abi_stable::export_root_module]` expands to, written out
             // so plugin crates need not depend on abi_stable themselves. The
             // symbol name is checked against abi_stable's in plugin-api's tests.

@@ -152,6 +152,12 @@ pub mod entry {
         .into()
     }
 
+    /// The [`KeptStoreFn`](crate::abi::KeptStoreFn) of a plugin: records
+    /// the store the host keeps for it. Cannot panic across the ABI.
+    pub fn install_kept_store(store: crate::abi::KeptStoreBox) {
+        Host::install_kept_store(store);
+    }
+
     /// The [`AboutFn`](crate::abi::AboutFn) of a plugin: its package
     /// metadata as JSON, built once. Cannot panic across the ABI: building a
     /// JSON object from strings does not fail.

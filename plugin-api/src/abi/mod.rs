@@ -19,7 +19,9 @@
 //!
 //! What a plugin tells the host beyond the frozen types travels through
 //! separate, versioned symbols that an older plugin lacks
-//! ([`ABOUT_SYMBOL`] since 0.1.1). Anything else — a new method, field or
+//! ([`ABOUT_SYMBOL`] since 0.1.1), and what the host offers beyond
+//! [`HostServices`] through symbols the host calls ([`KEPT_STORE_SYMBOL`]
+//! since 0.1.2). Anything else — a new method, field or
 //! variant — is a `0.y+1` release, and plugins rebuild.
 //!
 //! Each field's documentation repeats the rule that applies to it.
@@ -36,6 +38,7 @@ mod descriptor;
 mod error;
 mod host;
 mod http;
+mod kept;
 mod provider;
 mod root;
 mod secret;
@@ -49,6 +52,7 @@ pub use descriptor::{Capabilities, ComponentDescriptor};
 pub use error::{ErrorKind, PluginError};
 pub use host::{HostServices, HostServicesBox, HostServices_TO, LogLevel};
 pub use http::{HttpHeader, HttpRequest, HttpResponse};
+pub use kept::{KeptStore, KeptStoreBox, KeptStoreFn, KeptStore_TO, KEPT_STORE_SYMBOL};
 pub use provider::{
     AuthContext, AuthorizationRequest, CodeExchange, InstanceInfo, OutgoingRequest, ProviderBox,
     ProviderInstance, ProviderInstance_TO,
