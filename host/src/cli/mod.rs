@@ -192,7 +192,9 @@ pub(crate) async fn open_store(
     if let Some(notice) = notice {
         eprintln!("note: {notice}");
     }
-    Ok(std::sync::Arc::new(store))
+    let store = std::sync::Arc::new(store);
+    crate::plugin::kept_store::bind(store.clone());
+    Ok(store)
 }
 
 /// The credentials service over the workflow's token store (opened, the

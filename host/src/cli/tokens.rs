@@ -172,15 +172,22 @@ impl TokensCommand {
                 config,
             } => {
                 let workflow = super::load_workflow(&config, globals)?;
-                if crate::mcp_client::saved::is_saved_by_mcp_client(&provider) {
-                    // `authhost mcp --user` rows: no workflow provider knows
-                    // their authorization server, so only the local copy goes.
+                let kept_by = if crate::mcp_client::saved::is_saved_by_mcp_client(&provider) {
+                    Some("saved by `authhost mcp`")
+                } else if crate::plugin::kept_store::is_kept_by_a_plugin(&provider) {
+                    Some("kept by a plugin, such as a client it registered")
+                } else {
+                    None
+                };
+                if let Some(kept_by) = kept_by {
+                    // No workflow provider revokes these rows at a server:
+                    // only the local copy goes.
                     return runtime.block_on(async {
                         let store = super::open_store(&workflow).await?;
                         if !store.delete(&provider, &user).await? {
                             bail!("no tokens stored for user `{user}` and `{provider}`");
                         }
-                        println!("deleted the tokens of user `{user}` for `{provider}` (saved by `authhost mcp`; not revoked at the server)");
+                        println!("deleted the tokens of user `{user}` for `{provider}` ({kept_by}; not revoked at the server)");
                         Ok(ExitCode::SUCCESS)
                     });
                 }

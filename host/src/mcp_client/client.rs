@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 
-use authhost_plugin_api::Secret;
-use serde::Deserialize;
+use authhost_plugin_api::{
+    client_registration::{self, RegisteredAuth},
+    Secret,
+};
 use serde_json::json;
 
 use super::{authorization_server::AuthorizationServer, http::send_json};
@@ -171,55 +173,27 @@ pub async fn identify(
             if server.client_id_metadata_document_supported { " (it accepts Client ID Metadata Documents: --client-metadata-url)" } else { "" }
         ));
     };
-    let asked = ["none", "client_secret_basic", "client_secret_post"]
-        .into_iter()
-        .find(|m| methods.contains(m))
-        .ok_or_else(|| format!(
+    let asked = client_registration::method_to_ask(&methods).ok_or_else(|| {
+        format!(
             "the authorization server {} accepts only {} at its token endpoint, which needs a pre-registered client (--client-id)",
             server.issuer,
             methods.join(", ")
-        ))?;
-    let mut body = json!({
-        "client_name": "authhost",
-        "grant_types": grant_types,
-        "response_types": ["code"],
-        "token_endpoint_auth_method": asked,
-    });
-    if let Some(redirect) = redirect_uri {
-        body["redirect_uris"] = json!([redirect.as_str()]);
-    }
-    #[derive(Deserialize)]
-    struct Registered {
-        client_id: String,
-        client_secret: Option<Secret>,
-        token_endpoint_auth_method: Option<String>,
-    }
-    let registered: Registered = send_json(outbound, endpoint, |http_client| {
-        http_client
-            .post(endpoint.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
-    })
-    .await
-    .map_err(|why| format!("registering at {} failed: it {why}", server.issuer))?;
-    let method = registered
-        .token_endpoint_auth_method
-        .as_deref()
-        .unwrap_or_else(|| match &registered.client_secret {
-            Some(_) if methods.contains(&"client_secret_basic") => "client_secret_basic",
-            Some(_) if methods.contains(&"client_secret_post") => "client_secret_post",
-            _ => "none",
-        });
-    let auth = match (method, registered.client_secret) {
-        ("none", _) => ClientAuth::None,
-        ("client_secret_basic", Some(secret)) => ClientAuth::Basic(secret),
-        ("client_secret_post", Some(secret)) => ClientAuth::Post(secret),
-        (other, _) => {
-            return Err(format!(
-                "the authorization server registered authhost for `{}` without the secret it needs",
-                crate::printable::printable(other)
-            ))
-        }
+        )
+    })?;
+    let body = client_registration::request(redirect_uri.map(url::Url::as_str), grant_types, asked);
+    let registered: client_registration::Registered =
+        send_json(outbound, endpoint, |http_client| {
+            http_client
+                .post(endpoint.clone())
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string())
+        })
+        .await
+        .map_err(|why| format!("registering at {} failed: it {why}", server.issuer))?;
+    let auth = match registered.auth(&methods)? {
+        RegisteredAuth::None => ClientAuth::None,
+        RegisteredAuth::Basic(secret) => ClientAuth::Basic(secret),
+        RegisteredAuth::Post(secret) => ClientAuth::Post(secret),
     };
     Ok(Client {
         id: registered.client_id,

@@ -13,10 +13,11 @@ use std::{
 
 use abi_stable::library::{lib_header_from_path, LibraryError, RawLibrary};
 use authhost_plugin_api::abi::{
-    AboutFn, ComponentDescriptor, PluginModRef, ABOUT_SYMBOL, API_VERSION, ROOT_MODULE_BASE_NAME,
+    AboutFn, ComponentDescriptor, KeptStoreFn, PluginModRef, ABOUT_SYMBOL, API_VERSION,
+    KEPT_STORE_SYMBOL, ROOT_MODULE_BASE_NAME,
 };
 
-use super::{permissions::insecure_reason, HostServicesImpl, LoadError};
+use super::{kept_store::KeptStoreImpl, permissions::insecure_reason, HostServicesImpl, LoadError};
 use crate::outbound::Outbound;
 
 /// A loaded, initialised plugin.
@@ -86,6 +87,23 @@ impl PluginAbout {
             },
             Err(_) => Self::default(),
         }
+    }
+}
+
+/// Hands the plugin at `path` the store the host keeps for it, through
+/// its [`KEPT_STORE_SYMBOL`]; a plugin built before plugin-api 0.1.2 has
+/// none and keeps nothing.
+fn hand_kept_store(path: &Path, plugin: &str) {
+    let Ok(library) = RawLibrary::load_at(path) else {
+        return;
+    };
+    // SAFETY: `export_plugin!` exports this symbol with exactly the type
+    // `KeptStoreFn` (plugin-api's tests check the name), and the library's
+    // root module was built by that macro (its layout and version checks
+    // passed). The library stays loaded: abi_stable never unloads it.
+    #[allow(unsafe_code)]
+    if let Ok(symbol) = unsafe { library.get::<KeptStoreFn>(KEPT_STORE_SYMBOL) } {
+        (*symbol)(KeptStoreImpl::new(plugin).into_abi());
     }
 }
 
@@ -268,6 +286,7 @@ pub fn load_plugin(path: &Path, outbound: &Arc<Outbound>) -> Result<LoadedPlugin
             message: e.message.into_string(),
         });
     }
+    hand_kept_store(&path, &name);
     let mut components = match (module.components())().into_result() {
         Ok(list) => list.into_vec(),
         Err(e) => {

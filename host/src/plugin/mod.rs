@@ -6,6 +6,7 @@ mod elf_check;
 mod error;
 mod handle;
 mod host_services;
+pub mod kept_store;
 mod kind;
 mod loader;
 mod permissions;
