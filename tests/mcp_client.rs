@@ -681,3 +681,99 @@ async fn a_remote_servers_insufficient_scope_asks_the_user_to_step_up() {
     );
     assert_eq!(api.hits().len(), 1);
 }
+
+/// `mcp_oauth2` with neither a client id nor a metadata document URL:
+/// `authhost serve` registers itself at the authorization server (RFC 7591)
+/// on the first connect and keeps the registration sealed in its token
+/// store, so a restarted server connects the next user with the same
+/// client instead of registering again, and `tokens` lists and drops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_oauth2_registers_itself_once_and_keeps_the_registration() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_remote, resource) = serve_for(&auth, &api).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = crate::support::free_port();
+    let provider = format!(
+        "    _type: mcp_oauth2\n    server_url: {resource}\n    redirect_uri: http://127.0.0.1:{port}/auth/callback"
+    );
+    let yaml =
+        gateway_yaml(&resource, &provider).replace("{dir}", &dir.path().display().to_string());
+    let config = dir.path().join("workflow.yaml");
+    std::fs::write(&config, yaml).expect("write");
+    let bind = format!("127.0.0.1:{port}");
+    let serve = || {
+        let (config, bind) = (config.clone(), bind.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::server::spawn_serve(authhost(), &config, Some(&bind))
+        })
+    };
+    let http = crate::server::client();
+    let invoke = |base: String, user: &'static str| {
+        let http = http.clone();
+        async move {
+            let answer = http
+                .post(format!("{base}/v1/tools/items_search/invoke"))
+                .bearer_auth(token(user, "unused", "tools"))
+                .header("content-type", "application/json")
+                .body(r#"{"q": "mittens"}"#)
+                .send()
+                .await
+                .expect("invoke");
+            let status = answer.status();
+            let body: serde_json::Value =
+                serde_json::from_str(&answer.text().await.expect("body")).expect("json");
+            (status, body)
+        }
+    };
+    let connect = |base: String, user: &'static str| async move {
+        let (status, body) = invoke(base.clone(), user).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"], "authorization_required", "{body}");
+        crate::mcp_server::authorize_at(body["auth_url"].as_str().expect("auth_url")).await;
+        let (status, body) = invoke(base, user).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["body"]["structuredContent"]["query"], "q=mittens",
+            "{body}"
+        );
+    };
+
+    let (first, base) = serve().await.expect("serve");
+    connect(base.clone(), "alice").await;
+    let registered = auth.get(|inner| inner.registered.clone());
+    assert_eq!(registered.len(), 1, "{registered:?}");
+    assert_eq!(
+        registered[0].redirect_uris,
+        [format!("http://127.0.0.1:{port}/auth/callback")]
+    );
+    assert!(crate::server::terminate(first).success());
+
+    let (second, base) = serve().await.expect("serve");
+    let (status, body) = invoke(base.clone(), "alice").await;
+    assert_eq!(status, 200, "alice's grant outlives the restart: {body}");
+    connect(base, "bob").await;
+    assert_eq!(
+        auth.get(|inner| inner.registered.len()),
+        1,
+        "the kept registration served bob"
+    );
+    assert!(crate::server::terminate(second).success());
+    assert_eq!(api.hits().len(), 3);
+
+    let config = config.display().to_string();
+    let listed = mcp(args(&["tokens", "list", "--config", &config]), vec![]).await;
+    assert_eq!(listed.code, 0, "{}", listed.all());
+    assert!(listed.stdout.contains("plugin:"), "{}", listed.stdout);
+    let client_secret = registered[0].secret.clone();
+    assert!(!client_secret.is_empty());
+    assert!(!listed.all().contains(&client_secret), "{}", listed.all());
+    for file in std::fs::read_dir(dir.path()).expect("dir") {
+        let bytes = std::fs::read(file.expect("entry").path()).expect("read");
+        assert!(
+            !bytes
+                .windows(client_secret.len())
+                .any(|w| w == client_secret.as_bytes()),
+            "the registration's secret is sealed"
+        );
+    }
+}

@@ -90,7 +90,7 @@ pub(crate) async fn start(yaml: &str, plugins: Option<PluginDir>) -> Running {
 /// Runs `authhost serve --config CONFIG [--bind BIND]` with `cmd`'s
 /// environment; returns once it listens, with its base URL. Its stderr is
 /// drained in the background so a chatty server never blocks.
-fn spawn_serve(
+pub(crate) fn spawn_serve(
     mut cmd: std::process::Command,
     config: &std::path::Path,
     bind: Option<&str>,
@@ -123,7 +123,7 @@ fn spawn_serve(
 }
 
 /// SIGTERM, then the exit status.
-fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
+pub(crate) fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

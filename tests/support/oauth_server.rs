@@ -2,8 +2,9 @@
 //! authorization code with PKCE (S256), client credentials (basic and post),
 //! refresh with rotation and reuse detection (presenting a rotated refresh
 //! token revokes its whole family), revocation (RFC 7009), discovery
-//! (RFC 8414), `iss` on redirects (RFC 9207), a configurable token lifetime,
-//! and counters of token-endpoint calls by grant type. `/api/me` is a
+//! (RFC 8414), `iss` on redirects (RFC 9207), dynamic client registration
+//! (RFC 7591), a configurable token lifetime, and counters of
+//! token-endpoint calls by grant type. `/api/me` is a
 //! resource that accepts only live access tokens.
 
 use std::{
@@ -68,6 +69,11 @@ pub struct Inner {
     pub resources: Vec<String>,
     /// Calls of `/api/me` with an access token of a revoked grant (refused).
     pub revoked_presented: usize,
+    /// `token_endpoint_auth_methods_supported` to advertise (none: omitted,
+    /// so RFC 8414's default `client_secret_basic` holds).
+    pub auth_methods: Option<Vec<String>>,
+    /// Clients registered at `/register` (RFC 7591).
+    pub registered: Vec<RegisteredClient>,
     /// When each access token issued with a lifetime expires.
     expiries: HashMap<String, std::time::Instant>,
     codes: HashMap<String, CodeGrant>,
@@ -76,6 +82,17 @@ pub struct Inner {
     revoked_families: HashSet<u64>,
     next_family: u64,
     counter: u64,
+}
+
+/// A client registered at `/register`.
+#[derive(Clone, Debug)]
+pub struct RegisteredClient {
+    /// Its id.
+    pub id: String,
+    /// Its secret; empty for a public client.
+    pub secret: String,
+    /// Its redirect URIs.
+    pub redirect_uris: Vec<String>,
 }
 
 struct CodeGrant {
@@ -185,16 +202,80 @@ fn oauth_error(status: StatusCode, code: &str) -> Response {
 }
 
 async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let send_iss = state.inner.lock().expect("lock").send_iss;
-    Json(serde_json::json!({
+    let inner = state.inner.lock().expect("lock");
+    let mut metadata = serde_json::json!({
         "issuer": state.base,
         "authorization_endpoint": format!("{}/authorize", state.base),
         "token_endpoint": format!("{}/token", state.base),
         "revocation_endpoint": format!("{}/revoke", state.base),
+        "registration_endpoint": format!("{}/register", state.base),
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": send_iss,
-    }))
+        "authorization_response_iss_parameter_supported": inner.send_iss,
+    });
+    if let Some(methods) = &inner.auth_methods {
+        metadata["token_endpoint_auth_methods_supported"] = serde_json::json!(methods);
+    }
+    Json(metadata)
+}
+
+/// RFC 7591: registers a client for its redirect URIs; a secret unless it
+/// asks for `none`.
+async fn register(
+    State(state): State<AppState>,
+    Json(request): Json<serde_json::Value>,
+) -> Response {
+    let redirect_uris: Vec<String> = request["redirect_uris"]
+        .as_array()
+        .map(|uris| {
+            uris.iter()
+                .filter_map(|u| u.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_redirect_uri");
+    }
+    let method = request["token_endpoint_auth_method"]
+        .as_str()
+        .unwrap_or("client_secret_basic")
+        .to_owned();
+    let mut inner = state.inner.lock().expect("lock");
+    let id = random(&mut inner, "dyn");
+    let secret = if method == "none" {
+        String::new()
+    } else {
+        random(&mut inner, "dyn-secret")
+    };
+    inner.registered.push(RegisteredClient {
+        id: id.clone(),
+        secret: secret.clone(),
+        redirect_uris: redirect_uris.clone(),
+    });
+    let mut body = serde_json::json!({
+        "client_id": id,
+        "redirect_uris": redirect_uris,
+        "token_endpoint_auth_method": method,
+    });
+    if !secret.is_empty() {
+        body["client_secret"] = secret.into();
+        body["client_secret_expires_at"] = 0.into();
+    }
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+/// Every client: the fixed ones and those registered.
+fn known_clients(inner: &Inner) -> Vec<(String, String)> {
+    CLIENTS
+        .iter()
+        .map(|(id, secret)| ((*id).to_owned(), (*secret).to_owned()))
+        .chain(
+            inner
+                .registered
+                .iter()
+                .map(|c| (c.id.clone(), c.secret.clone())),
+        )
+        .collect()
 }
 
 async fn authorize(
@@ -204,13 +285,18 @@ async fn authorize(
     let mut inner = state.inner.lock().expect("lock");
     let Some(client_id) = q
         .get("client_id")
-        .filter(|c| CLIENTS.iter().any(|(id, _)| id == c))
+        .filter(|c| known_clients(&inner).iter().any(|(id, _)| id == *c))
     else {
         return (StatusCode::BAD_REQUEST, "unknown client").into_response();
     };
     let Some(redirect_uri) = q.get("redirect_uri") else {
         return (StatusCode::BAD_REQUEST, "no redirect_uri").into_response();
     };
+    if let Some(registered) = inner.registered.iter().find(|c| &c.id == client_id) {
+        if !registered.redirect_uris.contains(redirect_uri) {
+            return (StatusCode::BAD_REQUEST, "redirect_uri not registered").into_response();
+        }
+    }
     if q.get("response_type").map(String::as_str) != Some("code") {
         return (StatusCode::BAD_REQUEST, "response_type must be code").into_response();
     }
@@ -259,7 +345,12 @@ async fn authorize(
 /// The client id of a token request, authenticated (basic, post, or an
 /// RFC 7523 assertion from `jwt-client` signed with the test RSA key);
 /// `None` for `invalid_client`.
-fn client(base: &str, headers: &HeaderMap, form: &HashMap<String, String>) -> Option<String> {
+fn client(
+    base: &str,
+    clients: &[(String, String)],
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<String> {
     if form.get("client_assertion_type").map(String::as_str)
         == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
     {
@@ -298,17 +389,17 @@ fn client(base: &str, headers: &HeaderMap, form: &HashMap<String, String>) -> Op
             .next()
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        return CLIENTS
+        return clients
             .iter()
             .find(|(i, s)| *i == id && *s == secret && !s.is_empty())
-            .map(|(id, _)| (*id).to_owned());
+            .map(|(id, _)| id.clone());
     }
     let id = form.get("client_id").cloned().unwrap_or_default();
     let secret = form.get("client_secret").cloned().unwrap_or_default();
-    CLIENTS
+    clients
         .iter()
         .find(|(i, s)| *i == id && *s == secret)
-        .map(|(id, _)| (*id).to_owned())
+        .map(|(id, _)| id.clone())
 }
 
 fn issue(inner: &mut Inner, user: &str, family: Option<u64>, scope: &str) -> serde_json::Value {
@@ -361,7 +452,8 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         // Cancelled with the request if the client goes away: nothing rotates.
         tokio::time::sleep(delay).await;
     }
-    let Some(client_id) = client(&state.base, &headers, &form) else {
+    let clients = known_clients(&state.inner.lock().expect("lock"));
+    let Some(client_id) = client(&state.base, &clients, &headers, &form) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
     let (response, respond_delay) = {
@@ -503,7 +595,8 @@ fn as_jwt(
 
 async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    if client(&state.base, &headers, &form).is_none() {
+    let clients = known_clients(&state.inner.lock().expect("lock"));
+    if client(&state.base, &clients, &headers, &form).is_none() {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
     let mut inner = state.inner.lock().expect("lock");
@@ -586,6 +679,7 @@ pub fn start() -> AuthServer {
             .route("/token", post(token))
             .route("/access_token", post(token))
             .route("/revoke", post(revoke))
+            .route("/register", post(register))
             .route("/api/me", get(me))
             .route("/.well-known/jwks.json", get(jwks))
             .route("/user/repos", get(me))

@@ -3,7 +3,7 @@
 //! revocation (RFC 7009). The host keeps the state, the PKCE verifier and
 //! the tokens; this provider talks to the authorization server.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use authhost_plugin_api::{
     AuthContext, AuthOutcome, AuthProvider, AuthorizationRequest, Capabilities, CodeExchange,
@@ -18,8 +18,9 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::{
+    client_identity::{ClientIdentity, ClientSource},
     common::{self, AssertionAlgorithm, ClientAssertion, TokenEndpointAuthMethod},
-    discovery::Discovery,
+    discovery::{Discovery, Endpoints},
 };
 
 fn default_true() -> bool {
@@ -78,9 +79,8 @@ pub struct AuthCodeConfig {
 #[derive(Debug)]
 pub struct AuthCodeFlow {
     config: AuthCodeConfig,
-    /// The client id is the URL of a Client ID Metadata Document, usable
-    /// only where the authorization server says it accepts those.
-    metadata_document_client: bool,
+    /// Who authhost is at the authorization server.
+    client: ClientSource,
     assertion: Option<ClientAssertion>,
     redirect: RedirectUrl,
     discovery: Discovery,
@@ -100,19 +100,20 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
 
 impl AuthCodeFlow {
     /// An instance whose endpoints come from the MCP server `server`'s
-    /// protected resource metadata (see `crate::mcp`).
+    /// protected resource metadata (see `crate::mcp`); `client` replaces
+    /// the configured client when it is found at the server.
     pub(crate) fn for_mcp_server(
         config: AuthCodeConfig,
         ctx: &CreateContext,
         server: Url,
-        metadata_document_client: bool,
+        client: Option<ClientSource>,
     ) -> Result<Self, Error> {
         Self::assemble(config, ctx, |_| {
             Ok(Discovery::for_protected_resource(server))
         })
-        .map(|flow| Self {
-            metadata_document_client,
-            ..flow
+        .map(|flow| match client {
+            Some(client) => Self { client, ..flow },
+            None => flow,
         })
     }
 
@@ -178,12 +179,16 @@ impl AuthCodeFlow {
         }
         let discovery = discovery(&config)?;
         Ok(Self {
+            client: ClientSource::Configured(Arc::new(ClientIdentity {
+                id: config.client_id.clone(),
+                secret: config.client_secret.clone(),
+                method: config.token_endpoint_auth_method,
+            })),
             assertion,
             redirect: RedirectUrl::from_url(redirect_url),
             discovery,
             host: ctx.host.clone(),
             config,
-            metadata_document_client: false,
         })
     }
 
@@ -193,8 +198,34 @@ impl AuthCodeFlow {
         ))
     }
 
+    /// The endpoints and the client identity to use there.
+    async fn endpoints_and_client(&self) -> Result<(Endpoints, Arc<ClientIdentity>), Error> {
+        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
+        let identity = self
+            .client
+            .identity(&self.host, &endpoints, self.redirect.as_str())
+            .await?;
+        Ok((endpoints, identity))
+    }
+
+    /// A token endpoint error, after dropping a registered client the
+    /// server no longer knows.
+    async fn token_failure(&self, endpoints: &Endpoints, error: Error) -> Error {
+        if error.kind() == ErrorKind::InvalidClient {
+            if let Err(e) = self
+                .client
+                .forget_registration(&self.host, endpoints, self.redirect.as_str())
+                .await
+            {
+                return e;
+            }
+        }
+        error
+    }
+
     fn client(
         &self,
+        identity: &ClientIdentity,
         token: &Url,
     ) -> BasicClient<
         oauth2::EndpointNotSet,
@@ -203,11 +234,11 @@ impl AuthCodeFlow {
         oauth2::EndpointNotSet,
         oauth2::EndpointSet,
     > {
-        let mut client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
+        let mut client = BasicClient::new(ClientId::new(identity.id.clone()))
             .set_redirect_uri(self.redirect.clone())
             .set_token_uri(TokenUrl::from_url(token.clone()))
-            .set_auth_type(self.config.token_endpoint_auth_method.auth_type());
-        if let Some(secret) = &self.config.client_secret {
+            .set_auth_type(identity.method.auth_type());
+        if let Some(secret) = &identity.secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
         }
         client
@@ -226,32 +257,31 @@ impl AuthCodeFlow {
     }
 
     /// The RFC 7009 form and, for `client_secret_basic`, the Authorization header.
-    fn revocation_form(&self, token: &str, hint: &str, audience: &str) -> (String, Option<String>) {
+    fn revocation_form(
+        &self,
+        identity: &ClientIdentity,
+        token: &str,
+        hint: &str,
+        audience: &str,
+    ) -> (String, Option<String>) {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("token", token)
             .append_pair("token_type_hint", hint);
         let mut authorization = None;
-        match (
-            &self.config.client_secret,
-            self.config.token_endpoint_auth_method,
-        ) {
+        match (&identity.secret, identity.method) {
             (Some(secret), TokenEndpointAuthMethod::ClientSecretBasic) => {
                 let encode = |s: &str| {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
                 };
-                let credentials = format!(
-                    "{}:{}",
-                    encode(&self.config.client_id),
-                    encode(secret.expose())
-                );
+                let credentials = format!("{}:{}", encode(&identity.id), encode(secret.expose()));
                 authorization = Some(format!("Basic {}", common::base64(credentials.as_bytes())));
             }
             (Some(secret), _) => {
-                form.append_pair("client_id", &self.config.client_id)
+                form.append_pair("client_id", &identity.id)
                     .append_pair("client_secret", secret.expose());
             }
             (None, _) => {
-                form.append_pair("client_id", &self.config.client_id);
+                form.append_pair("client_id", &identity.id);
                 if let Some(assertion) = &self.assertion {
                     if let Ok(jwt) = assertion.sign(audience, self.now()) {
                         form.append_pair("client_assertion_type", common::ASSERTION_TYPE)
@@ -316,12 +346,7 @@ impl AuthProvider for AuthCodeFlow {
     }
 
     async fn authorization_url(&self, request: AuthorizationRequest) -> Result<String, Error> {
-        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
-        if self.metadata_document_client && !endpoints.client_id_metadata_document_supported {
-            return Err(Error::config(
-                "client_metadata_url: the authorization server does not accept Client ID Metadata Documents; register authhost there and set client_id",
-            ));
-        }
+        let (endpoints, identity) = self.endpoints_and_client().await?;
         let scopes = if self.config.scopes.is_empty() {
             &endpoints.resource_scopes
         } else {
@@ -332,7 +357,7 @@ impl AuthProvider for AuthCodeFlow {
             let mut query = url.query_pairs_mut();
             query
                 .append_pair("response_type", "code")
-                .append_pair("client_id", &self.config.client_id)
+                .append_pair("client_id", &identity.id)
                 .append_pair("redirect_uri", self.redirect.as_str())
                 .append_pair("state", request.state.expose());
             if !scopes.is_empty() {
@@ -358,7 +383,7 @@ impl AuthProvider for AuthCodeFlow {
     }
 
     async fn exchange_code(&self, exchange: CodeExchange) -> Result<TokenSet, Error> {
-        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
+        let (endpoints, identity) = self.endpoints_and_client().await?;
         match (&exchange.issuer, &endpoints.issuer) {
             (Some(got), Some(expected)) if got.trim_end_matches('/') != expected.trim_end_matches('/') => {
                 return Err(Error::new(
@@ -374,7 +399,7 @@ impl AuthProvider for AuthCodeFlow {
             }
             _ => {}
         }
-        let client = self.client(&endpoints.token);
+        let client = self.client(&identity, &endpoints.token);
         let mut request =
             client.exchange_code(AuthorizationCode::new(exchange.code.expose().to_owned()));
         if let Some(jwt) = self.client_assertion(&endpoints.token)? {
@@ -394,10 +419,13 @@ impl AuthProvider for AuthCodeFlow {
             ));
         }
         let http = common::TokenHttp(self.http()?);
-        let response = request
-            .request_async(&http)
-            .await
-            .map_err(|e| common::token_error("the code exchange", e))?;
+        let response = match request.request_async(&http).await {
+            Ok(response) => response,
+            Err(e) => {
+                let error = common::token_error("the code exchange", e);
+                return Err(self.token_failure(&endpoints, error).await);
+            }
+        };
         Ok(common::token_set(
             &response,
             self.now(),
@@ -414,8 +442,8 @@ impl AuthProvider for AuthCodeFlow {
                 "there is no refresh token; the user must authorize again",
             ));
         };
-        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
-        let client = self.client(&endpoints.token);
+        let (endpoints, identity) = self.endpoints_and_client().await?;
+        let client = self.client(&identity, &endpoints.token);
         let refresh_token = RefreshToken::new(refresh.expose().to_owned());
         let http = common::TokenHttp(self.http()?);
         let mut request = client.exchange_refresh_token(&refresh_token);
@@ -427,10 +455,13 @@ impl AuthProvider for AuthCodeFlow {
         if let Some(resource) = &self.config.resource {
             request = request.add_extra_param("resource", resource.clone());
         }
-        let response = request
-            .request_async(&http)
-            .await
-            .map_err(|e| common::token_error("the refresh", e))?;
+        let response = match request.request_async(&http).await {
+            Ok(response) => response,
+            Err(e) => {
+                let error = common::token_error("the refresh", e);
+                return Err(self.token_failure(&endpoints, error).await);
+            }
+        };
         let mut new = common::token_set(
             &response,
             self.now(),
@@ -445,7 +476,7 @@ impl AuthProvider for AuthCodeFlow {
     }
 
     async fn revoke(&self, tokens: TokenSet) -> Result<(), Error> {
-        let endpoints = self.discovery.endpoints(self.host.as_ref()).await?;
+        let (endpoints, identity) = self.endpoints_and_client().await?;
         let Some(revocation) = endpoints.revocation else {
             return Err(Error::unsupported("revocation (no revocation_url)"));
         };
@@ -459,7 +490,8 @@ impl AuthProvider for AuthCodeFlow {
             Some(r) => (r.expose().to_owned(), "refresh_token"),
             None => (tokens.access_token.expose().to_owned(), "access_token"),
         };
-        let (body, authorization) = self.revocation_form(&token, hint, revocation.as_str());
+        let (body, authorization) =
+            self.revocation_form(&identity, &token, hint, revocation.as_str());
         let mut request = authhost_plugin_api::HttpRequest::new("POST", revocation.as_str())
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json");

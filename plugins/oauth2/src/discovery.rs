@@ -30,6 +30,11 @@ pub(crate) struct Endpoints {
     pub(crate) resource_scopes: Vec<String>,
     /// The server accepts Client ID Metadata Document URLs as client ids.
     pub(crate) client_id_metadata_document_supported: bool,
+    /// Its dynamic client registration endpoint (RFC 7591), if any.
+    pub(crate) registration: Option<Url>,
+    /// The token endpoint authentication methods it lists (empty: RFC
+    /// 8414's default, `client_secret_basic`).
+    pub(crate) token_endpoint_auth_methods: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +49,9 @@ struct Metadata {
     code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
     client_id_metadata_document_supported: bool,
+    registration_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Vec<String>,
 }
 
 /// Protected resource metadata (RFC 9728), the parts used.
@@ -114,6 +122,8 @@ impl Discovery {
                 iss_parameter_supported: false,
                 resource_scopes: Vec::new(),
                 client_id_metadata_document_supported: false,
+                registration: None,
+                token_endpoint_auth_methods: Vec::new(),
             }),
             _ => None,
         };
@@ -303,6 +313,12 @@ impl Discovery {
             iss_parameter_supported: metadata.authorization_response_iss_parameter_supported,
             resource_scopes: Vec::new(),
             client_id_metadata_document_supported: metadata.client_id_metadata_document_supported,
+            registration: metadata
+                .registration_endpoint
+                .as_deref()
+                .map(|r| crate::common::check_url("registration_endpoint", r))
+                .transpose()?,
+            token_endpoint_auth_methods: metadata.token_endpoint_auth_methods_supported,
         })
     }
 }

@@ -10,6 +10,7 @@
 
 mod auth_code;
 mod client_credentials;
+mod client_identity;
 mod common;
 mod discovery;
 mod mcp;

@@ -3,9 +3,10 @@
 //! authorization server, whose metadata gives the endpoints (the issuer
 //! checked, PKCE S256 required); the tokens are asked for the server as
 //! the resource (RFC 8707), with the scopes the server lists unless
-//! configured. The client is pre-registered (`client_id`) or a Client ID
-//! Metadata Document URL (`client_metadata_url`) where the authorization
-//! server accepts those. Everything else is `oauth2_auth_code_flow`.
+//! configured. The client is pre-registered (`client_id`); else a Client
+//! ID Metadata Document URL (`client_metadata_url`) where the authorization
+//! server accepts those; else registered dynamically (RFC 7591) and kept in
+//! the host's store. Everything else is `oauth2_auth_code_flow`.
 
 use authhost_plugin_api::{
     AuthContext, AuthOutcome, AuthProvider, AuthorizationRequest, Capabilities, CodeExchange,
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 use crate::{
     auth_code::{AuthCodeConfig, AuthCodeFlow},
+    client_identity::ClientSource,
     common::{self, AssertionAlgorithm, TokenEndpointAuthMethod},
 };
 
@@ -27,8 +29,11 @@ pub struct McpOAuth2Config {
     /// metadata names the authorization server, and tokens are asked for it.
     pub server_url: String,
     /// A client id registered with the server's authorization server.
+    /// Without it (and without `client_metadata_url`, or where the server
+    /// does not accept those), authhost registers itself there (RFC 7591)
+    /// on first use and keeps the registration in its token store.
     pub client_id: Option<String>,
-    /// Its secret, for a confidential client.
+    /// Its secret, for a confidential client (with `client_id` only).
     pub client_secret: Option<Secret>,
     /// The HTTPS URL where authhost's Client ID Metadata Document is
     /// published: the client id where no `client_id` is set.
@@ -39,7 +44,8 @@ pub struct McpOAuth2Config {
     /// Scopes to ask for; the server's `scopes_supported` when empty.
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// How the client authenticates at the token endpoint.
+    /// How the `client_id` authenticates at the token endpoint (a
+    /// registered client uses what the server registered it for).
     #[serde(default)]
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     /// Lifetime assumed, in seconds, when the server sends no `expires_in`.
@@ -75,22 +81,28 @@ impl AuthProvider for McpOAuth2 {
                 "server_url: must not have a fragment (RFC 8707)",
             ));
         }
-        let (client_id, metadata_document) = match (config.client_id, config.client_metadata_url) {
-            (Some(id), _) => (id, false),
-            (None, Some(url)) => {
-                let parsed = common::check_url("client_metadata_url", &url)?;
-                if parsed.scheme() != "https" || parsed.path() == "/" {
-                    return Err(Error::config(
-                        "client_metadata_url: must be an https URL with a path (a Client ID Metadata Document URL)",
-                    ));
-                }
-                (url, true)
-            }
-            (None, None) => {
+        if let Some(url) = &config.client_metadata_url {
+            let parsed = common::check_url("client_metadata_url", url)?;
+            if parsed.scheme() != "https" || parsed.path() == "/" {
                 return Err(Error::config(
-                    "client_id: set it (a client registered with the server's authorization server), or client_metadata_url",
-                ))
+                    "client_metadata_url: must be an https URL with a path (a Client ID Metadata Document URL)",
+                ));
             }
+        }
+        let (client_id, discovered) =
+            match config.client_id {
+                Some(id) => (id, None),
+                None if config.client_secret.is_some() => return Err(Error::config(
+                    "client_secret: only used with client_id (a registered client gets its own)",
+                )),
+                None => (
+                    String::new(),
+                    Some(ClientSource::discovered(config.client_metadata_url)),
+                ),
+            };
+        let token_endpoint_auth_method = match discovered {
+            Some(_) => TokenEndpointAuthMethod::None,
+            None => config.token_endpoint_auth_method,
         };
         let flow = AuthCodeFlow::for_mcp_server(
             AuthCodeConfig {
@@ -106,14 +118,14 @@ impl AuthProvider for McpOAuth2 {
                 use_pkce: true,
                 authorization_kwargs: Default::default(),
                 resource: Some(server.to_string()),
-                token_endpoint_auth_method: config.token_endpoint_auth_method,
+                token_endpoint_auth_method,
                 private_key: None,
                 private_key_algorithm: AssertionAlgorithm::default(),
                 fallback_token_lifetime: config.fallback_token_lifetime,
             },
             ctx,
             server,
-            metadata_document,
+            discovered,
         )?;
         Ok(Self(flow))
     }
