@@ -18,6 +18,7 @@
 //! - [`routes`]: routes without a socket (`oneshot`): health, OpenAPI, the error mapping.
 //! - [`secret_redaction`]: secrets stay out of `Debug`, errors, logs and output.
 //! - [`server`]: `authhost serve`: inbound auth, tools, the connect flow, replicas, metrics.
+//! - [`token_handout`]: the guarded token hand-out: opt-in, caller rules, audit.
 //! - [`token_store`]: the encrypted store on SQLite and Postgres: sealing, rotation, leases, migrations.
 //! - [`workflow_call`]: `authhost call` against a real HTTP API.
 //! - [`workflow_validate`]: `authhost validate` on broken, hostile and start-up-refused workflows.
@@ -37,6 +38,7 @@ mod plugin_loading;
 mod routes;
 mod secret_redaction;
 mod server;
+mod token_handout;
 mod token_store;
 mod workflow_call;
 mod workflow_validate;

@@ -91,10 +91,23 @@ pub(crate) async fn start(yaml: &str, plugins: Option<PluginDir>) -> Running {
 /// environment; returns once it listens, with its base URL. Its stderr is
 /// drained in the background so a chatty server never blocks.
 pub(crate) fn spawn_serve(
-    mut cmd: std::process::Command,
+    cmd: std::process::Command,
     config: &std::path::Path,
     bind: Option<&str>,
 ) -> (std::process::Child, String) {
+    let (child, base, _) = spawn_serve_logged(cmd, config, bind);
+    (child, base)
+}
+
+/// Everything a spawned `serve` wrote to stderr so far.
+pub(crate) type ServeLog = Arc<std::sync::Mutex<String>>;
+
+/// [`spawn_serve`], keeping what the server writes to stderr.
+pub(crate) fn spawn_serve_logged(
+    mut cmd: std::process::Command,
+    config: &std::path::Path,
+    bind: Option<&str>,
+) -> (std::process::Child, String, ServeLog) {
     cmd.arg("serve").arg("--config").arg(config);
     if let Some(bind) = bind {
         cmd.args(["--bind", bind]);
@@ -118,8 +131,16 @@ pub(crate) fn spawn_serve(
         .expect("listening line")
         .1
         .to_owned();
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, base)
+    let log = ServeLog::default();
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while matches!(stderr.read_line(&mut line), Ok(n) if n > 0) {
+            kept.lock().expect("lock").push_str(&line);
+            line.clear();
+        }
+    });
+    (child, base, log)
 }
 
 /// SIGTERM, then the exit status.
@@ -292,7 +313,7 @@ fn postgres_replicas(
 
 /// Plays the browser through the `auth_url` of an `authorization_required`
 /// answer (`verify: none`) to the callback page, which must say authorized.
-async fn connect_through_link(http: &reqwest::Client, answer: (u16, serde_json::Value)) {
+pub(crate) async fn connect_through_link(http: &reqwest::Client, answer: (u16, serde_json::Value)) {
     let (status, body) = answer;
     assert_eq!(status, 401, "{body}");
     let callback = follow_to_callback(http, body["auth_url"].as_str().expect("link")).await;
@@ -1458,6 +1479,7 @@ async fn openapi_describes_every_route_and_the_guide_follows_it() {
         "GET /v1/credentials/{provider}",
         "DELETE /v1/credentials/{provider}",
         "PUT /v1/credentials/{provider}",
+        "POST /v1/credentials/{provider}/token",
     ];
     expected.sort();
     assert_eq!(documented, expected);

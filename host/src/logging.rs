@@ -34,8 +34,13 @@ pub fn init(
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Audit lines (token hand-outs) are written whatever the verbosity,
+    // unless RUST_LOG says otherwise.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},authhost::audit=info")));
+    // Colours only for a person at a terminal, never in a file or a pipe.
     let lines = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(true);
     let lines = match format {

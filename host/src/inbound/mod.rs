@@ -107,6 +107,23 @@ pub struct Caller {
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Caller {
+    /// The scopes the caller's token carries, from `scope`
+    /// (space-separated) or `scp` (a list).
+    pub fn scopes(&self) -> Vec<String> {
+        match (self.claims.get("scope"), self.claims.get("scp")) {
+            (Some(serde_json::Value::String(s)), _) => {
+                s.split_whitespace().map(str::to_owned).collect()
+            }
+            (_, Some(serde_json::Value::Array(list))) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Why a caller was refused. The reason is for the log and the response;
 /// it never contains the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -48,6 +48,9 @@ pub struct Metrics {
     authorization_required: AtomicU64,
     client_error: AtomicU64,
     failed: AtomicU64,
+    /// Token hand-outs by provider: [granted, denied]; fixed at start like
+    /// `by_provider`.
+    handouts: std::collections::BTreeMap<String, [AtomicU64; 2]>,
     latency_buckets: [AtomicU64; 11],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -58,9 +61,14 @@ impl Metrics {
     pub fn for_providers<'p>(providers: impl Iterator<Item = &'p String>) -> Self {
         let mut by_provider: std::collections::BTreeMap<String, [AtomicU64; 4]> =
             providers.map(|p| (p.clone(), Default::default())).collect();
+        let handouts = by_provider
+            .keys()
+            .map(|p| (p.clone(), Default::default()))
+            .collect();
         by_provider.insert("-".to_owned(), Default::default());
         Self {
             by_provider,
+            handouts,
             ..Self::default()
         }
     }
@@ -77,6 +85,13 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(counters) = self.by_provider.get(provider.unwrap_or("-")) {
             counters[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one answer of the token hand-out for `provider`.
+    pub fn handout(&self, provider: &str, granted: bool) {
+        if let Some(counters) = self.handouts.get(provider) {
+            counters[usize::from(!granted)].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -120,6 +135,18 @@ impl Metrics {
                     let _ = writeln!(
                         out,
                         "authhost_provider_invokes_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP authhost_token_handouts_total Access tokens handed out (or refused) by POST /v1/credentials/{provider}/token.\n# TYPE authhost_token_handouts_total counter\n");
+        for (provider, counters) in &self.handouts {
+            for (outcome, count) in ["granted", "denied"].iter().zip(counters) {
+                let count = get(count);
+                if count > 0 {
+                    let _ = writeln!(
+                        out,
+                        "authhost_token_handouts_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
                     );
                 }
             }

@@ -11,6 +11,7 @@ mod connect_page;
 mod connections;
 mod error;
 mod flows;
+mod handout;
 mod mcp;
 mod metrics;
 pub mod openapi;
@@ -176,6 +177,7 @@ pub fn app(state: Arc<ServerState>) -> Router {
                 .merge(delete(routes::revoke))
                 .merge(put(routes::supply)),
         )
+        .route("/v1/credentials/{provider}/token", post(handout::token))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
         .merge(mcp)

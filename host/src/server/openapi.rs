@@ -73,6 +73,21 @@ pub struct CredentialStatus {
     pub connect_url: Option<String>,
 }
 
+/// An access token handed out by `POST /v1/credentials/{provider}/token`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HandedOutToken {
+    /// The provider instance.
+    pub provider: String,
+    /// The caller's current access token for it.
+    pub access_token: String,
+    /// How it is sent (`Bearer`).
+    pub token_type: String,
+    /// When it expires (Unix seconds), when known.
+    pub expires_at: Option<i64>,
+    /// The scopes granted (OAuth), when known.
+    pub scopes: Vec<String>,
+}
+
 /// What `POST /v1/auth/preflight` checks (both optional).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreflightRequestBody {
@@ -160,8 +175,9 @@ impl Modify for BearerAuth {
         super::routes::credential,
         super::routes::revoke,
         super::routes::supply,
+        super::handout::token,
     ),
-    components(schemas(ComponentInfo, InvokeResult, ErrorBody, CredentialStatus, FlowStatusBody, PreflightRequestBody, PreflightBody, SuppliedCredential, Supplied)),
+    components(schemas(ComponentInfo, InvokeResult, ErrorBody, CredentialStatus, FlowStatusBody, PreflightRequestBody, PreflightBody, SuppliedCredential, Supplied, HandedOutToken)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -42,6 +42,47 @@ pub struct ServerConfig {
     /// The MCP endpoint (`/mcp`).
     #[serde(default)]
     pub mcp: McpConfig,
+    /// Who may take a provider's access token itself
+    /// (`POST /v1/credentials/{provider}/token`, for providers with
+    /// `_handout: true`). Nobody by default.
+    #[serde(default)]
+    pub handout: HandoutConfig,
+}
+
+/// `general.server.handout`: the callers allowed to take access tokens out
+/// of authhost. A caller is allowed when one rule matches, and a rule
+/// matches when every condition it names holds.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoutConfig {
+    /// The rules; none allows nobody.
+    #[serde(default)]
+    pub allow: Vec<HandoutRule>,
+}
+
+/// One `general.server.handout.allow` rule. It names at least one
+/// condition.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandoutRule {
+    /// The caller is one of these users (the inbound user id).
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// The caller's token carries every one of these scopes (`scope` or
+    /// `scp`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Each of these claims of the caller (a JWT's, or an authenticator
+    /// plugin's) equals the value, or is a list holding it.
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
+}
+
+impl HandoutRule {
+    /// Whether the rule names no condition (and so would allow anyone).
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.scopes.is_empty() && self.claims.is_empty()
+    }
 }
 
 /// `general.server.mcp`: the workflow's tools as an MCP server at `/mcp`
@@ -163,6 +204,7 @@ impl Default for ServerConfig {
             max_connections: default_max_connections(),
             connect: ConnectConfig::default(),
             mcp: McpConfig::default(),
+            handout: HandoutConfig::default(),
         }
     }
 }

@@ -36,8 +36,9 @@ pub use crate::json_pointer::segment as pointer_segment;
 pub use compose::workflow_schema;
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use general::{
-    ConnectConfig, EgressConfig, GeneralConfig, LimitsConfig, PluginPin, PluginsConfig,
-    ServerConfig, StoreConfig, TelemetryConfig, TimeoutsConfig, VerifyMode,
+    ConnectConfig, EgressConfig, GeneralConfig, HandoutConfig, HandoutRule, LimitsConfig,
+    PluginPin, PluginsConfig, ServerConfig, StoreConfig, TelemetryConfig, TimeoutsConfig,
+    VerifyMode,
 };
 pub use node::{dotted, Node, Origin, Pos, Value};
 
@@ -66,11 +67,15 @@ pub struct ProviderEntry {
     /// in the background (by one leader among the processes sharing the
     /// store) before their refresh token lapses.
     pub keep_alive: Option<std::time::Duration>,
+    /// `_handout: true`: callers that `general.server.handout` allows may
+    /// take this provider's access token itself
+    /// (`POST /v1/credentials/{provider}/token`).
+    pub handout: bool,
 }
 
 /// Host-owned keys of a provider entry, next to `_type`; never passed to
 /// the plugin.
-const HOST_PROVIDER_KEYS: &[&str] = &["_type", "_preflight", "_keep_alive"];
+const HOST_PROVIDER_KEYS: &[&str] = &["_type", "_preflight", "_keep_alive", "_handout"];
 
 /// A tool of the workflow (`tools.<name>`).
 #[derive(Debug)]
@@ -699,6 +704,16 @@ fn check_server(
             );
         }
     }
+    for (i, rule) in general.server.handout.allow.iter().enumerate() {
+        if rule.is_empty() {
+            let (_, node) = root.locate(&format!("/general/server/handout/allow/{i}"));
+            diags.error(
+                Location::of(node),
+                &format!("general.server.handout.allow[{i}]"),
+                "a rule with no condition would let every caller take tokens; name users, scopes or claims",
+            );
+        }
+    }
     let slowest_call = general.timeouts.http.0 + general.timeouts.plugin_call.0;
     if general.server.idle_timeout.0 <= slowest_call {
         let (_, node) = root.locate("/general/server/idle_timeout");
@@ -888,20 +903,8 @@ fn load_providers(
         for key in HOST_PROVIDER_KEYS {
             config = config.without(key);
         }
-        let preflight = match node.get("_preflight") {
-            None => false,
-            Some(flag) => match flag.value {
-                Value::Bool(b) => b,
-                _ => {
-                    diags.error(
-                        Location::of(flag),
-                        &dotted(&format!("{pointer}/_preflight")),
-                        format!("expected true or false, found {}", flag.kind()),
-                    );
-                    false
-                }
-            },
-        };
+        let preflight = host_flag(node, &pointer, "_preflight", diags);
+        let handout = host_flag(node, &pointer, "_handout", diags);
         let keep_alive = match node.get("_keep_alive") {
             None => None,
             Some(value) => {
@@ -970,11 +973,31 @@ fn load_providers(
                     config: config.to_json(),
                     preflight,
                     keep_alive,
+                    handout,
                 },
             );
         }
     }
     providers
+}
+
+/// A host-owned boolean key (`_preflight`) of the provider entry `node` at
+/// `pointer`: false when absent, an error when not a boolean.
+fn host_flag(node: &Node, pointer: &str, key: &str, diags: &mut Diagnostics) -> bool {
+    match node.get(key) {
+        None => false,
+        Some(flag) => match flag.value {
+            Value::Bool(b) => b,
+            _ => {
+                diags.error(
+                    Location::of(flag),
+                    &dotted(&format!("{pointer}/{key}")),
+                    format!("expected true or false, found {}", flag.kind()),
+                );
+                false
+            }
+        },
+    }
 }
 
 fn load_tools(

@@ -138,7 +138,7 @@ impl ResourceServer {
                 format!("the token was not issued for {}", self.resource),
             ));
         }
-        let held = scopes_of(caller);
+        let held = caller.scopes();
         let missing: Vec<&str> = self
             .scopes
             .iter()
@@ -168,20 +168,6 @@ fn audience_contains(caller: &Caller, resource: &str) -> bool {
         Some(serde_json::Value::Array(list)) => list.iter().any(matches),
         Some(one) => matches(one),
         None => false,
-    }
-}
-
-/// The caller's scopes, from `scope` (space-separated) or `scp` (a list).
-fn scopes_of(caller: &Caller) -> Vec<String> {
-    match (caller.claims.get("scope"), caller.claims.get("scp")) {
-        (Some(serde_json::Value::String(s)), _) => {
-            s.split_whitespace().map(str::to_owned).collect()
-        }
-        (_, Some(serde_json::Value::Array(list))) => list
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
