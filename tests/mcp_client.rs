@@ -586,6 +586,28 @@ async fn mcp_oauth2_finds_the_authorization_server_from_the_servers_url() {
     call_as_alice_after_connecting(&auth, &api, &resource, &provider).await;
 }
 
+/// `mcp_oauth2` with a pre-registered client that authenticates with a
+/// `private_key_jwt` assertion (RFC 7523) at the discovered token endpoint:
+/// the test authorization server accepts the code exchange only with an
+/// assertion signed by the client's key for that endpoint.
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_oauth2_authenticates_with_a_private_key_jwt() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_remote, resource) = serve_for(&auth, &api).await;
+    let pem = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/keys/rsa-private.pem"),
+    )
+    .expect("key");
+    let key: String = pem.lines().map(|l| format!("      {l}\n")).collect();
+    let provider = format!(
+        "    _type: mcp_oauth2\n    server_url: {resource}\n    client_id: {}\n    token_endpoint_auth_method: private_key_jwt\n    private_key_algorithm: RS256\n    private_key: |\n{key}    redirect_uri: http://127.0.0.1:{{port}}/auth/callback",
+        oauth_server::JWT_CLIENT
+    );
+    call_as_alice_after_connecting(&auth, &api, &resource, &provider).await;
+    assert_eq!(auth.calls("authorization_code"), 1);
+}
+
 /// `serve` publishes its Client ID Metadata Document at the URL that is its
 /// client id, naming its own callback; without `public_url` there is none.
 #[tokio::test(flavor = "multi_thread")]

@@ -119,6 +119,10 @@ pub struct AuthServer {
     pub inner: Arc<Mutex<Inner>>,
 }
 
+/// The client that authenticates with an RFC 7523 assertion signed by the
+/// test RSA key (`tests/fixtures/keys/rsa-private.pem`).
+pub const JWT_CLIENT: &str = "jwt-client";
+
 /// The registered clients: (id, secret); `public-app` has no secret.
 pub const CLIENTS: &[(&str, &str)] = &[("authhost-test", "test-secret"), ("public-app", "")];
 
@@ -285,7 +289,7 @@ async fn authorize(
     let mut inner = state.inner.lock().expect("lock");
     let Some(client_id) = q
         .get("client_id")
-        .filter(|c| known_clients(&inner).iter().any(|(id, _)| id == *c))
+        .filter(|c| *c == JWT_CLIENT || known_clients(&inner).iter().any(|(id, _)| id == *c))
     else {
         return (StatusCode::BAD_REQUEST, "unknown client").into_response();
     };
@@ -362,14 +366,14 @@ fn client(
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem).ok()?;
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         validation.set_audience(&[format!("{base}/token")]);
-        validation.set_issuer(&["jwt-client"]);
+        validation.set_issuer(&[JWT_CLIENT]);
         let data = jsonwebtoken::decode::<serde_json::Value>(
             form.get("client_assertion")?,
             &key,
             &validation,
         )
         .ok()?;
-        return (data.claims["sub"] == "jwt-client").then(|| "jwt-client".to_owned());
+        return (data.claims["sub"] == JWT_CLIENT).then(|| JWT_CLIENT.to_owned());
     }
     if let Some(basic) = headers
         .get(header::AUTHORIZATION)

@@ -3,7 +3,8 @@
 //! authorization server, whose metadata gives the endpoints (the issuer
 //! checked, PKCE S256 required); the tokens are asked for the server as
 //! the resource (RFC 8707), with the scopes the server lists unless
-//! configured. The client is pre-registered (`client_id`); else a Client
+//! configured. The client is pre-registered (`client_id`, with a secret,
+//! a `private_key_jwt` key, or neither for a public client); else a Client
 //! ID Metadata Document URL (`client_metadata_url`) where the authorization
 //! server accepts those; else registered dynamically (RFC 7591) and kept in
 //! the host's store. Everything else is `oauth2_auth_code_flow`.
@@ -48,6 +49,12 @@ pub struct McpOAuth2Config {
     /// registered client uses what the server registered it for).
     #[serde(default)]
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// The client's private key, PEM, for `private_key_jwt` (with
+    /// `client_id` only).
+    pub private_key: Option<Secret>,
+    /// The algorithm of `private_key`.
+    #[serde(default)]
+    pub private_key_algorithm: AssertionAlgorithm,
     /// Lifetime assumed, in seconds, when the server sends no `expires_in`.
     #[serde(default = "common::default_fallback_lifetime")]
     pub fallback_token_lifetime: u64,
@@ -95,6 +102,9 @@ impl AuthProvider for McpOAuth2 {
                 None if config.client_secret.is_some() => return Err(Error::config(
                     "client_secret: only used with client_id (a registered client gets its own)",
                 )),
+                None if config.private_key.is_some() => return Err(Error::config(
+                    "private_key: only used with client_id (a registered client gets its own credentials)",
+                )),
                 None => (
                     String::new(),
                     Some(ClientSource::discovered(config.client_metadata_url)),
@@ -119,8 +129,8 @@ impl AuthProvider for McpOAuth2 {
                 authorization_kwargs: Default::default(),
                 resource: Some(server.to_string()),
                 token_endpoint_auth_method,
-                private_key: None,
-                private_key_algorithm: AssertionAlgorithm::default(),
+                private_key: config.private_key,
+                private_key_algorithm: config.private_key_algorithm,
                 fallback_token_lifetime: config.fallback_token_lifetime,
             },
             ctx,
