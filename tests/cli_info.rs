@@ -11,12 +11,13 @@ fn names(json: &str) -> Vec<String> {
         .collect()
 }
 
-const INSTALLED: [&str; 8] = [
+const INSTALLED: [&str; 9] = [
     "api_key",
     "bearer_token",
     "custom_headers",
     "http_basic",
     "mcp_oauth2",
+    "mcp_oauth2_client_credentials",
     "oauth2_auth_code_flow",
     "oauth2_client_credentials",
     "user_supplied",
@@ -50,7 +51,7 @@ fn components_json_is_sorted_and_complete() {
     for row in &rows {
         let oauth = row["name"]
             .as_str()
-            .is_some_and(|n| n.starts_with("oauth2_") || n == "mcp_oauth2");
+            .is_some_and(|n| n.starts_with("oauth2_") || n.starts_with("mcp_oauth2"));
         let (plugin, file) = if oauth {
             ("authhost-oauth2", "libauthhost_oauth2.so")
         } else {

@@ -78,6 +78,7 @@ async fn every_example_validates_creates_and_authenticates() {
             "custom_headers",
             "http_basic",
             "mcp_oauth2",
+            "mcp_oauth2_client_credentials",
             "oauth2_auth_code_flow",
             "oauth2_client_credentials",
             "request_signature",

@@ -608,6 +608,44 @@ async fn mcp_oauth2_authenticates_with_a_private_key_jwt() {
     assert_eq!(auth.calls("authorization_code"), 1);
 }
 
+/// `mcp_oauth2_client_credentials`: a machine-to-machine server gets one
+/// token for authhost itself, from the token endpoint its metadata leads
+/// to, asked for the server as the resource with the scope it lists; every
+/// user's call carries it, and no user is asked to connect.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_machine_to_machine_server_gets_one_client_credentials_token() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_remote, resource) = serve_for(&auth, &api).await;
+    let provider = format!(
+        "    _type: mcp_oauth2_client_credentials\n    server_url: {resource}\n    client_id: authhost-test\n    client_secret: test-secret"
+    );
+    let gateway = start(&gateway_yaml(&resource, &provider), None).await;
+    let http = crate::server::client();
+    for (user, query) in [("alice", "hats"), ("bob", "boots")] {
+        let answer = http
+            .post(format!("{}/v1/tools/items_search/invoke", gateway.base))
+            .bearer_auth(token(user, "unused", "tools"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"q": "{query}"}}"#))
+            .send()
+            .await
+            .expect("invoke");
+        let status = answer.status();
+        let body: serde_json::Value =
+            serde_json::from_str(&answer.text().await.expect("body")).expect("json");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["body"]["structuredContent"]["query"],
+            format!("q={query}"),
+            "{body}"
+        );
+    }
+    assert_eq!(auth.calls("client_credentials"), 1);
+    assert_eq!(auth.calls("authorization_code"), 0);
+    assert_eq!(auth.get(|inner| inner.resources.clone()), [resource]);
+    assert_eq!(api.hits().len(), 2);
+}
+
 /// `serve` publishes its Client ID Metadata Document at the URL that is its
 /// client id, naming its own callback; without `public_url` there is none.
 #[tokio::test(flavor = "multi_thread")]

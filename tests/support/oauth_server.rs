@@ -527,7 +527,9 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
             }
             "client_credentials" => {
                 let scope = form.get("scope").cloned().unwrap_or_default();
-                let mut body = issue(inner, &format!("client:{client_id}"), None, &scope);
+                let subject = format!("client:{client_id}");
+                let mut body = issue(inner, &subject, None, &scope);
+                as_jwt(inner, &state.base, &form, &subject, &mut body);
                 if let Some(o) = body.as_object_mut() {
                     o.remove("refresh_token");
                     if let Some(audience) = form.get("audience") {

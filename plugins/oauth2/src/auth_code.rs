@@ -109,7 +109,7 @@ impl AuthCodeFlow {
         client: Option<ClientSource>,
     ) -> Result<Self, Error> {
         Self::assemble(config, ctx, |_| {
-            Ok(Discovery::for_protected_resource(server))
+            Ok(Discovery::for_protected_resource(server, true))
         })
         .map(|flow| match client {
             Some(client) => Self { client, ..flow },
@@ -352,7 +352,10 @@ impl AuthProvider for AuthCodeFlow {
         } else {
             &self.config.scopes
         };
-        let mut url = endpoints.authorization.clone();
+        let mut url = endpoints
+            .authorization
+            .clone()
+            .ok_or_else(|| Error::internal("discovery found no authorization endpoint"))?;
         {
             let mut query = url.query_pairs_mut();
             query

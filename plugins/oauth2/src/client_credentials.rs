@@ -12,7 +12,10 @@ use oauth2::{basic::BasicClient, ClientId, ClientSecret, Scope, TokenUrl};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::common::{self, AssertionAlgorithm, ClientAssertion, TokenEndpointAuthMethod};
+use crate::{
+    common::{self, AssertionAlgorithm, ClientAssertion, TokenEndpointAuthMethod},
+    discovery::Discovery,
+};
 
 /// OAuth2 client credentials grant.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -47,12 +50,22 @@ pub struct ClientCredentialsConfig {
     pub fallback_token_lifetime: u64,
 }
 
+/// Where the token is asked for.
+#[derive(Debug)]
+pub(crate) enum TokenEndpoint {
+    /// `token_url`.
+    Configured(TokenUrl),
+    /// Found from an MCP server's protected resource metadata; its
+    /// `scopes_supported` are asked for when no scope is configured.
+    Discovered(Box<Discovery>),
+}
+
 /// The `oauth2_client_credentials` provider.
 #[derive(Debug)]
 pub struct ClientCredentials {
     config: ClientCredentialsConfig,
     assertion: Option<ClientAssertion>,
-    token_url: TokenUrl,
+    token_endpoint: TokenEndpoint,
     host: Option<Host>,
 }
 
@@ -75,6 +88,42 @@ impl AuthProvider for ClientCredentials {
 
     fn create(config: ClientCredentialsConfig, ctx: &CreateContext) -> Result<Self, Error> {
         let url = common::check_url("token_url", &config.token_url)?;
+        Self::with_endpoint(
+            config,
+            TokenEndpoint::Configured(TokenUrl::from_url(url)),
+            ctx,
+        )
+    }
+
+    async fn authenticate(&self, _: AuthContext) -> Result<AuthOutcome, Error> {
+        let host = common::require_host(&self.host)?;
+        let (token_url, discovered_scopes) = match &self.token_endpoint {
+            TokenEndpoint::Configured(url) => (url.clone(), Vec::new()),
+            TokenEndpoint::Discovered(discovery) => {
+                let endpoints = discovery.endpoints(Some(host)).await?;
+                (
+                    TokenUrl::from_url(endpoints.token),
+                    endpoints.resource_scopes,
+                )
+            }
+        };
+        let scopes = if self.config.scopes.is_empty() {
+            &discovered_scopes
+        } else {
+            &self.config.scopes
+        };
+        self.request_token(host, &token_url, scopes).await
+    }
+}
+
+impl ClientCredentials {
+    /// Checks `config` (all but `token_url`) and builds an instance that
+    /// asks `token_endpoint`.
+    pub(crate) fn with_endpoint(
+        config: ClientCredentialsConfig,
+        token_endpoint: TokenEndpoint,
+        ctx: &CreateContext,
+    ) -> Result<Self, Error> {
         let assertion = match config.token_endpoint_auth_method {
             TokenEndpointAuthMethod::None => {
                 return Err(Error::config(
@@ -114,28 +163,33 @@ impl AuthProvider for ClientCredentials {
         )?;
         Ok(Self {
             assertion,
-            token_url: TokenUrl::from_url(url),
+            token_endpoint,
             host: ctx.host.clone(),
             config,
         })
     }
 
-    async fn authenticate(&self, _: AuthContext) -> Result<AuthOutcome, Error> {
-        let host = common::require_host(&self.host)?;
+    /// One client credentials request to `token_url` for `scopes`.
+    async fn request_token(
+        &self,
+        host: &Host,
+        token_url: &TokenUrl,
+        scopes: &[String],
+    ) -> Result<AuthOutcome, Error> {
         let mut client = BasicClient::new(ClientId::new(self.config.client_id.clone()))
-            .set_token_uri(self.token_url.clone())
+            .set_token_uri(token_url.clone())
             .set_auth_type(self.config.token_endpoint_auth_method.auth_type());
         if let Some(secret) = &self.config.client_secret {
             client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
         }
         let mut request = client.exchange_client_credentials();
         if let Some(assertion) = &self.assertion {
-            let jwt = assertion.sign(self.token_url.as_str(), common::now_secs(Some(host)))?;
+            let jwt = assertion.sign(token_url.as_str(), common::now_secs(Some(host)))?;
             request = request
                 .add_extra_param("client_assertion_type", common::ASSERTION_TYPE)
                 .add_extra_param("client_assertion", jwt);
         }
-        for scope in &self.config.scopes {
+        for scope in scopes {
             request = request.add_scope(Scope::new(scope.clone()));
         }
         if let Some(audience) = &self.config.audience {
@@ -156,7 +210,7 @@ impl AuthProvider for ClientCredentials {
             &response,
             common::now_secs(Some(host)),
             self.config.fallback_token_lifetime,
-            &self.config.scopes,
+            scopes,
             None,
         );
         tracing::debug!(expires_at = ?tokens.expires_at, "client credentials token obtained");

@@ -19,7 +19,9 @@ use url::Url;
 /// The endpoints a flow needs.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoints {
-    pub(crate) authorization: Url,
+    /// Where browsers authorize; always found for a browser flow, possibly
+    /// absent for a machine client (see [`Discovery::for_protected_resource`]).
+    pub(crate) authorization: Option<Url>,
     pub(crate) token: Url,
     pub(crate) revocation: Option<Url>,
     /// The issuer, when configured or discovered (checked against `iss`).
@@ -75,6 +77,9 @@ pub(crate) struct Discovery {
     /// An MCP server whose protected resource metadata names the
     /// authorization server.
     protected_resource: Option<Url>,
+    /// A browser flow uses the endpoints: an authorization endpoint is
+    /// required, and for an MCP server PKCE S256 must be advertised.
+    browser: bool,
     cached: Mutex<Option<Endpoints>>,
 }
 
@@ -115,7 +120,7 @@ impl Discovery {
         }
         let cached = match (&authorization, &token, discovery_urls.is_empty()) {
             (Some(a), Some(t), true) => Some(Endpoints {
-                authorization: a.clone(),
+                authorization: Some(a.clone()),
                 token: t.clone(),
                 revocation: revocation.clone(),
                 issuer: issuer.clone(),
@@ -134,13 +139,17 @@ impl Discovery {
             issuer,
             discovery_urls,
             protected_resource: None,
+            browser: true,
             cached: Mutex::new(cached),
         })
     }
 
     /// Endpoints found from the MCP server at `server`: its protected
-    /// resource metadata, then its authorization server's metadata.
-    pub(crate) fn for_protected_resource(server: Url) -> Self {
+    /// resource metadata, then its authorization server's metadata. A
+    /// `browser` flow (authorization code) needs the authorization endpoint
+    /// and PKCE S256; a machine client (client credentials) only the token
+    /// endpoint.
+    pub(crate) fn for_protected_resource(server: Url, browser: bool) -> Self {
         Self {
             authorization: None,
             token: None,
@@ -148,6 +157,7 @@ impl Discovery {
             issuer: None,
             discovery_urls: Vec::new(),
             protected_resource: Some(server),
+            browser,
             cached: Mutex::new(None),
         }
     }
@@ -270,6 +280,7 @@ impl Discovery {
             }
         }
         if self.protected_resource.is_some()
+            && self.browser
             && !metadata
                 .code_challenge_methods_supported
                 .iter()
@@ -294,11 +305,15 @@ impl Discovery {
             }
         };
         Ok(Endpoints {
-            authorization: pick(
+            authorization: match pick(
                 &self.authorization,
                 metadata.authorization_endpoint.as_ref(),
                 "authorization_endpoint",
-            )?,
+            ) {
+                Ok(found) => Some(found),
+                Err(e) if self.browser => return Err(e),
+                Err(_) => None,
+            },
             token: pick(
                 &self.token,
                 metadata.token_endpoint.as_ref(),

@@ -6,7 +6,9 @@
 //! - `oauth2_auth_code_flow`: per-user tokens from the authorization code
 //!   flow with PKCE, refreshed and revoked; the host stores them;
 //! - `mcp_oauth2`: the same for a remote MCP server, its authorization
-//!   server discovered from the server's URL.
+//!   server discovered from the server's URL;
+//! - `mcp_oauth2_client_credentials`: one shared token for a
+//!   machine-to-machine MCP server, discovered the same way.
 
 mod auth_code;
 mod client_credentials;
@@ -14,13 +16,16 @@ mod client_identity;
 mod common;
 mod discovery;
 mod mcp;
+mod mcp_client_credentials;
 
 pub use auth_code::{AuthCodeConfig, AuthCodeFlow};
 pub use client_credentials::{ClientCredentials, ClientCredentialsConfig};
 pub use common::{AssertionAlgorithm, TokenEndpointAuthMethod};
 pub use mcp::{McpOAuth2, McpOAuth2Config};
+pub use mcp_client_credentials::{McpClientCredentials, McpClientCredentialsConfig};
 
 authhost_plugin_api::register_provider!(ClientCredentials);
 authhost_plugin_api::register_provider!(AuthCodeFlow);
 authhost_plugin_api::register_provider!(McpOAuth2);
+authhost_plugin_api::register_provider!(McpClientCredentials);
 authhost_plugin_api::export_plugin!();
