@@ -15,6 +15,7 @@
 //! - [`plugin_faults`]: a misbehaving plugin (panics, timeouts, huge answers) cannot hurt the host.
 //! - [`plugin_lifecycle`]: `plugins new`, `install`, `list`, `remove`; old plugin-api builds still load.
 //! - [`plugin_loading`]: loading good and bad plugin libraries.
+//! - [`proxy`]: `/v1/proxy/{provider}/…`: credentials, header hygiene, paths, retries, 1 GiB streams.
 //! - [`routes`]: routes without a socket (`oneshot`): health, OpenAPI, the error mapping.
 //! - [`secret_redaction`]: secrets stay out of `Debug`, errors, logs and output.
 //! - [`server`]: `authhost serve`: inbound auth, tools, the connect flow, replicas, metrics.
@@ -35,6 +36,7 @@ mod oauth_flow;
 mod plugin_faults;
 mod plugin_lifecycle;
 mod plugin_loading;
+mod proxy;
 mod routes;
 mod secret_redaction;
 mod server;

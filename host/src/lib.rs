@@ -11,7 +11,8 @@
 //!   provider instances.
 //! - [`outbound`] and [`egress`]: the one outbound HTTP client and its policy.
 //! - [`tools`] and [`credentials`]: a tool's request, and credentials put on it.
-//! - [`invoke`]: a tool call end to end.
+//! - [`invoke`]: a tool call end to end; [`proxy`]: any request passed on to
+//!   a provider's API with the same credentials, streamed.
 //! - [`broker`]: credentials for (provider, user): cache, refresh, retry.
 //! - [`store`]: the encrypted token store, flows, key ring, migrations.
 //! - [`authorize`] and [`connect`]: the authorization flow and connect links.
@@ -41,6 +42,7 @@ pub mod outbound;
 pub mod paths;
 pub mod plugin;
 pub mod printable;
+pub mod proxy;
 pub mod server;
 pub mod store;
 pub mod suggest;

@@ -94,6 +94,21 @@ async fn echo(
     }
 }
 
+/// `POST /sink`: reads the body as it streams in, keeping only its length
+/// (`{"received": N}`); not recorded as a hit.
+async fn sink(body: axum::body::Body) -> Response {
+    use futures_util::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut received = 0_u64;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => received += chunk.len() as u64,
+            Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+        }
+    }
+    Json(serde_json::json!({ "received": received })).into_response()
+}
+
 /// Starts a server on a free port of 127.0.0.1, in a background thread that
 /// lives as long as the test process.
 pub fn start() -> EchoServer {
@@ -104,7 +119,10 @@ pub fn start() -> EchoServer {
             hits: state_hits,
             port: addr.port(),
         };
-        Router::new().fallback(any(echo)).with_state(state)
+        Router::new()
+            .route("/sink", axum::routing::post(sink))
+            .fallback(any(echo))
+            .with_state(state)
     });
     EchoServer {
         base: format!("http://127.0.0.1:{}", addr.port()),

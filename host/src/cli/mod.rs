@@ -1,6 +1,7 @@
 //! The `authhost` command line: global options and one module per command.
 
 mod call;
+mod curl;
 mod doctor;
 mod info;
 mod keys;
@@ -79,6 +80,9 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Call a workflow tool with its provider's credentials.
     Call(call::CallArgs),
+    /// Send one request to a provider's API (its `_base_url`) with a user's
+    /// credentials, as `/v1/proxy` does; the body goes to stdout.
+    Curl(curl::CurlArgs),
     /// Authorize a user for an OAuth provider in the browser and store the tokens.
     Login(login::LoginArgs),
     /// Inspect and revoke stored per-user tokens.
@@ -149,6 +153,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args, &globals),
         Command::Schema(args) => schema::run(args, &globals),
         Command::Call(args) => call::run(args, &globals),
+        Command::Curl(args) => curl::run(args, &globals),
         Command::Login(args) => login::run(args, &globals),
         Command::Tokens(cmd) => cmd.run(&globals),
         Command::Keys(cmd) => cmd.run(&globals),

@@ -352,6 +352,15 @@ impl InboundAuth {
         }
     }
 
+    /// The header callers are named by (`trust_user_header`), if any: it
+    /// says who is calling, so it is never passed on upstream.
+    pub fn trusted_user_header(&self) -> Option<&str> {
+        match self {
+            Self::None { header: Some(name) } => Some(name.as_str()),
+            _ => None,
+        }
+    }
+
     /// Who is calling an API route: credentials from headers only.
     ///
     /// # Errors

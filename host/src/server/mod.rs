@@ -15,6 +15,7 @@ mod handout;
 mod mcp;
 mod metrics;
 pub mod openapi;
+mod proxy;
 mod routes;
 pub mod webhook;
 
@@ -22,7 +23,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::DefaultBodyLimit,
-    routing::{delete, get, post, put},
+    routing::{any, delete, get, post, put},
     Router,
 };
 
@@ -179,8 +180,15 @@ pub fn app(state: Arc<ServerState>) -> Router {
         )
         .route("/v1/credentials/{provider}/token", post(handout::token))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(mcp)
+        // Proxied bodies stream, whatever their size.
+        .merge(
+            Router::new()
+                .route("/v1/proxy/{provider}", any(proxy::forward))
+                .route("/v1/proxy/{provider}/{*path}", any(proxy::forward))
+                .with_state(state),
+        )
         .layer(axum::middleware::from_fn(error::log_server_errors))
 }
 

@@ -47,6 +47,41 @@ pub struct ServerConfig {
     /// `_handout: true`). Nobody by default.
     #[serde(default)]
     pub handout: HandoutConfig,
+    /// The pass-through proxy (`/v1/proxy/{provider}/…`).
+    #[serde(default)]
+    pub proxy: ProxyConfig,
+}
+
+fn default_replay_limit() -> u64 {
+    64 * 1024
+}
+
+fn default_proxy_timeout() -> DurationSpec {
+    DurationSpec(Duration::from_secs(3600))
+}
+
+/// `general.server.proxy`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Request bodies up to this many bytes are kept so that a request the
+    /// upstream answers 401 can be sent again after one refresh; larger
+    /// bodies are streamed and the 401 passed on.
+    #[serde(default = "default_replay_limit")]
+    pub replay_limit: u64,
+    /// Longest one proxied exchange may take, bodies streamed both ways
+    /// included.
+    #[serde(default = "default_proxy_timeout")]
+    pub timeout: DurationSpec,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            replay_limit: default_replay_limit(),
+            timeout: default_proxy_timeout(),
+        }
+    }
 }
 
 /// `general.server.handout`: the callers allowed to take access tokens out
@@ -205,6 +240,7 @@ impl Default for ServerConfig {
             connect: ConnectConfig::default(),
             mcp: McpConfig::default(),
             handout: HandoutConfig::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }

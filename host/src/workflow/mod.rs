@@ -37,8 +37,8 @@ pub use compose::workflow_schema;
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity};
 pub use general::{
     ConnectConfig, EgressConfig, GeneralConfig, HandoutConfig, HandoutRule, LimitsConfig,
-    PluginPin, PluginsConfig, ServerConfig, StoreConfig, TelemetryConfig, TimeoutsConfig,
-    VerifyMode,
+    PluginPin, PluginsConfig, ProxyConfig, ServerConfig, StoreConfig, TelemetryConfig,
+    TimeoutsConfig, VerifyMode,
 };
 pub use node::{dotted, Node, Origin, Pos, Value};
 
@@ -71,11 +71,21 @@ pub struct ProviderEntry {
     /// take this provider's access token itself
     /// (`POST /v1/credentials/{provider}/token`).
     pub handout: bool,
+    /// `_base_url`: where `/v1/proxy/{provider}/…` and `authhost curl` send
+    /// requests (the first), and the other origins a caller may pick with
+    /// `X-Authhost-Base-Url`. Empty: no proxying for this provider.
+    pub base_urls: Vec<url::Url>,
 }
 
 /// Host-owned keys of a provider entry, next to `_type`; never passed to
 /// the plugin.
-const HOST_PROVIDER_KEYS: &[&str] = &["_type", "_preflight", "_keep_alive", "_handout"];
+const HOST_PROVIDER_KEYS: &[&str] = &[
+    "_type",
+    "_preflight",
+    "_keep_alive",
+    "_handout",
+    "_base_url",
+];
 
 /// A tool of the workflow (`tools.<name>`).
 #[derive(Debug)]
@@ -554,7 +564,13 @@ impl Workflow {
             }
         }
 
-        let providers = load_providers(&root, &registry, &mut Validators::default(), diags);
+        let providers = load_providers(
+            &root,
+            &registry,
+            &outbound,
+            &mut Validators::default(),
+            diags,
+        );
 
         let mut instances = BTreeMap::new();
         if !diags.has_errors() {
@@ -852,6 +868,7 @@ fn entry_type<'a>(
 fn load_providers(
     root: &Node,
     registry: &PluginRegistry,
+    outbound: &Outbound,
     validators: &mut Validators,
     diags: &mut Diagnostics,
 ) -> BTreeMap<String, ProviderEntry> {
@@ -905,6 +922,7 @@ fn load_providers(
         }
         let preflight = host_flag(node, &pointer, "_preflight", diags);
         let handout = host_flag(node, &pointer, "_handout", diags);
+        let base_urls = base_urls(node, &pointer, outbound, diags);
         let keep_alive = match node.get("_keep_alive") {
             None => None,
             Some(value) => {
@@ -974,6 +992,7 @@ fn load_providers(
                     preflight,
                     keep_alive,
                     handout,
+                    base_urls,
                 },
             );
         }
@@ -998,6 +1017,64 @@ fn host_flag(node: &Node, pointer: &str, key: &str, diags: &mut Diagnostics) -> 
             }
         },
     }
+}
+
+/// `_base_url` of the provider entry `node` at `pointer`: one absolute
+/// http(s) URL or a list of them, each allowed by the egress policy, without
+/// a query or fragment (paths are appended to it).
+fn base_urls(
+    node: &Node,
+    pointer: &str,
+    outbound: &Outbound,
+    diags: &mut Diagnostics,
+) -> Vec<url::Url> {
+    let Some(value) = node.get("_base_url") else {
+        return Vec::new();
+    };
+    let items: Vec<(&Node, String)> = match &value.value {
+        Value::String(_) => vec![(value, format!("{pointer}/_base_url"))],
+        Value::Seq(list) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item, format!("{pointer}/_base_url/{i}")))
+            .collect(),
+        _ => {
+            diags.error(
+                Location::of(value),
+                &dotted(&format!("{pointer}/_base_url")),
+                format!(
+                    "expected a URL such as https://api.example.com or a list of them, found {}",
+                    value.kind()
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut urls = Vec::with_capacity(items.len());
+    for (item, place) in items {
+        let parsed = match &item.value {
+            Value::String(text) => url::Url::parse(text).ok(),
+            _ => None,
+        };
+        let why = match &parsed {
+            None => Some("expected an absolute URL such as https://api.example.com".to_owned()),
+            Some(url) if !matches!(url.scheme(), "http" | "https") || url.host().is_none() => {
+                Some("expected an http(s) URL with a host".to_owned())
+            }
+            Some(url) if url.query().is_some() || url.fragment().is_some() => {
+                Some("a base URL takes no query or fragment".to_owned())
+            }
+            Some(url) => outbound.check_url(url).err().map(|e| e.to_string()),
+        };
+        match (why, parsed) {
+            (None, Some(url)) => urls.push(url),
+            (Some(why), _) => {
+                diags.error(Location::of(item), &dotted(&place), why);
+            }
+            (None, None) => {}
+        }
+    }
+    urls
 }
 
 fn load_tools(
