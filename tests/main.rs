@@ -16,6 +16,7 @@
 //! - [`plugin_lifecycle`]: `plugins new`, `install`, `list`, `remove`; old plugin-api builds still load.
 //! - [`plugin_loading`]: loading good and bad plugin libraries.
 //! - [`proxy`]: `/v1/proxy/{provider}/…`: credentials, header hygiene, paths, retries, 1 GiB streams.
+//! - [`python_client`]: the Python package's pytest suite against a real server.
 //! - [`routes`]: routes without a socket (`oneshot`): health, OpenAPI, the error mapping.
 //! - [`secret_redaction`]: secrets stay out of `Debug`, errors, logs and output.
 //! - [`server`]: `authhost serve`: inbound auth, tools, the connect flow, replicas, metrics.
@@ -37,6 +38,7 @@ mod plugin_faults;
 mod plugin_lifecycle;
 mod plugin_loading;
 mod proxy;
+mod python_client;
 mod routes;
 mod secret_redaction;
 mod server;
