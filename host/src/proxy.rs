@@ -43,7 +43,7 @@ pub struct ProxyRequest {
     pub path: String,
     /// The query, as the caller wrote it.
     pub query: Option<String>,
-    /// The caller's headers; [`forward`] drops what must not pass.
+    /// The caller's headers; [`Invoker::forward`] drops what must not pass.
     pub headers: HeaderMap,
     /// The body.
     pub body: ProxyBody,
