@@ -1,6 +1,7 @@
 """A real `authhost serve` for the tests, on a workflow with a per-user OAuth
 provider (the project's test authorization server), a static key, a tool for
-each, hand-out allowed for alice, and proxy base URLs.
+each, hand-out allowed for alice (and alice-nat, the NAT adapter's user),
+and proxy base URLs.
 
 The Rust test `python_client` runs these with the servers it started:
 AUTHHOST_BIN (the binary), AUTHHOST_TEST_AUTH_BASE (authorization server),
@@ -35,7 +36,7 @@ general:
       verify: none
     handout:
       allow:
-        - users: [alice]
+        - users: [alice, alice-nat]
   store:
     url: sqlite://{dir}/tokens.db
     key_file: {dir}/store.key
