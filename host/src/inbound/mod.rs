@@ -122,6 +122,16 @@ impl Caller {
             _ => Vec::new(),
         }
     }
+
+    /// Which of `required` the caller's token lacks, in `required`'s order.
+    pub fn missing_scopes<'r>(&self, required: &'r [String]) -> Vec<&'r str> {
+        let held = self.scopes();
+        required
+            .iter()
+            .filter(|s| !held.contains(s))
+            .map(String::as_str)
+            .collect()
+    }
 }
 
 /// Why a caller was refused. The reason is for the log and the response;

@@ -25,13 +25,7 @@ fn unmet(rule: &HandoutRule, caller: &Caller) -> Option<String> {
     if !rule.users.is_empty() && !rule.users.contains(&caller.user) {
         return Some("the caller is not one of its users".to_owned());
     }
-    let held = caller.scopes();
-    let missing: Vec<&str> = rule
-        .scopes
-        .iter()
-        .filter(|s| !held.contains(s))
-        .map(String::as_str)
-        .collect();
+    let missing = caller.missing_scopes(&rule.scopes);
     if !missing.is_empty() {
         return Some(format!("the token lacks the scope {}", missing.join(" ")));
     }

@@ -138,13 +138,7 @@ impl ResourceServer {
                 format!("the token was not issued for {}", self.resource),
             ));
         }
-        let held = caller.scopes();
-        let missing: Vec<&str> = self
-            .scopes
-            .iter()
-            .filter(|s| !held.contains(s))
-            .map(String::as_str)
-            .collect();
+        let missing = caller.missing_scopes(&self.scopes);
         if !missing.is_empty() {
             return Err((
                 StatusCode::FORBIDDEN,
