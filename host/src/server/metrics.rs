@@ -16,7 +16,8 @@ const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Outcomes of `POST /v1/tools/{tool}/invoke`.
+/// Outcomes of `POST /v1/tools/{tool}/invoke` and of proxied requests (in
+/// [`OUTCOMES`] order).
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome {
     /// The upstream answered (any status).
@@ -51,6 +52,9 @@ pub struct Metrics {
     /// Token hand-outs by provider: [granted, denied]; fixed at start like
     /// `by_provider`.
     handouts: std::collections::BTreeMap<String, [AtomicU64; 2]>,
+    /// Proxied requests by provider, per outcome (in [`OUTCOMES`] order);
+    /// fixed at start like `by_provider`.
+    proxied: std::collections::BTreeMap<String, [AtomicU64; 4]>,
     latency_buckets: [AtomicU64; 11],
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
@@ -65,10 +69,15 @@ impl Metrics {
             .keys()
             .map(|p| (p.clone(), Default::default()))
             .collect();
+        let proxied = by_provider
+            .keys()
+            .map(|p| (p.clone(), Default::default()))
+            .collect();
         by_provider.insert("-".to_owned(), Default::default());
         Self {
             by_provider,
             handouts,
+            proxied,
             ..Self::default()
         }
     }
@@ -85,6 +94,13 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(counters) = self.by_provider.get(provider.unwrap_or("-")) {
             counters[index].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one request through `/v1/proxy/{provider}/…`.
+    pub fn proxied(&self, provider: &str, outcome: Outcome) {
+        if let Some(counters) = self.proxied.get(provider) {
+            counters[outcome as usize].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -135,6 +151,18 @@ impl Metrics {
                     let _ = writeln!(
                         out,
                         "authhost_provider_invokes_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP authhost_proxy_requests_total Requests through /v1/proxy/{provider}/ by provider and outcome.\n# TYPE authhost_proxy_requests_total counter\n");
+        for (provider, counters) in &self.proxied {
+            for (outcome, count) in OUTCOMES.iter().zip(counters) {
+                let count = get(count);
+                if count > 0 {
+                    let _ = writeln!(
+                        out,
+                        "authhost_proxy_requests_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
                     );
                 }
             }

@@ -74,13 +74,34 @@ pub(super) async fn forward(
     State(state): State<Arc<ServerState>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let headers = request.headers().clone();
-    let caller = routes::caller(&state, &headers).await?;
     let Some((provider, path)) = split_path(request.uri().path()) else {
         return Err(ApiError::NotFound(
             "use /v1/proxy/{provider}/{path}".to_owned(),
         ));
     };
+    let result = forward_as_caller(&state, provider.clone(), path, request).await;
+    let outcome = match &result {
+        Ok(_) => super::Outcome::Upstream,
+        Err(ApiError::AuthorizationRequired { .. } | ApiError::CredentialsRequired { .. }) => {
+            super::Outcome::AuthorizationRequired
+        }
+        Err(ApiError::Unauthenticated(_) | ApiError::BadRequest(_) | ApiError::NotFound(_)) => {
+            super::Outcome::ClientError
+        }
+        Err(_) => super::Outcome::Failed,
+    };
+    state.metrics.proxied(&provider, outcome);
+    result
+}
+
+async fn forward_as_caller(
+    state: &Arc<ServerState>,
+    provider: String,
+    path: String,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    let caller = routes::caller(state, &headers).await?;
     let query = request.uri().query().map(str::to_owned);
     let method = request.method().clone();
     let config = &state.workflow.general.server.proxy;
@@ -115,7 +136,7 @@ pub(super) async fn forward(
             ..
         })) => {
             return Err(routes::authorization_needed(
-                &state, &headers, provider, &user, &scopes,
+                state, &headers, provider, &user, &scopes,
             ))
         }
         Err(e) => return Err(e.into()),
