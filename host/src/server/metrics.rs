@@ -16,8 +16,8 @@ const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Outcomes of `POST /v1/tools/{tool}/invoke` and of proxied requests (in
-/// [`OUTCOMES`] order).
+/// Outcomes of `POST /v1/tools/{tool}/invoke` and of proxied requests, in
+/// the order of their `outcome` label values.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome {
     /// The upstream answered (any status).
