@@ -219,14 +219,7 @@ authentication:
     assert_eq!(answer.status(), 200, "refreshed and retried");
     assert_eq!(auth.calls("refresh_token"), 1);
 
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::server::metrics_text(&base).await;
     for line in [
         "authhost_proxy_requests_total{provider=\"gh\",outcome=\"upstream\"} 2",
         "authhost_proxy_requests_total{provider=\"gh\",outcome=\"authorization_required\"} 1",

@@ -143,6 +143,18 @@ pub(crate) fn spawn_serve_logged(
     (child, base, log)
 }
 
+/// The `/metrics` text of the server at `base`.
+pub(crate) async fn metrics_text(base: &str) -> String {
+    client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// SIGTERM, then the exit status.
 pub(crate) fn terminate(mut child: std::process::Child) -> std::process::ExitStatus {
     let _ = std::process::Command::new("kill")
@@ -770,14 +782,7 @@ async fn a_panicking_or_hanging_plugin_costs_only_its_call() {
     assert!(components
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c["name"] == "api_key")));
-    let metrics = client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&server.base).await;
     for line in [
         "authhost_invokes_total{outcome=\"failed\"} 2",
         "authhost_invokes_total{outcome=\"upstream\"} 1",
@@ -2490,14 +2495,7 @@ async fn a_failed_refresh_never_serves_an_expired_token() {
         0,
         "an expired token went upstream"
     );
-    let metrics = client()
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&server.base).await;
     assert!(
         metrics.lines().any(|l| l.starts_with(
             "authhost_provider_refreshes_total{provider=\"gh\",outcome=\"transient\"}"
@@ -3124,14 +3122,7 @@ async fn one_replica_keeps_idle_grants_alive() {
     let mut leaders = 0;
     let mut by_replicas = 0;
     for server in [&a, &b] {
-        let text = http
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = metrics_text(&server.base).await;
         leaders += metric(&text, "authhost_keep_alive_leader ");
         by_replicas += metric(&text, "authhost_keep_alive_refreshes_total{");
     }

@@ -196,14 +196,7 @@ tools:
     assert_eq!(auth.calls("refresh_token"), 1);
 
     // One counter per outcome, one audit line per answer, no token in either.
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::server::metrics_text(&base).await;
     assert!(
         metrics.contains("authhost_token_handouts_total{provider=\"gh\",outcome=\"granted\"} 2"),
         "{metrics}"

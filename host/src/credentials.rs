@@ -56,16 +56,8 @@ pub enum ApplyError {
 /// §7.6.1 hop-by-hop fields, message framing, routing and client-address
 /// fields): no credential may set one.
 pub fn is_reserved_header(name: &HeaderName) -> bool {
-    const RESERVED: &[&str] = &[
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
+    const ROUTING: &[&str] = &[
         "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
         "host",
         "content-length",
         "expect",
@@ -77,8 +69,22 @@ pub fn is_reserved_header(name: &HeaderName) -> bool {
         "cf-connecting-ip",
     ];
     let name = name.as_str();
-    RESERVED.contains(&name) || name.starts_with("x-forwarded-")
+    HOP_BY_HOP.contains(&name) || ROUTING.contains(&name) || name.starts_with("x-forwarded-")
 }
+
+/// The hop-by-hop fields (RFC 9110 §7.6.1, and the legacy
+/// `proxy-connection`): they describe one connection, so neither a
+/// credential nor a proxy passes them on.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 fn sensitive(name: &str, value: &str) -> Result<HeaderValue, ApplyError> {
     let mut v =

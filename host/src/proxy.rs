@@ -13,7 +13,7 @@ use authhost_plugin_api::{Capabilities, OutgoingRequest};
 
 use crate::{
     broker::Credentials,
-    credentials::{apply, is_reserved_header, PreparedRequest},
+    credentials::{apply, is_reserved_header, PreparedRequest, HOP_BY_HOP},
     invoke::{InvokeError, Invoker},
     outbound::{loggable_url, OutboundError},
     plugin::ProviderHandle,
@@ -126,17 +126,8 @@ pub fn response_headers(headers: &HeaderMap) -> HeaderMap {
     let connection = connection_names(headers);
     let mut out = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let hop = matches!(
-            name.as_str(),
-            "connection"
-                | "keep-alive"
-                | "proxy-authenticate"
-                | "proxy-connection"
-                | "te"
-                | "trailer"
-                | "transfer-encoding"
-                | "upgrade"
-        ) || connection.iter().any(|c| c == name.as_str());
+        let hop =
+            HOP_BY_HOP.contains(&name.as_str()) || connection.iter().any(|c| c == name.as_str());
         if !hop {
             out.append(name.clone(), value.clone());
         }
@@ -195,27 +186,28 @@ impl Invoker {
             })
     }
 
-    /// One attempt: credentials for `user` applied to the request, sent.
+    /// One attempt: credentials for `user` applied to `target`, sent with
+    /// `headers` and `body` (`buffered`: the body, when held in memory).
     async fn send_proxied(
         &self,
         handle: &ProviderHandle,
         user: &str,
-        url: &url::Url,
-        request: &ProxyRequest,
-        body: reqwest::Body,
+        target: (&Method, &url::Url, Option<&Bytes>),
+        (mut headers, body): (HeaderMap, reqwest::Body),
         config: &ProxyConfig,
     ) -> Result<reqwest::Response, ProxyError> {
+        let (method, url, buffered) = target;
         let provider = handle.instance();
         let outgoing = handle
             .capabilities()
             .contains(Capabilities::PER_REQUEST)
-            .then(|| match &request.body {
-                ProxyBody::Buffered(bytes) => Ok(OutgoingRequest {
-                    method: request.method.to_string(),
+            .then(|| match buffered {
+                Some(bytes) => Ok(OutgoingRequest {
+                    method: method.to_string(),
                     url: url.to_string(),
                     body_sha256: (!bytes.is_empty()).then(|| hex::encode(Sha256::digest(bytes))),
                 }),
-                ProxyBody::Streaming(_) => Err(ProxyError::TooLargeToSign {
+                None => Err(ProxyError::TooLargeToSign {
                     provider: provider.to_owned(),
                     limit: config.replay_limit,
                 }),
@@ -239,7 +231,7 @@ impl Invoker {
             }
         };
         let mut prepared = PreparedRequest {
-            method: request.method.clone(),
+            method: method.clone(),
             url: url.clone(),
             headers: HeaderMap::new(),
             body: None,
@@ -249,7 +241,6 @@ impl Invoker {
             provider: provider.to_owned(),
             error,
         })?;
-        let mut headers = request.headers.clone();
         for name in prepared.headers.keys() {
             headers.remove(name);
         }
@@ -270,7 +261,7 @@ impl Invoker {
         let destination = loggable_url(&prepared.url);
         let timeout = config.timeout.0;
         client
-            .request(request.method.clone(), prepared.url)
+            .request(method.clone(), prepared.url)
             .headers(headers)
             .timeout(timeout)
             .body(body)
@@ -295,23 +286,42 @@ impl Invoker {
         provider: &str,
         user: &str,
         chosen_base: Option<&str>,
-        mut request: ProxyRequest,
+        request: ProxyRequest,
         config: &ProxyConfig,
     ) -> Result<reqwest::Response, ProxyError> {
         let base = self.base_url(provider, chosen_base)?;
         let url = target_url(&base, &request.path, request.query.as_deref())
             .map_err(ProxyError::BadRequest)?;
         let handle = self.provider(provider).map_err(InvokeError::from)?;
-        let body = match &mut request.body {
-            ProxyBody::Buffered(bytes) => reqwest::Body::from(bytes.clone()),
+        let ProxyRequest {
+            method,
+            headers,
+            body,
+            ..
+        } = request;
+        let bytes = match body {
             ProxyBody::Streaming(body) => {
-                std::mem::replace(body, reqwest::Body::from(Bytes::new()))
+                let target = (&method, &url, None);
+                return self
+                    .send_proxied(&handle, user, target, (headers, body), config)
+                    .await;
             }
+            ProxyBody::Buffered(bytes) => bytes,
         };
+        // A held body can be sent again after one refresh, for providers
+        // whose stored grants refresh.
+        let target = (&method, &url, Some(&bytes));
+        let kept = handle.refreshes_user_grants().then(|| headers.clone());
         let response = self
-            .send_proxied(&handle, user, &url, &request, body, config)
+            .send_proxied(
+                &handle,
+                user,
+                target,
+                (headers, bytes.clone().into()),
+                config,
+            )
             .await?;
-        let ProxyBody::Buffered(bytes) = &request.body else {
+        let Some(headers) = kept else {
             return Ok(response);
         };
         if response.status() != StatusCode::UNAUTHORIZED
@@ -323,9 +333,14 @@ impl Invoker {
         {
             return Ok(response);
         }
-        let body = reqwest::Body::from(bytes.clone());
-        self.send_proxied(&handle, user, &url, &request, body, config)
-            .await
+        self.send_proxied(
+            &handle,
+            user,
+            target,
+            (headers, bytes.clone().into()),
+            config,
+        )
+        .await
     }
 }
 

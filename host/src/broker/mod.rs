@@ -836,11 +836,7 @@ impl Broker {
         provider: &ProviderHandle,
         user: &str,
     ) -> Result<bool, BrokerError> {
-        let caps = provider.capabilities();
-        let (Some(store), true) = (
-            self.store.as_ref(),
-            caps.contains(Capabilities::INTERACTIVE) && caps.contains(Capabilities::REFRESHABLE),
-        ) else {
+        let (Some(store), true) = (self.store.as_ref(), provider.refreshes_user_grants()) else {
             return Ok(false);
         };
         let name = provider.instance();

@@ -155,6 +155,14 @@ impl ProviderHandle {
             || self.info.stores_user_credentials
     }
 
+    /// Whether this instance keeps per-user grants that can be refreshed
+    /// (interactive and refreshable): the ones an upstream 401 may be
+    /// answered for by one refresh and one retry.
+    pub fn refreshes_user_grants(&self) -> bool {
+        let caps = self.names.capabilities;
+        caps.contains(Capabilities::INTERACTIVE) && caps.contains(Capabilities::REFRESHABLE)
+    }
+
     /// How long supplied credentials are kept, in seconds (the plugin's
     /// answer, or one hour).
     pub fn supplied_ttl_secs(&self) -> i64 {

@@ -18,7 +18,10 @@ use axum::{
 };
 
 use super::{routes, ApiError, Caller, ServerState};
-use crate::{broker::Credentials, workflow::HandoutRule};
+use crate::{
+    broker::Credentials,
+    workflow::{HandoutRule, ProviderEntry},
+};
 
 /// Why `rule` does not let `caller` take tokens, or `None` when it does.
 fn unmet(rule: &HandoutRule, caller: &Caller) -> Option<String> {
@@ -44,14 +47,15 @@ fn unmet(rule: &HandoutRule, caller: &Caller) -> Option<String> {
     None
 }
 
-/// Whether the workflow lets `caller` take `provider`'s tokens: `Err` with
-/// the reason, naming the key or the rules that refused.
-fn allowed(state: &ServerState, provider: &str, caller: &Caller) -> Result<(), String> {
-    let entry = state
-        .workflow
-        .providers
-        .get(provider)
-        .ok_or_else(|| format!("no provider `{provider}`"))?;
+/// Whether the workflow lets `caller` take the tokens of `provider` (its
+/// entry `entry`): `Err` with the reason, naming the key or the rules that
+/// refused.
+fn allowed(
+    state: &ServerState,
+    provider: &str,
+    entry: &ProviderEntry,
+    caller: &Caller,
+) -> Result<(), String> {
     if !entry.handout {
         return Err(format!(
             "authentication.{provider}._handout is not true: this provider's tokens stay inside authhost"
@@ -90,9 +94,9 @@ pub(super) async fn token(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = routes::caller(&state, &headers).await?;
-    if !state.workflow.providers.contains_key(&provider) {
+    let Some(entry) = state.workflow.providers.get(&provider) else {
         return Err(ApiError::NotFound(format!("no provider `{provider}`")));
-    }
+    };
     let audit = |outcome: &str, reason: &str| {
         tracing::info!(
             target: "authhost::audit",
@@ -105,7 +109,7 @@ pub(super) async fn token(
             "token hand-out"
         );
     };
-    if let Err(reason) = allowed(&state, &provider, &caller) {
+    if let Err(reason) = allowed(&state, &provider, entry, &caller) {
         audit("denied", &reason);
         state.metrics.handout(&provider, false);
         return Err(ApiError::Forbidden(reason));

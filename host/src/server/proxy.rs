@@ -35,8 +35,12 @@ fn split_path(path: &str) -> Option<(String, String)> {
 /// The request body: kept in memory when its declared length is within the
 /// replay limit (or it has none and the method carries none), else
 /// streamed.
-async fn body_of(request: Request, replay_limit: u64) -> Result<ProxyBody, ApiError> {
-    let headers = request.headers();
+async fn body_of(
+    parts: &axum::http::request::Parts,
+    body: Body,
+    replay_limit: u64,
+) -> Result<ProxyBody, ApiError> {
+    let headers = &parts.headers;
     let length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -45,7 +49,7 @@ async fn body_of(request: Request, replay_limit: u64) -> Result<ProxyBody, ApiEr
     let bodiless = length.is_none()
         && !chunked
         && matches!(
-            *request.method(),
+            parts.method,
             Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS
         );
     if bodiless {
@@ -54,17 +58,13 @@ async fn body_of(request: Request, replay_limit: u64) -> Result<ProxyBody, ApiEr
     match length {
         Some(n) if n <= replay_limit => {
             let limit = usize::try_from(n).unwrap_or(usize::MAX);
-            let bytes = axum::body::to_bytes(request.into_body(), limit)
-                .await
-                .map_err(|_| {
-                    ApiError::BadRequest(
-                        "the request body did not match its Content-Length".to_owned(),
-                    )
-                })?;
+            let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+                ApiError::BadRequest("the request body did not match its Content-Length".to_owned())
+            })?;
             Ok(ProxyBody::Buffered(bytes))
         }
         _ => Ok(ProxyBody::Streaming(reqwest::Body::wrap_stream(
-            request.into_body().into_data_stream(),
+            body.into_data_stream(),
         ))),
     }
 }
@@ -100,21 +100,20 @@ async fn forward_as_caller(
     path: String,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let headers = request.headers().clone();
-    let caller = routes::caller(state, &headers).await?;
-    let query = request.uri().query().map(str::to_owned);
-    let method = request.method().clone();
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let caller = routes::caller(state, headers).await?;
     let config = &state.workflow.general.server.proxy;
-    let body = body_of(request, config.replay_limit).await?;
+    let body = body_of(&parts, body, config.replay_limit).await?;
     let chosen_base = headers
         .get(BASE_URL_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let proxied = ProxyRequest {
-        method,
+        method: parts.method.clone(),
         path,
-        query,
-        headers: forwardable(&headers, state.inbound.trusted_user_header()),
+        query: parts.uri.query().map(str::to_owned),
+        headers: forwardable(headers, state.inbound.trusted_user_header()),
         body,
     };
     let response = match state
@@ -136,7 +135,7 @@ async fn forward_as_caller(
             ..
         })) => {
             return Err(routes::authorization_needed(
-                state, &headers, provider, &user, &scopes,
+                state, headers, provider, &user, &scopes,
             ))
         }
         Err(e) => return Err(e.into()),
