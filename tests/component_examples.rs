@@ -50,7 +50,10 @@ async fn every_example_validates_creates_and_authenticates() {
             }),
         };
         checked.push(component.type_name.clone());
-        if component.capabilities.contains(Capabilities::SHARED) {
+        let fetches_tokens = component.config_schema["properties"]
+            .get("token_url")
+            .is_some();
+        if component.capabilities.contains(Capabilities::SHARED) || fetches_tokens {
             // Its authenticate asks the example's (unreachable) token endpoint.
             continue;
         }
@@ -81,6 +84,8 @@ async fn every_example_validates_creates_and_authenticates() {
             "mcp_oauth2_client_credentials",
             "oauth2_auth_code_flow",
             "oauth2_client_credentials",
+            "oauth2_jwt_bearer",
+            "oauth2_token_exchange",
             "request_signature",
             "user_supplied"
         ]

@@ -9,6 +9,7 @@
 //! Index:
 //! - [`cli_info`]: `authhost info` and `--version`.
 //! - [`component_examples`]: every component's example config validates and creates.
+//! - [`jwt_bearer`]: `oauth2_jwt_bearer` (RFC 7523): assertions checked by the server, tokens per subject.
 //! - [`mcp_server`]: `serve` as an MCP server at `/mcp`: resource metadata, audience, origin, tools, elicitation.
 //! - [`module_graph`]: no cycle between the host crate's modules.
 //! - [`oauth_flow`]: `authhost login`, `call` and `tokens` against a real authorization server.
@@ -21,6 +22,7 @@
 //! - [`secret_redaction`]: secrets stay out of `Debug`, errors, logs and output.
 //! - [`server`]: `authhost serve`: inbound auth, tools, the connect flow, replicas, metrics.
 //! - [`token_handout`]: the guarded token hand-out: opt-in, caller rules, audit.
+//! - [`token_exchange`]: `oauth2_token_exchange` (RFC 8693, Entra on-behalf-of): the caller's token exchanged once per token.
 //! - [`token_store`]: the encrypted store on SQLite and Postgres: sealing, rotation, leases, migrations.
 //! - [`workflow_call`]: `authhost call` against a real HTTP API.
 //! - [`workflow_validate`]: `authhost validate` on broken, hostile and start-up-refused workflows.
@@ -30,6 +32,7 @@ mod support;
 
 mod cli_info;
 mod component_examples;
+mod jwt_bearer;
 mod mcp_client;
 mod mcp_server;
 mod module_graph;
@@ -42,6 +45,7 @@ mod python_client;
 mod routes;
 mod secret_redaction;
 mod server;
+mod token_exchange;
 mod token_handout;
 mod token_store;
 mod workflow_call;

@@ -240,6 +240,22 @@ fn json_report_of_a_valid_workflow() {
     assert_eq!(report["tools"].as_array().map(Vec::len), Some(5));
 }
 
+/// A Google-style service account key file holding the test RSA key.
+fn test_service_account() -> String {
+    let key = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/keys/rsa-private.pem"),
+    )
+    .expect("key");
+    serde_json::json!({
+        "type": "service_account",
+        "client_email": "example@example-project.iam.example.com",
+        "private_key": key,
+        "token_uri": "https://oauth2.googleapis.com/token",
+    })
+    .to_string()
+}
+
 #[test]
 fn every_example_validates() {
     let examples = yaml_files("examples");
@@ -254,7 +270,10 @@ fn every_example_validates() {
             .filter_map(|s| s.split_once('}'))
             .map(|(v, _)| v)
         {
-            if !var.contains(":-") {
+            if var.ends_with("_SERVICE_ACCOUNT") {
+                // A key file must parse: the test RSA key's.
+                cmd.env(var, test_service_account());
+            } else if !var.contains(":-") {
                 cmd.env(var, "example-value");
             }
         }

@@ -85,13 +85,13 @@ fn bench(c: &mut Criterion) {
         .expect("provider");
     let broker = Broker::new(Some(sqlite.clone()));
     let first = runtime
-        .block_on(broker.credentials(&provider, "user7", None))
+        .block_on(broker.credentials(&provider, "user7", None, None))
         .expect("first");
     assert!(matches!(first, Credentials::Ready(_)));
     c.bench_function("broker/cached_credentials", |b| {
         b.iter(|| {
             broker
-                .credentials(&provider, std::hint::black_box("user7"), None)
+                .credentials(&provider, std::hint::black_box("user7"), None, None)
                 .now_or_never()
                 .expect("cache hit is ready")
                 .expect("ok")

@@ -31,6 +31,9 @@ use authhost::{
 use authhost_plugin_api::{Secret, TokenSet};
 use futures_util::{stream, StreamExt};
 
+#[allow(dead_code)]
+#[path = "../../tests/support/assertion_grants.rs"]
+mod assertion_grants;
 #[path = "../../tests/support/background.rs"]
 mod background;
 #[allow(dead_code)]

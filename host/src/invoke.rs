@@ -13,6 +13,7 @@ pub use crate::upstream::{send, CallResponse};
 use crate::{
     broker::{Broker, BrokerError, Credentials},
     credentials::{apply, ApplyError, PreparedRequest},
+    inbound::Caller,
     mcp_client::{remote::RemoteTools, RpcError},
     outbound::{loggable_url, OutboundError},
     plugin::{CreateError, ProviderHandle},
@@ -125,10 +126,10 @@ impl Invoker {
     pub async fn prepare(
         &self,
         tool: &str,
-        user: &str,
-        claims: &Claims,
+        caller: &Caller,
         args: &Args,
     ) -> Result<PreparedRequest, InvokeError> {
+        let (user, claims) = (caller.user.as_str(), &caller.claims);
         let Some(entry) = self.workflow.tools.get(tool) else {
             return Err(InvokeError::UnknownTool {
                 name: tool.to_owned(),
@@ -184,7 +185,11 @@ impl Invoker {
                     .as_ref()
                     .map(|b| hex::encode(Sha256::digest(b))),
             });
-        match self.broker.credentials(&provider, user, outgoing).await? {
+        match self
+            .broker
+            .credentials(&provider, user, caller.token.as_ref(), outgoing)
+            .await?
+        {
             Credentials::Ready(credentials) => {
                 apply(&mut request, &credentials).map_err(|error| InvokeError::Apply {
                     provider: provider_name.to_owned(),
@@ -213,16 +218,16 @@ impl Invoker {
     pub async fn call(
         &self,
         tool: &str,
-        user: &str,
-        claims: &Claims,
+        caller: &Caller,
         args: &Args,
     ) -> Result<CallResponse, InvokeError> {
+        let user = caller.user.as_str();
         if !self.workflow.tools.contains_key(tool) {
             if let Some((server, remote)) = self.remote_tool(tool) {
                 return self.call_remote(server, remote, user, args).await;
             }
         }
-        let request = self.prepare(tool, user, claims, args).await?;
+        let request = self.prepare(tool, caller, args).await?;
         let response = send(&self.workflow.outbound, request).await?;
         if response.status != StatusCode::UNAUTHORIZED {
             return Ok(response);
@@ -241,7 +246,7 @@ impl Invoker {
         if !self.broker.refresh_rejected(&provider, user).await? {
             return Ok(response);
         }
-        let request = self.prepare(tool, user, claims, args).await?;
+        let request = self.prepare(tool, caller, args).await?;
         Ok(send(&self.workflow.outbound, request).await?)
     }
 }
@@ -325,7 +330,7 @@ impl Invoker {
                 ),
             });
         }
-        match self.broker.credentials(&provider, user, None).await? {
+        match self.broker.credentials(&provider, user, None, None).await? {
             Credentials::Ready(credentials) => Ok(Some(credentials)),
             Credentials::AuthorizationRequired { reason } => {
                 Err(InvokeError::AuthorizationRequired {

@@ -14,6 +14,7 @@ use authhost_plugin_api::{Capabilities, OutgoingRequest};
 use crate::{
     broker::Credentials,
     credentials::{apply, is_reserved_header, PreparedRequest, HOP_BY_HOP},
+    inbound::Caller,
     invoke::{InvokeError, Invoker},
     outbound::{loggable_url, OutboundError},
     plugin::ProviderHandle,
@@ -186,12 +187,12 @@ impl Invoker {
             })
     }
 
-    /// One attempt: credentials for `user` applied to `target`, sent with
+    /// One attempt: credentials for `caller` applied to `target`, sent with
     /// `headers` and `body` (`buffered`: the body, when held in memory).
     async fn send_proxied(
         &self,
         handle: &ProviderHandle,
-        user: &str,
+        caller: &Caller,
         target: (&Method, &url::Url, Option<&Bytes>),
         (mut headers, body): (HeaderMap, reqwest::Body),
         config: &ProxyConfig,
@@ -215,7 +216,7 @@ impl Invoker {
             .transpose()?;
         let credentials = match self
             .broker()
-            .credentials(handle, user, outgoing)
+            .credentials(handle, &caller.user, caller.token.as_ref(), outgoing)
             .await
             .map_err(InvokeError::from)?
         {
@@ -223,7 +224,7 @@ impl Invoker {
             Credentials::AuthorizationRequired { reason } => {
                 return Err(InvokeError::AuthorizationRequired {
                     provider: provider.to_owned(),
-                    user: user.to_owned(),
+                    user: caller.user.clone(),
                     reason,
                     scopes: Vec::new(),
                 }
@@ -272,7 +273,7 @@ impl Invoker {
             })
     }
 
-    /// Passes `request` on to `provider`'s API with `user`'s credentials.
+    /// Passes `request` on to `provider`'s API with `caller`'s credentials.
     /// Redirects are not followed (the caller gets them). An upstream 401
     /// to a stored grant's token, for a buffered body, gets one refresh and
     /// one retry.
@@ -284,7 +285,7 @@ impl Invoker {
     pub async fn forward(
         &self,
         provider: &str,
-        user: &str,
+        caller: &Caller,
         chosen_base: Option<&str>,
         request: ProxyRequest,
         config: &ProxyConfig,
@@ -303,7 +304,7 @@ impl Invoker {
             ProxyBody::Streaming(body) => {
                 let target = (&method, &url, None);
                 return self
-                    .send_proxied(&handle, user, target, (headers, body), config)
+                    .send_proxied(&handle, caller, target, (headers, body), config)
                     .await;
             }
             ProxyBody::Buffered(bytes) => bytes,
@@ -315,7 +316,7 @@ impl Invoker {
         let response = self
             .send_proxied(
                 &handle,
-                user,
+                caller,
                 target,
                 (headers, bytes.clone().into()),
                 config,
@@ -327,7 +328,7 @@ impl Invoker {
         if response.status() != StatusCode::UNAUTHORIZED
             || !self
                 .broker()
-                .refresh_rejected(&handle, user)
+                .refresh_rejected(&handle, &caller.user)
                 .await
                 .map_err(InvokeError::from)?
         {
@@ -335,7 +336,7 @@ impl Invoker {
         }
         self.send_proxied(
             &handle,
-            user,
+            caller,
             target,
             (headers, bytes.clone().into()),
             config,

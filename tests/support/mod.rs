@@ -3,6 +3,7 @@
 //! workspace build produced.
 #![allow(dead_code)]
 
+pub mod assertion_grants;
 pub mod background;
 pub mod browser;
 pub mod echo;

@@ -3,7 +3,8 @@
 //! refresh with rotation and reuse detection (presenting a rotated refresh
 //! token revokes its whole family), revocation (RFC 7009), discovery
 //! (RFC 8414), `iss` on redirects (RFC 9207), dynamic client registration
-//! (RFC 7591), a configurable token lifetime, and counters of
+//! (RFC 7591), the assertion grants of [`super::assertion_grants`], a
+//! configurable token lifetime, and counters of
 //! token-endpoint calls by grant type. `/api/me` is a
 //! resource that accepts only live access tokens.
 
@@ -24,6 +25,8 @@ use axum::{
 };
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
+
+use super::assertion_grants;
 
 /// Test knobs and recorded state.
 #[derive(Default)]
@@ -74,11 +77,19 @@ pub struct Inner {
     pub auth_methods: Option<Vec<String>>,
     /// Clients registered at `/register` (RFC 7591).
     pub registered: Vec<RegisteredClient>,
+    /// Claims of the JWT bearer assertions accepted (RFC 7523).
+    pub assertions: Vec<serde_json::Value>,
+    /// Why JWT bearer assertions were refused.
+    pub refused_assertions: Vec<String>,
+    /// Token exchanges and on-behalf-of requests: their form (tokens and
+    /// secrets left out), the `client` and the `subject` found.
+    pub exchanges: Vec<HashMap<String, String>>,
+    pub(super) assertion_ids: HashSet<String>,
     /// When each access token issued with a lifetime expires.
     expiries: HashMap<String, std::time::Instant>,
     codes: HashMap<String, CodeGrant>,
     refresh_tokens: HashMap<String, RefreshGrant>,
-    access_tokens: HashMap<String, (String, u64)>,
+    pub(super) access_tokens: HashMap<String, (String, u64)>,
     revoked_families: HashSet<u64>,
     next_family: u64,
     counter: u64,
@@ -197,7 +208,7 @@ fn random(inner: &mut Inner, prefix: &str) -> String {
     format!("{prefix}-{}-{}", inner.counter, hex::encode(bytes))
 }
 
-fn oauth_error(status: StatusCode, code: &str) -> Response {
+pub(super) fn oauth_error(status: StatusCode, code: &str) -> Response {
     (
         status,
         Json(serde_json::json!({"error": code, "error_description": "see the test server"})),
@@ -406,7 +417,12 @@ fn client(
         .map(|(id, _)| id.clone())
 }
 
-fn issue(inner: &mut Inner, user: &str, family: Option<u64>, scope: &str) -> serde_json::Value {
+pub(super) fn issue(
+    inner: &mut Inner,
+    user: &str,
+    family: Option<u64>,
+    scope: &str,
+) -> serde_json::Value {
     let access = random(inner, "access");
     let family = family.unwrap_or_else(|| {
         inner.next_family += 1;
@@ -457,6 +473,14 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         tokio::time::sleep(delay).await;
     }
     let clients = known_clients(&state.inner.lock().expect("lock"));
+    let authenticates =
+        headers.contains_key(header::AUTHORIZATION) || form.contains_key("client_id");
+    let on_behalf_of = form.contains_key("requested_token_use");
+    if grant_type == assertion_grants::JWT_BEARER && !on_behalf_of && !authenticates {
+        // RFC 7523 §3.1: client authentication is optional for this grant.
+        let mut inner = state.inner.lock().expect("lock");
+        return assertion_grants::jwt_bearer(&mut inner, &state.base, &form);
+    }
     let Some(client_id) = client(&state.base, &clients, &headers, &form) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
@@ -537,6 +561,12 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
                     }
                 }
                 (Json(body).into_response(), Duration::ZERO)
+            }
+            assertion_grants::JWT_BEARER if !on_behalf_of => {
+                return assertion_grants::jwt_bearer(inner, &state.base, &form)
+            }
+            assertion_grants::JWT_BEARER | assertion_grants::TOKEN_EXCHANGE => {
+                return assertion_grants::exchange(inner, &state.base, &client_id, &form)
             }
             _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
         }

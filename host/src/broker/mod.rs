@@ -28,7 +28,8 @@ use std::{
 };
 
 use authhost_plugin_api::{
-    AuthContext, AuthOutcome, Capabilities, Credential, ErrorKind, OutgoingRequest, TokenSet,
+    AuthContext, AuthOutcome, Capabilities, Credential, ErrorKind, OutgoingRequest, Secret,
+    TokenSet,
 };
 
 use crate::{
@@ -67,6 +68,10 @@ pub enum BrokerError {
     /// An interactive provider, but no store was opened.
     #[error("provider `{0}` keeps per-user tokens, but no token store is open")]
     NoStore(String),
+    /// The provider exchanges the caller's token, and the call came
+    /// without one.
+    #[error("provider `{0}` exchanges the caller's own token, and this call presented none (inbound auth must be `jwt` or an authenticator, or `authhost call --caller-token-env`)")]
+    NoCallerToken(String),
     /// A refresh failed transiently and the token has expired.
     #[error("refreshing `{provider}` for user `{user}` failed ({reason}); the grant is kept and will be retried")]
     RefreshFailed {
@@ -461,6 +466,62 @@ impl Broker {
             .clone()
     }
 
+    /// What a [`Capabilities::CALLER_TOKEN`] provider gives for the caller's
+    /// `token`: cached per (instance, token digest) until its refresh
+    /// point, asked for once however many calls present the token at once.
+    async fn exchanged(
+        &self,
+        provider: &ProviderHandle,
+        user: &str,
+        token: &Secret,
+    ) -> Result<Credentials, BrokerError> {
+        use sha2::{Digest, Sha256};
+        let key = format!(
+            "\0caller {}",
+            hex::encode(Sha256::digest(token.expose().as_bytes()))
+        );
+        let name = provider.instance();
+        if let Some(hit) = self.cached(name, &key, now()) {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Credentials::Ready(hit));
+        }
+        let flight = self.flight(name, &key);
+        let _guard = flight.lock().await;
+        if let Some(hit) = self.cached(name, &key, now()) {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Credentials::Ready(hit));
+        }
+        let obtained = now();
+        let ctx = AuthContext {
+            user_id: user.to_owned(),
+            tokens: Some(TokenSet {
+                access_token: token.clone(),
+                token_type: "Bearer".to_owned(),
+                refresh_token: None,
+                id_token: None,
+                expires_at: None,
+                scopes: Vec::new(),
+                extra: serde_json::Map::new(),
+            }),
+            request: None,
+        };
+        let outcome = provider.authenticate(&ctx).await?;
+        if let AuthOutcome::Credentials {
+            credentials,
+            expires_at: Some(expires_at),
+        } = &outcome
+        {
+            self.remember(
+                name,
+                &key,
+                credentials.clone().into(),
+                refresh_at(obtained, *expires_at),
+                None,
+            );
+        }
+        Ok(self.outcome(outcome))
+    }
+
     /// Credentials from the memory cache only: the hot path.
     pub fn cached_credentials(
         &self,
@@ -479,7 +540,9 @@ impl Broker {
         hit
     }
 
-    /// Credentials for `user` from `provider`, for `request` when known.
+    /// Credentials for `user` from `provider`, for `request` when known;
+    /// `caller_token` is the bearer token the caller presented, which
+    /// [`Capabilities::CALLER_TOKEN`] providers exchange.
     ///
     /// # Errors
     ///
@@ -490,9 +553,15 @@ impl Broker {
         &self,
         provider: &ProviderHandle,
         user: &str,
+        caller_token: Option<&Secret>,
         request: Option<OutgoingRequest>,
     ) -> Result<Credentials, BrokerError> {
         let caps = provider.capabilities();
+        if caps.contains(Capabilities::CALLER_TOKEN) {
+            let token = caller_token
+                .ok_or_else(|| BrokerError::NoCallerToken(provider.instance().to_owned()))?;
+            return self.exchanged(provider, user, token).await;
+        }
         if caps.contains(Capabilities::PER_REQUEST) {
             let ctx = AuthContext {
                 user_id: user.to_owned(),

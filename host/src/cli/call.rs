@@ -22,9 +22,8 @@ pub struct CallArgs {
     /// The workflow file.
     #[arg(short, long, value_name = "FILE")]
     config: PathBuf,
-    /// The end user the call is made for.
-    #[arg(short, long, value_name = "ID", default_value = "default")]
-    user: String,
+    #[command(flatten)]
+    caller: super::caller::CallerArgs,
     /// An argument for the tool's placeholders (repeatable).
     #[arg(short, long = "arg", value_name = "NAME=VALUE")]
     args: Vec<String>,
@@ -78,7 +77,7 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
         None => {
             let schema = match invoker.remote_tool(&args.tool) {
                 Some((server, _)) => runtime
-                    .block_on(invoker.list_remote(server, &args.user))
+                    .block_on(invoker.list_remote(server, &args.caller.user))
                     .ok()
                     .and_then(|tools| {
                         tools
@@ -97,12 +96,8 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
     if let Some(n) = args.concurrency {
         return runtime.block_on(concurrent(&invoker, &args, &call_args, n));
     }
-    let response = match runtime.block_on(invoker.call(
-        &args.tool,
-        &args.user,
-        &Default::default(),
-        &call_args,
-    )) {
+    let caller = args.caller.caller()?;
+    let response = match runtime.block_on(invoker.call(&args.tool, &caller, &call_args)) {
         Ok(response) => response,
         Err(e) => {
             if let InvokeError::AuthorizationRequired { provider, user, .. } = &e {
@@ -166,8 +161,8 @@ async fn concurrent(
     call_args: &Args,
     n: usize,
 ) -> anyhow::Result<ExitCode> {
-    let claims = crate::invoke::Claims::new();
-    let calls = (0..n).map(|_| invoker.call(&args.tool, &args.user, &claims, call_args));
+    let caller = args.caller.caller()?;
+    let calls = (0..n).map(|_| invoker.call(&args.tool, &caller, call_args));
     let results = futures_util::future::join_all(calls).await;
     let mut summary: BTreeMap<String, usize> = BTreeMap::new();
     let (mut tool_error, mut failed) = (false, false);

@@ -28,9 +28,8 @@ pub struct CurlArgs {
     /// The workflow file.
     #[arg(short, long, value_name = "FILE")]
     config: PathBuf,
-    /// The end user the request is made for.
-    #[arg(short, long, value_name = "ID", default_value = "default")]
-    user: String,
+    #[command(flatten)]
+    caller: super::caller::CallerArgs,
     /// The method.
     #[arg(
         short = 'X',
@@ -96,9 +95,10 @@ pub(crate) fn run(args: CurlArgs, globals: &Globals) -> anyhow::Result<ExitCode>
         headers,
         body: ProxyBody::Buffered(body),
     };
+    let caller = args.caller.caller()?;
     runtime.block_on(async {
         let response = match invoker
-            .forward(&args.provider, &args.user, None, request, &config)
+            .forward(&args.provider, &caller, None, request, &config)
             .await
         {
             Ok(response) => response,

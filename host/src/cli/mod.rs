@@ -1,6 +1,7 @@
 //! The `authhost` command line: global options and one module per command.
 
 mod call;
+mod caller;
 mod curl;
 mod doctor;
 mod info;

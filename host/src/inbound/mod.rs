@@ -99,15 +99,28 @@ fn bad(key: &str, message: impl Into<String>) -> InboundConfigError {
 }
 
 /// The calling user.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// The user id.
     pub user: String,
     /// All claims (JWT), or empty.
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The bearer token the caller presented (a JWT, or what an
+    /// authenticator plugin accepted), for providers that exchange it
+    /// ([`Capabilities::CALLER_TOKEN`](authhost_plugin_api::Capabilities::CALLER_TOKEN)).
+    pub token: Option<Secret>,
 }
 
 impl Caller {
+    /// A caller known by name only (the CLI's `--user`, a trusted header).
+    pub fn named(user: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            claims: serde_json::Map::new(),
+            token: None,
+        }
+    }
+
     /// The scopes the caller's token carries, from `scope`
     /// (space-separated) or `scp` (a list).
     pub fn scopes(&self) -> Vec<String> {
@@ -405,9 +418,10 @@ impl InboundAuth {
                 if credential.len() > MAX_AUTHORIZATION {
                     return Err(Refused("authorization header too large".to_owned()));
                 }
+                let presented = Secret::new(credential);
                 let inbound = authhost_plugin_api::InboundCredential {
                     scheme,
-                    credential: Secret::new(credential),
+                    credential: presented.clone(),
                     headers: headers
                         .iter()
                         .filter_map(|(k, v)| {
@@ -420,6 +434,7 @@ impl InboundAuth {
                     Ok(claims) if !claims.user_id.is_empty() => Ok(Caller {
                         user: claims.user_id,
                         claims: claims.claims,
+                        token: Some(presented),
                     }),
                     Ok(_) => Err(Refused("the authenticator returned no user".to_owned())),
                     Err(e) if e.kind() == Some(authhost_plugin_api::ErrorKind::Unauthenticated) => {
@@ -447,10 +462,7 @@ impl InboundAuth {
                         .to_owned(),
                     None => "anonymous".to_owned(),
                 };
-                Ok(Caller {
-                    user,
-                    claims: serde_json::Map::new(),
-                })
+                Ok(Caller::named(user))
             }
             Self::Jwt {
                 key,
@@ -533,7 +545,11 @@ impl InboundAuth {
                         return Err(Refused(format!("the token lacks the scope `{missing}`")));
                     }
                 }
-                Ok(Caller { user, claims })
+                Ok(Caller {
+                    user,
+                    claims,
+                    token: Some(Secret::new(token)),
+                })
             }
         }
     }

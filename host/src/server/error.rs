@@ -79,6 +79,7 @@ impl From<crate::broker::BrokerError> for ApiError {
         match e {
             BrokerError::Store(e) => e.into(),
             e @ BrokerError::NoStore(_) => Self::internal(e),
+            e @ BrokerError::NoCallerToken(_) => Self::Unauthenticated(e.to_string()),
             e @ (BrokerError::Provider(_) | BrokerError::RefreshFailed { .. }) => {
                 Self::BadGateway(e.to_string())
             }

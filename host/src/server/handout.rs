@@ -116,7 +116,10 @@ pub(super) async fn token(
     }
     let handle = state.invoker.provider(&provider)?;
     let broker = state.invoker.broker();
-    let credentials = match broker.credentials(&handle, &caller.user, None).await? {
+    let credentials = match broker
+        .credentials(&handle, &caller.user, caller.token.as_ref(), None)
+        .await?
+    {
         Credentials::Ready(credentials) => credentials,
         Credentials::AuthorizationRequired { .. } => {
             audit("authorization_required", "");
@@ -164,6 +167,7 @@ mod tests {
         Caller {
             user: user.to_owned(),
             claims: claims.as_object().cloned().unwrap_or_default(),
+            token: None,
         }
     }
 

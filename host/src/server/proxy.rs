@@ -118,13 +118,7 @@ async fn forward_as_caller(
     };
     let response = match state
         .invoker
-        .forward(
-            &provider,
-            &caller.user,
-            chosen_base.as_deref(),
-            proxied,
-            config,
-        )
+        .forward(&provider, &caller, chosen_base.as_deref(), proxied, config)
         .await
     {
         Ok(response) => response,

@@ -140,11 +140,7 @@ async fn invoke_inner(
 ) -> Result<Response, ApiError> {
     let caller = caller(state, headers).await?;
     let args = arguments(body)?;
-    match state
-        .invoker
-        .call(tool, &caller.user, &caller.claims, &args)
-        .await
-    {
+    match state.invoker.call(tool, &caller, &args).await {
         Ok(response) => {
             state.metrics.upstream_latency(response.elapsed);
             let content_type = response

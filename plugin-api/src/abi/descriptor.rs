@@ -27,14 +27,21 @@ impl Capabilities {
     /// `access_token` (a JSON document).
     pub const USER_SUPPLIED: Self = Self(1 << 5);
 
+    /// Exchanges the caller's own inbound token (token exchange,
+    /// on-behalf-of): the host passes the bearer token the caller presented
+    /// as [`AuthContext::tokens`](crate::AuthContext::tokens)'
+    /// `access_token`, and caches the outcome per (instance, caller token).
+    pub const CALLER_TOKEN: Self = Self(1 << 6);
+
     /// Every capability with its name, in display order.
-    pub const NAMED: [(Self, &'static str); 6] = [
+    pub const NAMED: [(Self, &'static str); 7] = [
         (Self::INTERACTIVE, "interactive"),
         (Self::REFRESHABLE, "refreshable"),
         (Self::REVOCABLE, "revocable"),
         (Self::PER_REQUEST, "per_request"),
         (Self::SHARED, "shared"),
         (Self::USER_SUPPLIED, "user_supplied"),
+        (Self::CALLER_TOKEN, "caller_token"),
     ];
 
     /// Whether all bits of `other` are set.

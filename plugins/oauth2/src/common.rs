@@ -66,24 +66,7 @@ impl ClientAssertion {
         algorithm: AssertionAlgorithm,
         client_id: &str,
     ) -> Result<Self, Error> {
-        let bytes = pem.expose().as_bytes();
-        let (key, algorithm) = match algorithm {
-            AssertionAlgorithm::RS256 => (
-                jsonwebtoken::EncodingKey::from_rsa_pem(bytes),
-                jsonwebtoken::Algorithm::RS256,
-            ),
-            AssertionAlgorithm::PS256 => (
-                jsonwebtoken::EncodingKey::from_rsa_pem(bytes),
-                jsonwebtoken::Algorithm::PS256,
-            ),
-            AssertionAlgorithm::ES256 => (
-                jsonwebtoken::EncodingKey::from_ec_pem(bytes),
-                jsonwebtoken::Algorithm::ES256,
-            ),
-        };
-        let key = key.map_err(|_| {
-            Error::config("private_key: not a PEM private key for private_key_algorithm")
-        })?;
+        let (key, algorithm) = signing_key(pem, algorithm)?;
         Ok(Self {
             key,
             algorithm,
@@ -93,16 +76,13 @@ impl ClientAssertion {
 
     /// A fresh assertion for the token endpoint `audience`, valid 60 s.
     pub(crate) fn sign(&self, audience: &str, now: i64) -> Result<String, Error> {
-        let mut jti = [0u8; 16];
-        getrandom::getrandom(&mut jti)
-            .map_err(|_| Error::internal("no randomness for the assertion id"))?;
         let claims = serde_json::json!({
             "iss": self.client_id,
             "sub": self.client_id,
             "aud": audience,
             "iat": now,
             "exp": now + 60,
-            "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "jti": assertion_id()?,
         });
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(self.algorithm),
@@ -111,6 +91,38 @@ impl ClientAssertion {
         )
         .map_err(|_| Error::internal("signing the client assertion failed"))
     }
+}
+
+/// A fresh random assertion id (`jti`), 128 bits in hex.
+pub(crate) fn assertion_id() -> Result<String, Error> {
+    let mut jti = [0u8; 16];
+    getrandom::getrandom(&mut jti)
+        .map_err(|_| Error::internal("no randomness for the assertion id"))?;
+    Ok(jti.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The signing key for `algorithm` from the PEM `private_key`.
+pub(crate) fn signing_key(
+    pem: &Secret,
+    algorithm: AssertionAlgorithm,
+) -> Result<(jsonwebtoken::EncodingKey, jsonwebtoken::Algorithm), Error> {
+    let bytes = pem.expose().as_bytes();
+    let (key, algorithm) = match algorithm {
+        AssertionAlgorithm::RS256 => (
+            jsonwebtoken::EncodingKey::from_rsa_pem(bytes),
+            jsonwebtoken::Algorithm::RS256,
+        ),
+        AssertionAlgorithm::PS256 => (
+            jsonwebtoken::EncodingKey::from_rsa_pem(bytes),
+            jsonwebtoken::Algorithm::PS256,
+        ),
+        AssertionAlgorithm::ES256 => (
+            jsonwebtoken::EncodingKey::from_ec_pem(bytes),
+            jsonwebtoken::Algorithm::ES256,
+        ),
+    };
+    key.map(|key| (key, algorithm))
+        .map_err(|_| Error::config("private_key: not a PEM private key for private_key_algorithm"))
 }
 
 /// The assertion type parameter of RFC 7523.

@@ -139,10 +139,7 @@ pub(super) async fn call_tool(
     }
     let arguments: crate::tools::Args = request.arguments.unwrap_or_default().into_iter().collect();
     let provider = state.invoker.provider_of(tool);
-    let result = state
-        .invoker
-        .call(tool, &caller.user, &caller.claims, &arguments)
-        .await;
+    let result = state.invoker.call(tool, caller, &arguments).await;
     let outcome = match &result {
         Ok(_) => super::super::Outcome::Upstream,
         Err(InvokeError::AuthorizationRequired { .. }) => {
