@@ -16,6 +16,7 @@
 //! - [`plugin_faults`]: a misbehaving plugin (panics, timeouts, huge answers) cannot hurt the host.
 //! - [`plugin_lifecycle`]: `plugins new`, `install`, `list`, `remove`; old plugin-api builds still load.
 //! - [`plugin_loading`]: loading good and bad plugin libraries.
+//! - [`presets`]: `preset: github`: the catalogue, validation, and quirks (nested tokens, Basic-only, non-expiring) end to end.
 //! - [`proxy`]: `/v1/proxy/{provider}/…`: credentials, header hygiene, paths, retries, 1 GiB streams.
 //! - [`python_client`]: the Python package's pytest suite against a real server.
 //! - [`routes`]: routes without a socket (`oneshot`): health, OpenAPI, the error mapping.
@@ -40,6 +41,7 @@ mod oauth_flow;
 mod plugin_faults;
 mod plugin_lifecycle;
 mod plugin_loading;
+mod presets;
 mod proxy;
 mod python_client;
 mod routes;

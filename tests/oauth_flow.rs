@@ -89,7 +89,7 @@ fn authhost_run(setup: &Setup, rest: &[&str]) -> crate::support::Run {
 
 /// Follows the authorization URL over plain HTTP (no browser): the test
 /// server answers with a redirect to the CLI's loopback listener.
-fn drive_browser(url: &str) -> (u16, String) {
+pub(crate) fn drive_browser(url: &str) -> (u16, String) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -119,7 +119,9 @@ fn drive_browser(url: &str) -> (u16, String) {
 
 /// Spawns `authhost login …` (`cmd` with its arguments set) with piped
 /// stdio and reads the first stdout line: the authorization URL.
-fn spawn_login(mut cmd: Command) -> (Child, BufReader<std::process::ChildStdout>, String) {
+pub(crate) fn spawn_login(
+    mut cmd: Command,
+) -> (Child, BufReader<std::process::ChildStdout>, String) {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

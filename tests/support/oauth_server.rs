@@ -77,6 +77,14 @@ pub struct Inner {
     pub auth_methods: Option<Vec<String>>,
     /// Clients registered at `/register` (RFC 7591).
     pub registered: Vec<RegisteredClient>,
+    /// Answer as Slack does: scopes from `user_scope` (comma-separated),
+    /// the user's token nested under `authed_user` beside a bot token, and
+    /// errors with status 200 (`{"ok": false, "error": …}`).
+    pub slack_style: bool,
+    /// Refuse every authorization code with `invalid_grant`.
+    pub refuse_codes: bool,
+    /// Accept client secrets only in HTTP Basic (as Notion does).
+    pub basic_only: bool,
     /// Claims of the JWT bearer assertions accepted (RFC 7523).
     pub assertions: Vec<serde_json::Value>,
     /// Why JWT bearer assertions were refused.
@@ -340,7 +348,11 @@ async fn authorize(
                     .get("login_hint")
                     .cloned()
                     .unwrap_or_else(|| "test-user".to_owned()),
-                scope: q.get("scope").cloned().unwrap_or_default(),
+                scope: if inner.slack_style {
+                    q.get("user_scope").cloned().unwrap_or_default()
+                } else {
+                    q.get("scope").cloned().unwrap_or_default()
+                },
             };
             inner.codes.insert(code.clone(), grant);
             pairs.append_pair("code", &code);
@@ -456,7 +468,37 @@ pub(super) fn issue(
     body
 }
 
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(state: State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let slack_style = state.inner.lock().expect("lock").slack_style;
+    let response = token_answer(state, headers, body).await;
+    if !slack_style {
+        return response;
+    }
+    // Slack: errors with 200, the user's token nested beside a bot token.
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if !status.is_success() {
+        return Json(serde_json::json!({"ok": false, "error": body["error"]})).into_response();
+    }
+    Json(serde_json::json!({
+        "ok": true,
+        "access_token": "xoxb-bot-token-not-the-users",
+        "token_type": "bot",
+        "scope": "commands",
+        "authed_user": {
+            "id": "U123",
+            "access_token": body["access_token"],
+            "token_type": "user",
+            "scope": body["scope"],
+        },
+    }))
+    .into_response()
+}
+
+async fn token_answer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let grant_type = form.get("grant_type").cloned().unwrap_or_default();
     let delay = {
@@ -484,11 +526,17 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     let Some(client_id) = client(&state.base, &clients, &headers, &form) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
+    if form.contains_key("client_secret") && state.inner.lock().expect("lock").basic_only {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
     let (response, respond_delay) = {
         let mut guard = state.inner.lock().expect("lock");
         let inner = &mut *guard;
         match grant_type.as_str() {
             "authorization_code" => {
+                if inner.refuse_codes {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                }
                 let Some(grant) = form.get("code").and_then(|c| inner.codes.remove(c)) else {
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
                 };

@@ -20,6 +20,8 @@ pub enum InfoCommand {
     Components(ComponentsArgs),
     /// Print the configuration JSON Schema of a component type.
     Schema(SchemaArgs),
+    /// List the common services provider types have presets for.
+    Presets(super::presets::PresetsArgs),
 }
 
 /// Component types, as `-t` takes them.
@@ -71,6 +73,9 @@ pub struct SchemaArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
     format: SchemaFormat,
+    /// Print what `preset: NAME` fills instead of the schema.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -90,6 +95,7 @@ impl InfoCommand {
         match self {
             Self::Components(args) => components(args, globals),
             Self::Schema(args) => schema(args, globals),
+            Self::Presets(args) => super::presets::run(args, globals),
         }
     }
 }
@@ -221,8 +227,11 @@ fn schema(args: SchemaArgs, globals: &Globals) -> anyhow::Result<std::process::E
                 .join(", ")
         ),
     };
-    let mut schema = component.config_schema.clone();
-    if let Some(object) = schema.as_object_mut() {
+    let mut schema = match &args.preset {
+        Some(name) => super::presets::effective_config(component, name)?,
+        None => component.config_schema.clone(),
+    };
+    if let Some(object) = schema.as_object_mut().filter(|_| args.preset.is_none()) {
         object
             .entry("description")
             .or_insert_with(|| component.description.clone().into());

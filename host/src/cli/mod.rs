@@ -10,6 +10,7 @@ mod login;
 mod mcp;
 mod output;
 mod plugins;
+mod presets;
 mod schema;
 mod serve;
 mod tokens;

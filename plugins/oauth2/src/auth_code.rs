@@ -31,6 +31,15 @@ fn default_true() -> bool {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthCodeConfig {
+    /// A common service (`github`, `google`, …) whose endpoints, scopes
+    /// and quirks fill every key left out here.
+    #[serde(default)]
+    #[schemars(schema_with = "crate::presets::schema")]
+    pub preset: Option<String>,
+    /// The tenant a URL names as `{tenant}` (Entra's directory).
+    pub tenant: Option<String>,
+    /// The subdomain a URL names as `{subdomain}` (Zendesk, Okta, Auth0).
+    pub subdomain: Option<String>,
     /// The client id.
     pub client_id: String,
     /// The client secret; leave it out for a public client (PKCE required).
@@ -62,9 +71,9 @@ pub struct AuthCodeConfig {
     /// server's URL: sent in the authorization, code and refresh requests,
     /// so the server issues tokens whose audience is that resource.
     pub resource: Option<String>,
-    /// How the client authenticates at the token endpoint.
-    #[serde(default)]
-    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// How the client authenticates at the token endpoint
+    /// (`client_secret_basic` unless a preset says otherwise).
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// The client's private key, PEM, for `private_key_jwt`.
     pub private_key: Option<Secret>,
     /// The algorithm of `private_key`.
@@ -73,6 +82,31 @@ pub struct AuthCodeConfig {
     /// Lifetime assumed, in seconds, when the server sends no `expires_in`.
     #[serde(default = "common::default_fallback_lifetime")]
     pub fallback_token_lifetime: u64,
+    /// Whether tokens sent without `expires_in` expire (after
+    /// `fallback_token_lifetime`); `false` for services whose tokens last
+    /// until revoked (GitHub OAuth apps, Notion, Slack).
+    pub tokens_expire: Option<bool>,
+    /// How scopes are joined in the authorization URL and split in token
+    /// answers: ` ` (the standard) unless set (`,` for Slack, Linear).
+    pub scope_separator: Option<String>,
+    /// The authorization URL parameter that carries the scopes: `scope`
+    /// unless set (Slack's user tokens: `user_scope`).
+    pub scope_parameter: Option<String>,
+    /// A JSON pointer to the object holding the token in the token
+    /// endpoint's answer, for services that nest it (Slack's user token:
+    /// `/authed_user`).
+    pub token_response_pointer: Option<String>,
+}
+
+impl AuthCodeConfig {
+    /// How the client authenticates at the token endpoint.
+    fn auth_method(&self) -> TokenEndpointAuthMethod {
+        self.token_endpoint_auth_method.unwrap_or_default()
+    }
+
+    fn scope_separator(&self) -> &str {
+        self.scope_separator.as_deref().unwrap_or(" ")
+    }
 }
 
 /// The `oauth2_auth_code_flow` provider.
@@ -130,7 +164,7 @@ impl AuthCodeFlow {
                 "redirect_uri: must not have a fragment (RFC 6749 §3.1.2)",
             ));
         }
-        let assertion = match (config.token_endpoint_auth_method, &config.private_key) {
+        let assertion = match (config.auth_method(), &config.private_key) {
             (TokenEndpointAuthMethod::PrivateKeyJwt, Some(key)) => Some(ClientAssertion::new(
                 key,
                 config.private_key_algorithm,
@@ -159,7 +193,7 @@ impl AuthCodeFlow {
             ));
         }
         if public
-            && config.token_endpoint_auth_method != TokenEndpointAuthMethod::None
+            && config.auth_method() != TokenEndpointAuthMethod::None
             && config.client_secret.is_some()
         {
             return Err(Error::config("client_secret: must not be empty"));
@@ -169,6 +203,26 @@ impl AuthCodeFlow {
             &config.authorization_kwargs,
             RESERVED_AUTH_PARAMS,
         )?;
+        if let Some(parameter) = &config.scope_parameter {
+            if parameter.is_empty()
+                || (parameter != "scope" && RESERVED_AUTH_PARAMS.contains(&parameter.as_str()))
+                || config.authorization_kwargs.contains_key(parameter)
+            {
+                return Err(Error::config(format!(
+                    "scope_parameter: `{parameter}` is another parameter of the authorization request"
+                )));
+            }
+        }
+        if config.scope_separator.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::config("scope_separator: must not be empty"));
+        }
+        if let Some(pointer) = &config.token_response_pointer {
+            if !pointer.starts_with('/') {
+                return Err(Error::config(
+                    "token_response_pointer: a JSON pointer starts with `/` (`/authed_user`)",
+                ));
+            }
+        }
         if let Some(resource) = &config.resource {
             let url = common::check_url("resource", resource)?;
             if url.fragment().is_some() {
@@ -182,7 +236,7 @@ impl AuthCodeFlow {
             client: ClientSource::Configured(Arc::new(ClientIdentity {
                 id: config.client_id.clone(),
                 secret: config.client_secret.clone(),
-                method: config.token_endpoint_auth_method,
+                method: config.auth_method(),
             })),
             assertion,
             redirect: RedirectUrl::from_url(redirect_url),
@@ -196,6 +250,35 @@ impl AuthCodeFlow {
         Ok(OAuth2HttpClient::new(
             common::require_host(&self.host)?.clone(),
         ))
+    }
+
+    /// The client for token requests, reading the token where the
+    /// service puts it.
+    fn token_http(&self) -> Result<common::TokenHttp, Error> {
+        Ok(common::TokenHttp::new(self.http()?)
+            .token_at(self.config.token_response_pointer.clone()))
+    }
+
+    /// A token set as this service means it: scopes split on its
+    /// separator, no assumed expiry for tokens that last until revoked.
+    fn shaped(&self, mut tokens: TokenSet) -> TokenSet {
+        let separator = self.config.scope_separator();
+        if separator != " " {
+            tokens.scopes = tokens
+                .scopes
+                .iter()
+                .flat_map(|s| s.split(separator))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if self.config.tokens_expire == Some(false)
+            && tokens.extra.remove("expires_in_assumed").is_some()
+        {
+            tokens.expires_at = None;
+        }
+        tokens
     }
 
     /// The endpoints and the client identity to use there.
@@ -315,7 +398,8 @@ impl AuthProvider for AuthCodeFlow {
         })
     }
 
-    fn create(config: AuthCodeConfig, ctx: &CreateContext) -> Result<Self, Error> {
+    fn create(mut config: AuthCodeConfig, ctx: &CreateContext) -> Result<Self, Error> {
+        crate::presets::apply(&mut config)?;
         Self::assemble(config, ctx, |config| {
             let optional_url = |key: &str, value: &Option<String>| {
                 value
@@ -364,7 +448,10 @@ impl AuthProvider for AuthCodeFlow {
                 .append_pair("redirect_uri", self.redirect.as_str())
                 .append_pair("state", request.state.expose());
             if !scopes.is_empty() {
-                query.append_pair("scope", &scopes.join(" "));
+                query.append_pair(
+                    self.config.scope_parameter.as_deref().unwrap_or("scope"),
+                    &scopes.join(self.config.scope_separator()),
+                );
             }
             if self.config.use_pkce {
                 let challenge = request
@@ -421,7 +508,7 @@ impl AuthProvider for AuthCodeFlow {
                 "the host did not provide the PKCE verifier",
             ));
         }
-        let http = common::TokenHttp(self.http()?);
+        let http = self.token_http()?;
         let response = match request.request_async(&http).await {
             Ok(response) => response,
             Err(e) => {
@@ -429,13 +516,13 @@ impl AuthProvider for AuthCodeFlow {
                 return Err(self.token_failure(&endpoints, error).await);
             }
         };
-        Ok(common::token_set(
+        Ok(self.shaped(common::token_set(
             &response,
             self.now(),
             self.config.fallback_token_lifetime,
             &self.config.scopes,
             None,
-        ))
+        )))
     }
 
     async fn refresh(&self, tokens: TokenSet) -> Result<TokenSet, Error> {
@@ -448,7 +535,7 @@ impl AuthProvider for AuthCodeFlow {
         let (endpoints, identity) = self.endpoints_and_client().await?;
         let client = self.client(&identity, &endpoints.token);
         let refresh_token = RefreshToken::new(refresh.expose().to_owned());
-        let http = common::TokenHttp(self.http()?);
+        let http = self.token_http()?;
         let mut request = client.exchange_refresh_token(&refresh_token);
         if let Some(jwt) = self.client_assertion(&endpoints.token)? {
             request = request
@@ -465,13 +552,13 @@ impl AuthProvider for AuthCodeFlow {
                 return Err(self.token_failure(&endpoints, error).await);
             }
         };
-        let mut new = common::token_set(
+        let mut new = self.shaped(common::token_set(
             &response,
             self.now(),
             self.config.fallback_token_lifetime,
             &tokens.scopes,
             Some(refresh),
-        );
+        ));
         if new.scopes.is_empty() {
             new.scopes = tokens.scopes;
         }

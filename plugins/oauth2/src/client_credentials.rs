@@ -201,7 +201,7 @@ impl ClientCredentials {
         for (name, value) in &self.config.extra_params {
             request = request.add_extra_param(name.clone(), value.clone());
         }
-        let http = common::TokenHttp(OAuth2HttpClient::new(host.clone()));
+        let http = common::TokenHttp::new(OAuth2HttpClient::new(host.clone()));
         let response = request
             .request_async(&http)
             .await

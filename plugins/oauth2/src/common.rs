@@ -175,10 +175,33 @@ pub(crate) fn now_secs(host: Option<&Host>) -> i64 {
         .as_secs() as i64
 }
 
-/// The host's HTTP, with 5xx answers turned into `Upstream` errors before
-/// the `oauth2` crate tries to parse them (their bodies are not OAuth).
+/// The host's HTTP for token requests, made to say what the `oauth2` crate
+/// expects: 5xx answers become `Upstream` errors before it tries to parse
+/// them (their bodies are not OAuth); an error sent with status 200
+/// (GitHub, Slack) becomes the 400 it means; and, for services that nest
+/// the token ([`token_at`](Self::token_at)), the nested object is read as
+/// the answer.
 #[derive(Debug, Clone)]
-pub(crate) struct TokenHttp(pub(crate) OAuth2HttpClient);
+pub(crate) struct TokenHttp {
+    client: OAuth2HttpClient,
+    pointer: Option<String>,
+}
+
+impl TokenHttp {
+    /// Token requests through `client`.
+    pub(crate) fn new(client: OAuth2HttpClient) -> Self {
+        Self {
+            client,
+            pointer: None,
+        }
+    }
+
+    /// Reads the token from the object at the JSON `pointer` of answers.
+    pub(crate) fn token_at(mut self, pointer: Option<String>) -> Self {
+        self.pointer = pointer;
+        self
+    }
+}
 
 impl<'c> AsyncHttpClient<'c> for TokenHttp {
     type Error = Error;
@@ -186,12 +209,43 @@ impl<'c> AsyncHttpClient<'c> for TokenHttp {
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let response = self.0.call(request).await?;
+            let mut response = self.client.call(request).await?;
             if response.status().is_server_error() {
                 return Err(Error::new(
                     ErrorKind::Upstream,
                     format!("the authorization server answered {}", response.status()),
                 ));
+            }
+            if !response.status().is_success() {
+                return Ok(response);
+            }
+            let Ok(body) = serde_json::from_slice::<serde_json::Value>(response.body()) else {
+                return Ok(response);
+            };
+            if body.get("access_token").is_none()
+                && body.get("error").is_some_and(|e| e.is_string())
+            {
+                *response.status_mut() = http::StatusCode::BAD_REQUEST;
+                return Ok(response);
+            }
+            if let Some(pointer) = &self.pointer {
+                let mut nested = body
+                    .pointer(pointer)
+                    .filter(|v| v.is_object())
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Upstream,
+                            format!("the token endpoint's answer has no object at {pointer}"),
+                        )
+                    })?;
+                if let Some(object) = nested.as_object_mut() {
+                    object
+                        .entry("token_type")
+                        .or_insert_with(|| "bearer".into());
+                }
+                *response.body_mut() = serde_json::to_vec(&nested)
+                    .map_err(|_| Error::internal("re-encoding the token answer failed"))?;
             }
             Ok(response)
         })

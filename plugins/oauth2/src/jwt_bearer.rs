@@ -323,7 +323,10 @@ impl AuthProvider for JwtBearer {
                 Kept {
                     token: tokens.access_token.clone(),
                     expires_at,
-                    renew_at: now + (expires_at - now) * 9 / 10,
+                    // Before the host's own refresh point (90% of the
+                    // lifetime): when the host asks again, it gets a fresh
+                    // token, never this one again near its end.
+                    renew_at: now + (expires_at - now) * 3 / 4,
                 },
             );
         }

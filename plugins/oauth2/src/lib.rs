@@ -23,6 +23,7 @@ mod grant_request;
 mod jwt_bearer;
 mod mcp;
 mod mcp_client_credentials;
+mod presets;
 mod token_exchange;
 
 pub use auth_code::{AuthCodeConfig, AuthCodeFlow};

@@ -116,6 +116,13 @@ impl AuthProvider for McpOAuth2 {
         };
         let flow = AuthCodeFlow::for_mcp_server(
             AuthCodeConfig {
+                preset: None,
+                tenant: None,
+                subdomain: None,
+                tokens_expire: None,
+                scope_separator: None,
+                scope_parameter: None,
+                token_response_pointer: None,
                 client_id,
                 client_secret: config.client_secret,
                 authorization_url: None,
@@ -128,7 +135,7 @@ impl AuthProvider for McpOAuth2 {
                 use_pkce: true,
                 authorization_kwargs: Default::default(),
                 resource: Some(server.to_string()),
-                token_endpoint_auth_method,
+                token_endpoint_auth_method: Some(token_endpoint_auth_method),
                 private_key: config.private_key,
                 private_key_algorithm: config.private_key_algorithm,
                 fallback_token_lifetime: config.fallback_token_lifetime,
