@@ -11,7 +11,7 @@ fn names(json: &str) -> Vec<String> {
         .collect()
 }
 
-const INSTALLED: [&str; 11] = [
+const INSTALLED: [&str; 12] = [
     "api_key",
     "bearer_token",
     "custom_headers",
@@ -20,6 +20,7 @@ const INSTALLED: [&str; 11] = [
     "mcp_oauth2_client_credentials",
     "oauth2_auth_code_flow",
     "oauth2_client_credentials",
+    "oauth2_device_code",
     "oauth2_jwt_bearer",
     "oauth2_token_exchange",
     "user_supplied",

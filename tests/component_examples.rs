@@ -84,6 +84,7 @@ async fn every_example_validates_creates_and_authenticates() {
             "mcp_oauth2_client_credentials",
             "oauth2_auth_code_flow",
             "oauth2_client_credentials",
+            "oauth2_device_code",
             "oauth2_jwt_bearer",
             "oauth2_token_exchange",
             "request_signature",

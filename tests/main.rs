@@ -9,6 +9,7 @@
 //! Index:
 //! - [`cli_info`]: `authhost info` and `--version`.
 //! - [`component_examples`]: every component's example config validates and creates.
+//! - [`device_code`]: `oauth2_device_code` (RFC 8628): `login --device`, polling intervals and `slow_down`.
 //! - [`jwt_bearer`]: `oauth2_jwt_bearer` (RFC 7523): assertions checked by the server, tokens per subject.
 //! - [`mcp_server`]: `serve` as an MCP server at `/mcp`: resource metadata, audience, origin, tools, elicitation.
 //! - [`module_graph`]: no cycle between the host crate's modules.
@@ -33,6 +34,7 @@ mod support;
 
 mod cli_info;
 mod component_examples;
+mod device_code;
 mod jwt_bearer;
 mod mcp_client;
 mod mcp_server;

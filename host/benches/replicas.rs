@@ -37,6 +37,9 @@ mod assertion_grants;
 #[path = "../../tests/support/background.rs"]
 mod background;
 #[allow(dead_code)]
+#[path = "../../tests/support/device_grant.rs"]
+mod device_grant;
+#[allow(dead_code)]
 #[path = "../../tests/support/oauth_server.rs"]
 mod oauth_server;
 #[path = "support.rs"]

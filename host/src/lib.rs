@@ -31,6 +31,7 @@ pub mod cli;
 pub mod clock;
 pub mod connect;
 pub mod credentials;
+pub mod device_flow;
 pub mod duration;
 pub mod egress;
 pub mod inbound;

@@ -6,6 +6,7 @@
 pub mod assertion_grants;
 pub mod background;
 pub mod browser;
+pub mod device_grant;
 pub mod echo;
 pub mod oauth_server;
 

@@ -3,7 +3,8 @@
 //! refresh with rotation and reuse detection (presenting a rotated refresh
 //! token revokes its whole family), revocation (RFC 7009), discovery
 //! (RFC 8414), `iss` on redirects (RFC 9207), dynamic client registration
-//! (RFC 7591), the assertion grants of [`super::assertion_grants`], a
+//! (RFC 7591), the assertion grants of [`super::assertion_grants`], the
+//! device grant of [`super::device_grant`], a
 //! configurable token lifetime, and counters of
 //! token-endpoint calls by grant type. `/api/me` is a
 //! resource that accepts only live access tokens.
@@ -26,7 +27,7 @@ use axum::{
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::assertion_grants;
+use super::{assertion_grants, device_grant};
 
 /// Test knobs and recorded state.
 #[derive(Default)]
@@ -81,6 +82,13 @@ pub struct Inner {
     /// the user's token nested under `authed_user` beside a bot token, and
     /// errors with status 200 (`{"ok": false, "error": …}`).
     pub slack_style: bool,
+    /// The `interval` of new device authorizations (RFC 8628), seconds.
+    pub device_interval: u64,
+    /// Answer the next device code poll with `slow_down`.
+    pub slow_down_once: bool,
+    /// Every device code poll, in order.
+    pub device_polls: Vec<device_grant::Poll>,
+    pub(super) device_grants: HashMap<String, device_grant::DeviceGrant>,
     /// Refuse every authorization code with `invalid_grant`.
     pub refuse_codes: bool,
     /// Accept client secrets only in HTTP Basic (as Notion does).
@@ -100,7 +108,7 @@ pub struct Inner {
     pub(super) access_tokens: HashMap<String, (String, u64)>,
     revoked_families: HashSet<u64>,
     next_family: u64,
-    counter: u64,
+    pub(super) counter: u64,
 }
 
 /// A client registered at `/register`.
@@ -204,9 +212,9 @@ impl AuthServer {
 }
 
 #[derive(Clone)]
-struct AppState {
-    base: String,
-    inner: Arc<Mutex<Inner>>,
+pub(super) struct AppState {
+    pub(super) base: String,
+    pub(super) inner: Arc<Mutex<Inner>>,
 }
 
 fn random(inner: &mut Inner, prefix: &str) -> String {
@@ -610,6 +618,7 @@ async fn token_answer(State(state): State<AppState>, headers: HeaderMap, body: B
                 }
                 (Json(body).into_response(), Duration::ZERO)
             }
+            device_grant::DEVICE_CODE => return device_grant::poll(inner, &client_id, &form),
             assertion_grants::JWT_BEARER if !on_behalf_of => {
                 return assertion_grants::jwt_bearer(inner, &state.base, &form)
             }
@@ -748,6 +757,7 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
 pub fn start() -> AuthServer {
     let inner = Arc::new(Mutex::new(Inner {
         lifetime: Some(3600),
+        device_interval: 5,
         ..Inner::default()
     }));
     let state_inner = inner.clone();
@@ -764,6 +774,8 @@ pub fn start() -> AuthServer {
             .route("/access_token", post(token))
             .route("/revoke", post(revoke))
             .route("/register", post(register))
+            .route("/device_authorization", post(device_grant::authorize))
+            .route("/device", get(device_grant::approve))
             .route("/api/me", get(me))
             .route("/.well-known/jwks.json", get(jwks))
             .route("/user/repos", get(me))

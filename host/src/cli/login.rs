@@ -11,7 +11,7 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use authhost_plugin_api::Secret;
+use authhost_plugin_api::{Capabilities, Secret};
 use axum::{
     extract::{RawQuery, State},
     http::StatusCode,
@@ -25,6 +25,7 @@ use crate::{
     authorize::{self, Authorizations, CallbackParams, Completed, FlowError},
     broker::Broker,
     clock::format_utc,
+    device_flow,
     plugin::ProviderHandle,
     workflow::parse_duration,
 };
@@ -47,6 +48,11 @@ pub struct LoginArgs {
     /// Do not listen on the redirect URI: paste the redirected URL instead.
     #[arg(long)]
     no_listen: bool,
+    /// Authorize with the device flow (RFC 8628): print a URL and a code
+    /// to enter on any device, and wait (the default for device-flow
+    /// providers).
+    #[arg(long)]
+    device: bool,
     /// How long to wait for the authorization (500ms, 30s, 5m…).
     #[arg(long, default_value = "5m", value_parser = parse_timeout)]
     timeout: Duration,
@@ -99,6 +105,9 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
         .provider(&args.provider)
         .context("creating the provider")?;
     let runtime = super::runtime()?;
+    if args.device || handle.capabilities().contains(Capabilities::DEVICE_CODE) {
+        return runtime.block_on(device_login(&workflow, &handle, &args));
+    }
     runtime.block_on(async {
         let store = super::open_store(&workflow).await?;
         let flows = Authorizations::new(Arc::new(Broker::new(Some(store))))
@@ -150,18 +159,74 @@ pub(crate) fn run(args: LoginArgs, globals: &Globals) -> anyhow::Result<ExitCode
         };
         match result {
             Ok(done) => {
-                println!(
-                    "user `{}` is logged in to `{}` until {}{}",
-                    super::printable(&done.user),
-                    done.provider,
-                    done.expires_at.map(format_utc).unwrap_or_else(|| "it is revoked".to_owned()),
-                    if done.scopes.is_empty() { String::new() } else { format!(" (scopes: {})", done.scopes.join(" ")) }
-                );
+                logged_in(&done.user, &done.provider, done.expires_at, &done.scopes);
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => Err(anyhow::Error::new(e).context(format!("logging `{}` in to `{}`", args.user, args.provider))),
         }
     })
+}
+
+/// Says who is logged in to what, until when.
+fn logged_in(user: &str, provider: &str, expires_at: Option<i64>, scopes: &[String]) {
+    println!(
+        "user `{}` is logged in to `{provider}` until {}{}",
+        super::printable(user),
+        expires_at
+            .map(format_utc)
+            .unwrap_or_else(|| "it is revoked".to_owned()),
+        if scopes.is_empty() {
+            String::new()
+        } else {
+            format!(" (scopes: {})", scopes.join(" "))
+        }
+    );
+}
+
+/// `login` with the device flow: the URL and the code on stdout, then
+/// polling until the user approves, the code expires or `--timeout` passes.
+async fn device_login(
+    workflow: &crate::workflow::Workflow,
+    handle: &ProviderHandle,
+    args: &LoginArgs,
+) -> anyhow::Result<ExitCode> {
+    let store = super::open_store(workflow).await?;
+    let broker = Broker::new(Some(store));
+    let context = || format!("logging `{}` in to `{}`", args.user, args.provider);
+    let authorization = device_flow::start(handle, &args.user)
+        .await
+        .with_context(context)?;
+    eprintln!(
+        "To authorize `{}` for user `{}`, open this URL and enter the code:",
+        args.provider,
+        super::printable(&args.user)
+    );
+    let url = authorization
+        .verification_uri_complete
+        .as_deref()
+        .unwrap_or(&authorization.verification_uri);
+    println!("{}", super::printable(url));
+    println!("code: {}", super::printable(&authorization.user_code));
+    if args.open {
+        if let Err(e) = std::process::Command::new("xdg-open").arg(url).spawn() {
+            eprintln!("could not open a browser ({e}); open the URL yourself");
+        }
+    }
+    eprintln!(
+        "waiting for the approval (the code is valid {} s) ...",
+        authorization.expires_in
+    );
+    let deadline = Instant::now() + args.timeout;
+    let tokens = device_flow::finish(handle, &broker, &args.user, &authorization, deadline)
+        .await
+        .with_context(context)?;
+    logged_in(
+        &args.user,
+        &args.provider,
+        tokens.expires_at,
+        &tokens.scopes,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn finish(

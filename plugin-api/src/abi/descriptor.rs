@@ -33,8 +33,18 @@ impl Capabilities {
     /// `access_token`, and caches the outcome per (instance, caller token).
     pub const CALLER_TOKEN: Self = Self(1 << 6);
 
+    /// Authorizes with the device flow (RFC 8628) instead of a redirect:
+    /// `authorization_url` answers the device authorization response as
+    /// JSON (`device_code`, `user_code`, `verification_uri`,
+    /// `verification_uri_complete`, `expires_in`, `interval`), and
+    /// `exchange_code`, given the device code as `code`, polls the token
+    /// endpoint once: `authorization_pending`, `slow_down`,
+    /// `access_denied` and `expired_token` come back as errors with those
+    /// OAuth codes. The host polls, honouring `interval` and `slow_down`.
+    pub const DEVICE_CODE: Self = Self(1 << 7);
+
     /// Every capability with its name, in display order.
-    pub const NAMED: [(Self, &'static str); 7] = [
+    pub const NAMED: [(Self, &'static str); 8] = [
         (Self::INTERACTIVE, "interactive"),
         (Self::REFRESHABLE, "refreshable"),
         (Self::REVOCABLE, "revocable"),
@@ -42,6 +52,7 @@ impl Capabilities {
         (Self::SHARED, "shared"),
         (Self::USER_SUPPLIED, "user_supplied"),
         (Self::CALLER_TOKEN, "caller_token"),
+        (Self::DEVICE_CODE, "device_code"),
     ];
 
     /// Whether all bits of `other` are set.

@@ -33,10 +33,32 @@ pub(crate) async fn post(
     host: &Host,
     what: &str,
     token_url: &str,
-    mut form: Vec<(&str, String)>,
+    form: Vec<(&str, String)>,
     client: Option<&SecretClient>,
 ) -> Result<(BasicTokenResponse, IssuedTokenType), Error> {
-    let mut request = HttpRequest::new("POST", token_url)
+    let body = post_form(host, what, token_url, form, client).await?;
+    let parsed = serde_json::from_slice::<BasicTokenResponse>(&body).map_err(|_| {
+        Error::new(
+            ErrorKind::Upstream,
+            format!("{what}: the authorization server's answer is not a valid token response"),
+        )
+    })?;
+    let issued = serde_json::from_slice::<IssuedTokenType>(&body).unwrap_or_default();
+    Ok((parsed, issued))
+}
+
+/// Posts `form` to an endpoint of the authorization server (with
+/// `client`'s authentication) and returns the body of a 2xx answer; a
+/// refusal is an error with the server's `error` code only (also when it
+/// comes with status 200).
+pub(crate) async fn post_form(
+    host: &Host,
+    what: &str,
+    url: &str,
+    mut form: Vec<(&str, String)>,
+    client: Option<&SecretClient>,
+) -> Result<Vec<u8>, Error> {
+    let mut request = HttpRequest::new("POST", url)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json");
     if let Some(client) = client {
@@ -71,37 +93,31 @@ pub(crate) async fn post(
             ),
         ));
     }
-    if !(200..300).contains(&response.status) {
-        let code = serde_json::from_slice::<serde_json::Value>(&response.body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-            .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
-        let Some(code) = code else {
-            return Err(Error::new(
-                ErrorKind::Upstream,
-                format!(
-                    "{what}: the authorization server answered {}",
-                    response.status
-                ),
-            ));
-        };
-        let kind = match code.as_str() {
-            "invalid_grant" => ErrorKind::InvalidGrant,
-            "invalid_client" | "unauthorized_client" => ErrorKind::InvalidClient,
-            _ => ErrorKind::InvalidRequest,
-        };
-        return Err(Error::new(
-            kind,
-            format!("{what} was refused by the authorization server"),
-        )
-        .with_oauth_error(code));
+    let json = serde_json::from_slice::<serde_json::Value>(&response.body).ok();
+    let code = json
+        .as_ref()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    if (200..300).contains(&response.status) && code.is_none() {
+        return Ok(response.body);
     }
-    let parsed = serde_json::from_slice::<BasicTokenResponse>(&response.body).map_err(|_| {
-        Error::new(
+    let Some(code) = code else {
+        return Err(Error::new(
             ErrorKind::Upstream,
-            format!("{what}: the authorization server's answer is not a valid token response"),
-        )
-    })?;
-    let issued = serde_json::from_slice::<IssuedTokenType>(&response.body).unwrap_or_default();
-    Ok((parsed, issued))
+            format!(
+                "{what}: the authorization server answered {}",
+                response.status
+            ),
+        ));
+    };
+    let kind = match code.as_str() {
+        "invalid_grant" => ErrorKind::InvalidGrant,
+        "invalid_client" | "unauthorized_client" => ErrorKind::InvalidClient,
+        _ => ErrorKind::InvalidRequest,
+    };
+    Err(Error::new(
+        kind,
+        format!("{what} was refused by the authorization server"),
+    )
+    .with_oauth_error(code))
 }

@@ -12,12 +12,15 @@
 //! - `oauth2_jwt_bearer`: a service account's signed assertion exchanged
 //!   for a token (RFC 7523), kept per subject;
 //! - `oauth2_token_exchange`: the caller's own token exchanged for a
-//!   downstream one (RFC 8693, or Entra's on-behalf-of).
+//!   downstream one (RFC 8693, or Entra's on-behalf-of);
+//! - `oauth2_device_code`: per-user tokens from the device flow (RFC 8628),
+//!   the host polling.
 
 mod auth_code;
 mod client_credentials;
 mod client_identity;
 mod common;
+mod device_code;
 mod discovery;
 mod grant_request;
 mod jwt_bearer;
@@ -29,6 +32,7 @@ mod token_exchange;
 pub use auth_code::{AuthCodeConfig, AuthCodeFlow};
 pub use client_credentials::{ClientCredentials, ClientCredentialsConfig};
 pub use common::{AssertionAlgorithm, TokenEndpointAuthMethod};
+pub use device_code::{DeviceCode, DeviceCodeConfig};
 pub use jwt_bearer::{JwtBearer, JwtBearerConfig, ScopesIn};
 pub use mcp::{McpOAuth2, McpOAuth2Config};
 pub use mcp_client_credentials::{McpClientCredentials, McpClientCredentialsConfig};
@@ -40,4 +44,5 @@ authhost_plugin_api::register_provider!(McpOAuth2);
 authhost_plugin_api::register_provider!(McpClientCredentials);
 authhost_plugin_api::register_provider!(JwtBearer);
 authhost_plugin_api::register_provider!(TokenExchange);
+authhost_plugin_api::register_provider!(DeviceCode);
 authhost_plugin_api::export_plugin!();
