@@ -62,10 +62,9 @@ fn variant(
                 json!({ "const": type_name, "description": description }),
             );
             if kind == "provider" {
-                p.insert(
-                    "_preflight".to_owned(),
-                    json!({ "type": "boolean", "description": "Include this provider in `POST /v1/auth/preflight` when the request names none (host-owned)." }),
-                );
+                for (key, schema) in host_provider_keys() {
+                    p.insert(key.to_owned(), schema);
+                }
             }
         }
         let required = object.entry("required").or_insert_with(|| json!([]));
@@ -81,6 +80,35 @@ fn variant(
     let reference = json!({ "$ref": format!("#/$defs/{key}") });
     defs.insert(key.clone(), schema);
     (key, reference)
+}
+
+/// The host-owned keys of a provider entry besides `_type` (every name in
+/// `HOST_PROVIDER_KEYS`), as the host reads them.
+fn host_provider_keys() -> [(&'static str, Value); 4] {
+    [
+        (
+            "_preflight",
+            json!({ "type": "boolean", "description": "Include this provider in `POST /v1/auth/preflight` when the request names none (host-owned)." }),
+        ),
+        (
+            "_keep_alive",
+            json!({ "type": "string", "description": "Refresh grants not refreshed for this long (`30d`), so idle users stay connected (host-owned)." }),
+        ),
+        (
+            "_handout",
+            json!({ "type": "boolean", "description": "Let callers that `general.server.handout` allows take the access token itself (host-owned)." }),
+        ),
+        (
+            "_base_url",
+            json!({
+                "description": "Where `/v1/proxy/{provider}/…` and `authhost curl` send requests; a list allows more origins (host-owned).",
+                "anyOf": [
+                    { "type": "string", "format": "uri" },
+                    { "type": "array", "items": { "type": "string", "format": "uri" }, "minItems": 1 }
+                ]
+            }),
+        ),
+    ]
 }
 
 /// `_type` picks one of `variants`: an enum of the names, then one
@@ -156,4 +184,23 @@ pub fn workflow_schema(registry: &PluginRegistry, tool_types: &ToolTypes) -> Val
         },
         "$defs": defs
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The editor schema knows every key the host takes from a provider
+    /// entry, so a valid workflow is valid in an editor too.
+    #[test]
+    fn every_host_provider_key_is_in_the_schema() {
+        let described: Vec<&str> = super::host_provider_keys()
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
+        for key in super::super::HOST_PROVIDER_KEYS
+            .iter()
+            .filter(|k| **k != "_type")
+        {
+            assert!(described.contains(key), "{key}");
+        }
+    }
 }
