@@ -11,8 +11,9 @@ fn names(json: &str) -> Vec<String> {
         .collect()
 }
 
-const INSTALLED: [&str; 12] = [
+const INSTALLED: [&str; 13] = [
     "api_key",
+    "aws_sigv4",
     "bearer_token",
     "custom_headers",
     "http_basic",
@@ -42,7 +43,8 @@ fn components_table_lists_the_built_in_providers() {
         .collect();
     assert_eq!(names, INSTALLED);
     assert!(lines[1].starts_with("authhost-static"));
-    assert!(lines[5].starts_with("authhost-oauth2"));
+    assert!(lines[2].starts_with("authhost-aws"));
+    assert!(lines[6].starts_with("authhost-oauth2"));
 }
 
 #[test]
@@ -57,6 +59,8 @@ fn components_json_is_sorted_and_complete() {
             .is_some_and(|n| n.starts_with("oauth2_") || n.starts_with("mcp_oauth2"));
         let (plugin, file) = if oauth {
             ("authhost-oauth2", "libauthhost_oauth2.so")
+        } else if row["name"] == "aws_sigv4" {
+            ("authhost-aws", "libauthhost_aws.so")
         } else {
             ("authhost-static", "libauthhost_static.so")
         };

@@ -15,6 +15,7 @@ async fn every_example_validates_creates_and_authenticates() {
     let registry = registry_of(&[
         &library("authhost_static"),
         &library("authhost_oauth2"),
+        &library("authhost_aws"),
         &template,
     ]);
     let mut checked = Vec::new();
@@ -77,6 +78,7 @@ async fn every_example_validates_creates_and_authenticates() {
         checked,
         [
             "api_key",
+            "aws_sigv4",
             "bearer_token",
             "custom_headers",
             "http_basic",

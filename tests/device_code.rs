@@ -1,7 +1,8 @@
 //! `oauth2_device_code` (RFC 8628) through `authhost login --device`
 //! against the test authorization server, which answers polls as §3.5 says
 //! and records them: the CLI waits `interval` between polls and five more
-//! seconds after a `slow_down`, stores the grant, and says a refusal.
+//! seconds after a `slow_down`, stores the grant, and says a refusal; in
+//! `serve`, a connect link shows the code and the server finishes the flow.
 
 use std::{
     io::{BufRead, BufReader},
@@ -80,10 +81,7 @@ fn start_login(config: &str, user: &str) -> (Child, String, String) {
 }
 
 fn approve(url: &str, query: &str) {
-    let status = reqwest::blocking::get(format!("{url}&{query}"))
-        .expect("approve")
-        .status();
-    assert!(status.is_success(), "{status}");
+    approve_url(&format!("{url}&{query}"));
 }
 
 fn wait_for_polls(server: &oauth_server::AuthServer, n: usize) {
@@ -186,4 +184,73 @@ fn a_refusal_is_said_and_a_redirect_provider_is_not_a_device_one() {
         "{}",
         out.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connect_link_shows_the_code_and_the_server_finishes_the_flow() {
+    let server = oauth_server::start();
+    server.set(|inner| inner.device_interval = 1);
+    let running = crate::server::start(
+        &formatdoc!(
+            r#"
+                general:
+                  server:
+                    connect:
+                      verify: none
+                  store:
+                    url: sqlite://{{dir}}/tokens.db
+                  inbound_auth:
+                    type: none
+                    trust_user_header: X-User-Id
+                authentication:
+                  tv:
+                    _type: oauth2_device_code
+                    client_id: public-app
+                    device_authorization_url: {base}/device_authorization
+                    token_url: {base}/token
+                tools:
+                  me:
+                    _type: http
+                    url: {base}/api/me
+                    auth_provider: tv
+            "#,
+            base = server.base,
+        ),
+        None,
+    )
+    .await;
+    let (status, body) = crate::server::invoke_as(&running.base, "me", "dana").await;
+    assert_eq!(status, 401, "{body}");
+    let link = body["auth_url"].as_str().expect("connect link").to_owned();
+    let http = reqwest::Client::new();
+    let page = http.get(&link).send().await.expect("open the link");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("page");
+    let code = page
+        .split("<strong id=\"user-code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the page shows the code")
+        .to_owned();
+    assert!(page.contains(&format!("{}/device", server.base)), "{page}");
+    let approve = format!("{}/device?user_code={code}&user=dana", server.base);
+    tokio::task::spawn_blocking(move || approve_url(&approve))
+        .await
+        .expect("approve");
+    let mut connected = false;
+    for _ in 0..100 {
+        let (status, body) = crate::server::invoke_as(&running.base, "me", "dana").await;
+        if status == 200 {
+            assert_eq!(body["body"]["user"], "dana", "{body}");
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(connected, "the server never stored the grant");
+}
+
+fn approve_url(url: &str) {
+    let status = reqwest::blocking::get(url).expect("approve").status();
+    assert!(status.is_success(), "{status}");
 }

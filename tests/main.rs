@@ -7,6 +7,7 @@
 //! the plugins' `.so` files.
 //!
 //! Index:
+//! - [`aws_sigv4`]: `aws_sigv4` signatures recomputed by an independent implementation.
 //! - [`cli_info`]: `authhost info` and `--version`.
 //! - [`component_examples`]: every component's example config validates and creates.
 //! - [`device_code`]: `oauth2_device_code` (RFC 8628): `login --device`, polling intervals and `slow_down`.
@@ -26,12 +27,14 @@
 //! - [`token_handout`]: the guarded token hand-out: opt-in, caller rules, audit.
 //! - [`token_exchange`]: `oauth2_token_exchange` (RFC 8693, Entra on-behalf-of): the caller's token exchanged once per token.
 //! - [`token_store`]: the encrypted store on SQLite and Postgres: sealing, rotation, leases, migrations.
+//! - [`user_supplied_oauth`]: users' own OAuth2 clients (`user_supplied` kind `oauth2_client_credentials`).
 //! - [`workflow_call`]: `authhost call` against a real HTTP API.
 //! - [`workflow_validate`]: `authhost validate` on broken, hostile and start-up-refused workflows.
 //! - [`support`]: running the binary, plugin folders, the authorization server, the browser.
 
 mod support;
 
+mod aws_sigv4;
 mod cli_info;
 mod component_examples;
 mod device_code;
@@ -52,5 +55,6 @@ mod server;
 mod token_exchange;
 mod token_handout;
 mod token_store;
+mod user_supplied_oauth;
 mod workflow_call;
 mod workflow_validate;

@@ -180,7 +180,7 @@ async fn every_plugin_creates_its_own_types_whatever_the_load_order() {
     let dir = PluginDir::new();
     dir.install("fixture_faulty", "faulty");
     let mut search = authhost::plugin::SearchPath::new();
-    // libauthhost_oauth2 and libauthhost_static load first, the faulty
+    // libauthhost_aws, _oauth2 and _static load first, the faulty
     // plugin (whose name sorts first) last.
     search.push(
         crate::support::target_dir(),
@@ -193,6 +193,7 @@ async fn every_plugin_creates_its_own_types_whatever_the_load_order() {
     assert_eq!(
         names,
         [
+            "authhost-aws",
             "authhost-fixture-faulty",
             "authhost-oauth2",
             "authhost-static"

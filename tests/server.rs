@@ -1259,7 +1259,7 @@ async fn tools_can_use_the_callers_claims() {
     );
 }
 
-async fn put_credentials(
+pub(crate) async fn put_credentials(
     base: &str,
     provider: &str,
     user: &str,
@@ -1280,7 +1280,7 @@ async fn put_credentials(
     )
 }
 
-async fn invoke_as(base: &str, tool: &str, user: &str) -> (u16, serde_json::Value) {
+pub(crate) async fn invoke_as(base: &str, tool: &str, user: &str) -> (u16, serde_json::Value) {
     let response = client()
         .post(format!("{base}/v1/tools/{tool}/invoke"))
         .header("x-user-id", user)

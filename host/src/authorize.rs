@@ -565,7 +565,7 @@ pub fn message_page(title: &str, text: &str) -> String {
 
 /// The HTML around every page the browser sees; `title` and `body` are
 /// already escaped.
-fn page(title: &str, body: &str) -> String {
+pub fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>\n"
     )

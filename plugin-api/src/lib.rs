@@ -114,6 +114,8 @@ mod secret;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;
+#[cfg(feature = "token-request")]
+pub mod token_request;
 
 pub use abi::{Capabilities, InstanceInfo};
 pub use authenticator::{Authenticator, Claims, InboundCredential};

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod device_grant;
 pub mod echo;
 pub mod oauth_server;
+pub mod sigv4;
 
 use std::{
     path::{Path, PathBuf},

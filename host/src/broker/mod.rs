@@ -838,8 +838,19 @@ impl Broker {
             tokens: Some(tokens),
             request: None,
         };
+        let obtained = now();
         let outcome = provider.authenticate(&ctx).await?;
-        if let AuthOutcome::Credentials { credentials, .. } = &outcome {
+        if let AuthOutcome::Credentials {
+            credentials,
+            expires_at,
+        } = &outcome
+        {
+            // Credentials the provider made from the stored ones (a token
+            // fetched with a user's own client) may expire sooner.
+            let refresh_at = match expires_at {
+                Some(expires_at) => refresh_at.min(self::refresh_at(obtained, *expires_at)),
+                None => refresh_at,
+            };
             self.remember(
                 provider.instance(),
                 user,

@@ -97,7 +97,7 @@ pub(super) fn connect_link(
 
 /// Records that `flow` finished (`Completed` or `Refused`, with the
 /// reason) and announces it to the webhook, if one is configured.
-async fn finish(
+pub(super) async fn finish(
     state: &ServerState,
     flows: &Authorizations,
     flow: &Flow,
@@ -129,7 +129,7 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
         .into_response()
 }
 
-fn refusal(status: StatusCode, text: &str) -> Response {
+pub(super) fn refusal(status: StatusCode, text: &str) -> Response {
     page(status, "Cannot connect", text)
 }
 
@@ -138,7 +138,7 @@ fn refusal(status: StatusCode, text: &str) -> Response {
 /// the browser to the authorization server — with the flow cookie in
 /// `session` mode.
 async fn open_flow(
-    state: &ServerState,
+    state: &Arc<ServerState>,
     id: &str,
     provider: &str,
     user: &str,
@@ -188,6 +188,12 @@ async fn open_flow(
                 "internal error; see the server log",
             );
         }
+    }
+    if handle
+        .capabilities()
+        .contains(authhost_plugin_api::Capabilities::DEVICE_CODE)
+    {
+        return super::device_connect::open(state, flow, handle).await;
     }
     let started = match flows
         .start_with_id(&handle, user, ttl, return_to, id, scopes)

@@ -9,6 +9,7 @@
 mod client_metadata;
 mod connect_page;
 mod connections;
+mod device_connect;
 mod error;
 mod flows;
 mod handout;

@@ -3,11 +3,11 @@
 //! through the host, the answer read as a standard token response, a
 //! refusal mapped to a typed error with the server's `error` code only.
 
-use authhost_plugin_api::{Error, ErrorKind, Host, HttpRequest, Secret};
+use authhost_plugin_api::{token_request, Error, ErrorKind, Host, Secret};
 use oauth2::basic::BasicTokenResponse;
 use serde::Deserialize;
 
-use crate::common::{self, TokenEndpointAuthMethod};
+use crate::common::TokenEndpointAuthMethod;
 
 /// A client authenticating at the token endpoint with a secret.
 #[derive(Debug)]
@@ -48,76 +48,18 @@ pub(crate) async fn post(
 }
 
 /// Posts `form` to an endpoint of the authorization server (with
-/// `client`'s authentication) and returns the body of a 2xx answer; a
-/// refusal is an error with the server's `error` code only (also when it
-/// comes with status 200).
+/// `client`'s authentication) and returns the body of a 2xx answer.
 pub(crate) async fn post_form(
     host: &Host,
     what: &str,
     url: &str,
-    mut form: Vec<(&str, String)>,
+    form: Vec<(&str, String)>,
     client: Option<&SecretClient>,
 ) -> Result<Vec<u8>, Error> {
-    let mut request = HttpRequest::new("POST", url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "application/json");
-    if let Some(client) = client {
-        match client.method {
-            TokenEndpointAuthMethod::ClientSecretPost => {
-                form.push(("client_id", client.id.clone()));
-                form.push(("client_secret", client.secret.expose().to_owned()));
-            }
-            _ => {
-                // RFC 6749 §2.3.1: each part form-encoded, then Basic.
-                let encode = |s: &str| {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
-                };
-                let pair = format!("{}:{}", encode(&client.id), encode(client.secret.expose()));
-                request = request.header(
-                    "authorization",
-                    format!("Basic {}", common::base64(pair.as_bytes())),
-                );
-            }
-        }
-    }
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
-        .finish();
-    let response = host.http(request.body(body)).await?;
-    if response.status >= 500 {
-        return Err(Error::new(
-            ErrorKind::Upstream,
-            format!(
-                "{what}: the authorization server answered {}",
-                response.status
-            ),
-        ));
-    }
-    let json = serde_json::from_slice::<serde_json::Value>(&response.body).ok();
-    let code = json
-        .as_ref()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
-    if (200..300).contains(&response.status) && code.is_none() {
-        return Ok(response.body);
-    }
-    let Some(code) = code else {
-        return Err(Error::new(
-            ErrorKind::Upstream,
-            format!(
-                "{what}: the authorization server answered {}",
-                response.status
-            ),
-        ));
-    };
-    let kind = match code.as_str() {
-        "invalid_grant" => ErrorKind::InvalidGrant,
-        "invalid_client" | "unauthorized_client" => ErrorKind::InvalidClient,
-        _ => ErrorKind::InvalidRequest,
-    };
-    Err(Error::new(
-        kind,
-        format!("{what} was refused by the authorization server"),
-    )
-    .with_oauth_error(code))
+    let client = client.map(|c| token_request::SecretClient {
+        id: c.id.clone(),
+        secret: c.secret.clone(),
+        in_body: c.method == TokenEndpointAuthMethod::ClientSecretPost,
+    });
+    token_request::post_form(host, what, url, form, client.as_ref()).await
 }

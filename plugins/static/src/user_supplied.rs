@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use authhost_plugin_api::{
-    AuthContext, AuthOutcome, AuthProvider, Capabilities, CreateContext, Credential, Error,
-    ErrorKind, InstanceInfo, Secret,
+    token_request, AuthContext, AuthOutcome, AuthProvider, Capabilities, CreateContext, Credential,
+    Error, ErrorKind, Host, InstanceInfo, Secret,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -29,8 +29,14 @@ pub enum SuppliedKind {
     ApiKey,
     /// `{"kind": "headers", "headers": {name: value, …}}`
     Headers,
+    /// `{"kind": "oauth2_client_credentials", "token_url": …, "client_id": …,
+    /// "client_secret": …, "scopes"?: […], "audience"?: …}`: the user's own
+    /// OAuth2 client, whose token authhost fetches and renews.
+    Oauth2ClientCredentials,
 }
 
+/// The default kinds: every static one (`oauth2_client_credentials` must
+/// be asked for, with the token endpoints it may reach).
 fn all_kinds() -> Vec<SuppliedKind> {
     vec![
         SuppliedKind::Bearer,
@@ -58,6 +64,11 @@ pub struct UserSuppliedConfig {
     /// shared by replicas) instead of only in this process's memory.
     #[serde(default)]
     pub persist: bool,
+    /// Token endpoints users may name with `oauth2_client_credentials`
+    /// (URL prefixes, such as `https://login.example.com/`); that kind is
+    /// refused while this is empty.
+    #[serde(default)]
+    pub token_url_prefixes: Vec<String>,
     /// Header names a user may put credentials in beyond each kind's own
     /// (`Authorization` for bearer, `X-API-Key` for api_key); the `headers`
     /// kind may set only these. Default: none.
@@ -88,6 +99,17 @@ enum Supplied {
     Headers {
         headers: BTreeMap<String, Secret>,
     },
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: Secret,
+        #[serde(default)]
+        scopes: Vec<String>,
+        audience: Option<String>,
+        /// `true`: id and secret in the form body instead of HTTP Basic.
+        #[serde(default)]
+        secret_in_body: bool,
+    },
 }
 
 fn bearer() -> String {
@@ -105,7 +127,20 @@ fn x_api_key() -> String {
 pub struct UserSupplied {
     kinds: Vec<SuppliedKind>,
     allowed_headers: Vec<String>,
+    token_url_prefixes: Vec<String>,
     info: InstanceInfo,
+    host: Option<Host>,
+}
+
+/// What a supplied document gives: credentials now, or a client whose
+/// token must be fetched.
+enum Checked {
+    Ready(Vec<Credential>),
+    Fetch {
+        token_url: String,
+        form: Vec<(&'static str, String)>,
+        client: token_request::SecretClient,
+    },
 }
 
 fn refuse(message: impl Into<String>) -> Error {
@@ -135,7 +170,7 @@ impl UserSupplied {
         )))
     }
 
-    fn credentials(&self, document: &str) -> Result<Vec<Credential>, Error> {
+    fn credentials(&self, document: &str) -> Result<Checked, Error> {
         let supplied: Supplied = authhost_plugin_api::parse_config(document)
             .map_err(|e| refuse(e.message().to_owned()))?;
         let kind = match &supplied {
@@ -143,6 +178,7 @@ impl UserSupplied {
             Supplied::Basic { .. } => SuppliedKind::Basic,
             Supplied::ApiKey { .. } => SuppliedKind::ApiKey,
             Supplied::Headers { .. } => SuppliedKind::Headers,
+            Supplied::Oauth2ClientCredentials { .. } => SuppliedKind::Oauth2ClientCredentials,
         };
         if !self.kinds.contains(&kind) {
             return Err(refuse(
@@ -150,7 +186,7 @@ impl UserSupplied {
             ));
         }
         let checked = |e: Error| refuse(e.message().to_owned());
-        Ok(match supplied {
+        Ok(Checked::Ready(match supplied {
             Supplied::Bearer {
                 token,
                 scheme,
@@ -196,6 +232,103 @@ impl UserSupplied {
                 }
                 out
             }
+            Supplied::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scopes,
+                audience,
+                secret_in_body,
+            } => {
+                let allowed = token_url.starts_with("https://") || token_url.starts_with("http://");
+                if !allowed
+                    || !self
+                        .token_url_prefixes
+                        .iter()
+                        .any(|prefix| token_url.starts_with(prefix.as_str()))
+                {
+                    return Err(refuse(format!(
+                        "token_url: this provider accepts token endpoints under {} only",
+                        if self.token_url_prefixes.is_empty() {
+                            "none (the operator lists them in token_url_prefixes)".to_owned()
+                        } else {
+                            self.token_url_prefixes.join(", ")
+                        }
+                    )));
+                }
+                validate::plain_value("client_id", &client_id).map_err(checked)?;
+                validate::secret_value("client_secret", &client_secret).map_err(checked)?;
+                let mut form = vec![("grant_type", "client_credentials".to_owned())];
+                if !scopes.is_empty() {
+                    form.push(("scope", scopes.join(" ")));
+                }
+                if let Some(audience) = audience {
+                    form.push(("audience", audience));
+                }
+                return Ok(Checked::Fetch {
+                    token_url,
+                    form,
+                    client: token_request::SecretClient {
+                        id: client_id,
+                        secret: client_secret,
+                        in_body: secret_in_body,
+                    },
+                });
+            }
+        }))
+    }
+
+    /// The token of a user's own OAuth2 client (RFC 6749 §4.4).
+    async fn fetch(
+        &self,
+        token_url: &str,
+        form: Vec<(&'static str, String)>,
+        client: &token_request::SecretClient,
+    ) -> Result<AuthOutcome, Error> {
+        let host = self.host.as_ref().ok_or_else(|| {
+            Error::internal("fetching a token needs the authhost host (created in-process)")
+        })?;
+        let body = token_request::post_form(
+            host,
+            "the client credentials request with the supplied client",
+            token_url,
+            form,
+            Some(client),
+        )
+        .await
+        .map_err(|e| match e.oauth_error() {
+            // The user's client was refused: theirs to fix, said as such.
+            Some(code) => refuse(format!(
+                "the supplied client was refused by its token endpoint ({code})"
+            ))
+            .with_oauth_error(code.to_owned()),
+            None => e,
+        })?;
+        #[derive(Deserialize)]
+        struct Answer {
+            access_token: Secret,
+            expires_in: Option<u64>,
+        }
+        let answer: Answer = serde_json::from_slice(&body).map_err(|_| {
+            Error::new(
+                ErrorKind::Upstream,
+                "the supplied token endpoint's answer is not a token response",
+            )
+        })?;
+        validate::secret_value("access_token", &answer.access_token)
+            .map_err(|e| Error::new(ErrorKind::Upstream, e.message().to_owned()))?;
+        let now = host
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Ok(AuthOutcome::Credentials {
+            credentials: vec![Credential::bearer(answer.access_token)],
+            // Without expires_in: an hour, never "forever".
+            expires_at: Some(authhost_plugin_api::expires_after(
+                now,
+                answer.expires_in.unwrap_or(3600),
+            )),
         })
     }
 }
@@ -203,7 +336,7 @@ impl UserSupplied {
 impl AuthProvider for UserSupplied {
     const NAME: &'static str = "user_supplied";
     const DESCRIPTION: &'static str =
-        "Credentials each user supplies (bearer, basic, API key, headers), kept per user with a TTL";
+        "Credentials each user supplies (bearer, basic, API key, headers, their own OAuth2 client), kept per user with a TTL";
     const CAPABILITIES: Capabilities = Capabilities::USER_SUPPLIED;
     type Config = UserSuppliedConfig;
 
@@ -211,7 +344,7 @@ impl AuthProvider for UserSupplied {
         serde_json::json!({ "kinds": ["bearer", "api_key"], "ttl": 3600, "persist": false })
     }
 
-    fn create(config: UserSuppliedConfig, _: &CreateContext) -> Result<Self, Error> {
+    fn create(config: UserSuppliedConfig, ctx: &CreateContext) -> Result<Self, Error> {
         if config.kinds.is_empty() {
             return Err(Error::config("kinds: list at least one kind"));
         }
@@ -221,9 +354,34 @@ impl AuthProvider for UserSupplied {
         for (i, name) in config.allowed_headers.iter().enumerate() {
             validate::header_name(&format!("allowed_headers.{i}"), name)?;
         }
+        for (i, prefix) in config.token_url_prefixes.iter().enumerate() {
+            // A prefix must end its host: `https://a.example` would also
+            // match `https://a.example.evil.test/`.
+            let host_ended = ["https://", "http://"].iter().any(|scheme| {
+                prefix
+                    .strip_prefix(scheme)
+                    .is_some_and(|rest| rest.contains('/'))
+            });
+            if !host_ended {
+                return Err(Error::config(format!(
+                    "token_url_prefixes.{i}: expected an http(s) URL prefix whose host ends with `/` (https://login.example.com/)"
+                )));
+            }
+        }
+        if config
+            .kinds
+            .contains(&SuppliedKind::Oauth2ClientCredentials)
+            && config.token_url_prefixes.is_empty()
+        {
+            return Err(Error::config(
+                "token_url_prefixes: required with the oauth2_client_credentials kind (the token endpoints users may name)",
+            ));
+        }
         Ok(Self {
             kinds: config.kinds,
             allowed_headers: config.allowed_headers,
+            token_url_prefixes: config.token_url_prefixes,
+            host: ctx.host.clone(),
             info: InstanceInfo {
                 stores_user_credentials: config.persist,
                 supplied_ttl_secs: config.ttl,
@@ -240,10 +398,17 @@ impl AuthProvider for UserSupplied {
             None => Ok(AuthOutcome::AuthorizationRequired {
                 reason: "the user has not supplied credentials for this provider".to_owned(),
             }),
-            Some(tokens) => Ok(AuthOutcome::Credentials {
-                credentials: self.credentials(tokens.access_token.expose())?,
-                expires_at: tokens.expires_at,
-            }),
+            Some(tokens) => match self.credentials(tokens.access_token.expose())? {
+                Checked::Ready(credentials) => Ok(AuthOutcome::Credentials {
+                    credentials,
+                    expires_at: tokens.expires_at,
+                }),
+                Checked::Fetch {
+                    token_url,
+                    form,
+                    client,
+                } => self.fetch(&token_url, form, &client).await,
+            },
         }
     }
 }
@@ -287,7 +452,9 @@ mod tests {
         let provider = UserSupplied {
             kinds,
             allowed_headers: vec!["X-Key".into(), "A".into(), "B".into()],
+            token_url_prefixes: Vec::new(),
             info: InstanceInfo::default(),
+            host: None,
         };
         let tokens = TokenSet {
             access_token: Secret::new(document.to_string()),
