@@ -254,3 +254,31 @@ fn approve_url(url: &str) {
     let status = reqwest::blocking::get(url).expect("approve").status();
     assert!(status.is_success(), "{status}");
 }
+
+#[test]
+fn config_mistakes_are_named_with_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (entry, expected) in [
+        (
+            "client_id: app\n    token_url: https://auth.example.com/token",
+            "device_authorization_url",
+        ),
+        (
+            "client_id: app\n    client_secret: s\n    token_endpoint_auth_method: private_key_jwt\n    device_authorization_url: https://auth.example.com/device\n    token_url: https://auth.example.com/token",
+            "token_endpoint_auth_method: only client_secret_basic or client_secret_post",
+        ),
+        (
+            "client_id: app\n    device_authorization_url: ftp://auth.example.com/device\n    token_url: https://auth.example.com/token",
+            "device_authorization_url: must be an http or https URL",
+        ),
+    ] {
+        let path = write_workflow(
+            dir.path(),
+            format!("authentication:\n  tv:\n    _type: oauth2_device_code\n    {entry}\n"),
+        );
+        let out = run(authhost(), &["validate", &path.display().to_string()]);
+        assert_eq!(out.code, 2, "{entry}: {}", out.all());
+        assert!(out.stdout.contains("authentication.tv"), "{}", out.stdout);
+        assert!(out.stdout.contains(expected), "{entry}: {}", out.stdout);
+    }
+}

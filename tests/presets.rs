@@ -281,3 +281,27 @@ fn githubs_tokens_never_expire() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stored_row(&config)["expires_at"].is_i64());
 }
+
+#[test]
+fn every_preset_in_the_catalogue_validates_through_the_binary() {
+    let out = run(authhost(), &["info", "presets", "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("json");
+    let mut yaml = String::from("authentication:\n");
+    for row in &rows {
+        let name = row["name"].as_str().expect("name");
+        yaml.push_str(&format!(
+            "  p_{name}:\n    _type: {}\n    preset: {name}\n    tenant: contoso\n    subdomain: acme\n    client_id: app\n    client_secret: s\n    redirect_uri: http://127.0.0.1:8765/auth/callback\n",
+            row["provider_type"].as_str().expect("type"),
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_workflow(dir.path(), yaml);
+    let out = run(authhost(), &["validate", &path.display().to_string()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains(&format!("valid ({} providers", rows.len())),
+        "{}",
+        out.stdout
+    );
+}
