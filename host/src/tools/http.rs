@@ -162,6 +162,9 @@ pub struct HttpTool {
     description: Option<String>,
     method: Method,
     url: Template,
+    /// The URL parsed once, when it has no placeholder (the hot path
+    /// clones it instead of parsing it, IDNA and all, for every call).
+    parsed_url: Option<url::Url>,
     /// The path the written URL starts with: a filled URL never leaves it.
     path_prefix: String,
     headers: Vec<(HeaderName, Template)>,
@@ -324,6 +327,11 @@ impl ToolType for HttpToolType {
                 description: config.description,
                 method: config.method.method(),
                 path_prefix: path_prefix(&url),
+                parsed_url: url
+                    .is_literal()
+                    .then(|| url.render(&Args::new(), true).ok())
+                    .flatten()
+                    .and_then(|text| url::Url::parse(&text).ok()),
                 url,
                 headers,
                 query,
@@ -335,6 +343,40 @@ impl ToolType for HttpToolType {
             })),
             _ => Err(problems),
         }
+    }
+}
+
+impl HttpTool {
+    /// The URL with `args` filled in, checked: no `.`/`..` segment, still
+    /// under the written path.
+    fn filled_url(&self, args: &Args) -> Result<url::Url, ToolError> {
+        let rendered = self.url.render(args, true)?;
+        let first_arg = || {
+            let dots = self.url.args().find(|n| {
+                args.get(*n)
+                    .is_some_and(|v| super::value_text(v).chars().all(|c| c == '.'))
+            });
+            dots.or_else(|| self.url.args().next())
+                .unwrap_or("url")
+                .to_owned()
+        };
+        if super::has_dot_segment(&rendered) {
+            return Err(ToolError::Invalid {
+                name: first_arg(),
+                reason: "would make a `.` or `..` path segment (the request would leave the tool's path)".to_owned(),
+            });
+        }
+        let url = url::Url::parse(&rendered).map_err(|e| ToolError::Invalid {
+            name: first_arg(),
+            reason: format!("makes the URL invalid ({e})"),
+        })?;
+        if !url.path().starts_with(&self.path_prefix) {
+            return Err(ToolError::Invalid {
+                name: first_arg(),
+                reason: "would move the request out of the tool's path".to_owned(),
+            });
+        }
+        Ok(url)
     }
 }
 
@@ -372,32 +414,10 @@ impl Tool for HttpTool {
                 expected,
             });
         }
-        let rendered = self.url.render(args, true)?;
-        let first_arg = || {
-            let dots = self.url.args().find(|n| {
-                args.get(*n)
-                    .is_some_and(|v| super::value_text(v).chars().all(|c| c == '.'))
-            });
-            dots.or_else(|| self.url.args().next())
-                .unwrap_or("url")
-                .to_owned()
+        let mut url = match &self.parsed_url {
+            Some(url) => url.clone(),
+            None => self.filled_url(args)?,
         };
-        if super::has_dot_segment(&rendered) {
-            return Err(ToolError::Invalid {
-                name: first_arg(),
-                reason: "would make a `.` or `..` path segment (the request would leave the tool's path)".to_owned(),
-            });
-        }
-        let mut url = url::Url::parse(&rendered).map_err(|e| ToolError::Invalid {
-            name: first_arg(),
-            reason: format!("makes the URL invalid ({e})"),
-        })?;
-        if !url.path().starts_with(&self.path_prefix) {
-            return Err(ToolError::Invalid {
-                name: first_arg(),
-                reason: "would move the request out of the tool's path".to_owned(),
-            });
-        }
         if !self.query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (name, value) in &self.query {
