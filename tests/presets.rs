@@ -188,6 +188,28 @@ fn login(config: &str) -> (i32, String) {
     )
 }
 
+/// A workflow on a fresh test server using `preset` (plus `extra`), a
+/// login through it that must succeed, and one call of `me`, which must
+/// too; `knob` sets the server's quirks first.
+fn logged_in_and_called(
+    preset: &str,
+    extra: &str,
+    knob: impl FnOnce(&mut oauth_server::Inner),
+) -> (oauth_server::AuthServer, tempfile::TempDir, String, String) {
+    let server = oauth_server::start();
+    server.set(knob);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = preset_workflow(dir.path(), &server, preset, extra);
+    let (code, stderr) = login(&config);
+    assert_eq!(code, 0, "{stderr}");
+    let out = run(
+        authhost(),
+        &["call", "me", "--user", "alice", "--config", &config],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    (server, dir, config, out.stdout)
+}
+
 fn stored_row(config: &str) -> serde_json::Value {
     let out = run(
         authhost(),
@@ -200,19 +222,10 @@ fn stored_row(config: &str) -> serde_json::Value {
 
 #[test]
 fn slacks_nested_user_token_comma_scopes_and_errors_sent_as_200() {
-    let server = oauth_server::start();
-    server.set(|inner| inner.slack_style = true);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = preset_workflow(dir.path(), &server, "slack", "");
-    let (code, stderr) = login(&config);
-    assert_eq!(code, 0, "{stderr}");
+    let (server, _dir, config, called) =
+        logged_in_and_called("slack", "", |inner| inner.slack_style = true);
     // The user's token, not the bot token beside it.
-    let out = run(
-        authhost(),
-        &["call", "me", "--user", "alice", "--config", &config],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    assert!(out.stdout.contains("test-user"), "{}", out.stdout);
+    assert!(called.contains("test-user"), "{called}");
     let row = stored_row(&config);
     assert_eq!(
         row["scopes"],
@@ -235,17 +248,7 @@ fn slacks_nested_user_token_comma_scopes_and_errors_sent_as_200() {
 
 #[test]
 fn notions_basic_only_token_endpoint_and_an_override() {
-    let server = oauth_server::start();
-    server.set(|inner| inner.basic_only = true);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = preset_workflow(dir.path(), &server, "notion", "");
-    let (code, stderr) = login(&config);
-    assert_eq!(code, 0, "{stderr}");
-    let out = run(
-        authhost(),
-        &["call", "me", "--user", "alice", "--config", &config],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
+    let (server, _dir, _, _) = logged_in_and_called("notion", "", |inner| inner.basic_only = true);
     // Every filled value can be overridden: the body method is refused here.
     let other = tempfile::tempdir().expect("tempdir");
     let config = preset_workflow(
@@ -261,18 +264,9 @@ fn notions_basic_only_token_endpoint_and_an_override() {
 
 #[test]
 fn githubs_tokens_never_expire() {
-    let server = oauth_server::start();
-    server.set(|inner| inner.lifetime = None);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = preset_workflow(dir.path(), &server, "github", "");
-    let (code, stderr) = login(&config);
-    assert_eq!(code, 0, "{stderr}");
+    let (server, _dir, config, _) =
+        logged_in_and_called("github", "", |inner| inner.lifetime = None);
     assert!(stored_row(&config)["expires_at"].is_null());
-    let out = run(
-        authhost(),
-        &["call", "me", "--user", "alice", "--config", &config],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
 
     // Without the preset, the same answer is assumed to expire.
     let other = tempfile::tempdir().expect("tempdir");
