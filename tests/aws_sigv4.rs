@@ -2,7 +2,8 @@
 //! proxy: every request an API on 127.0.0.1 receives carries a SigV4
 //! signature that an independent implementation ([`crate::support::sigv4`])
 //! recomputes from what was received — method, path, sorted query, host,
-//! date and payload hash — with the session token signed in when given.
+//! date, payload hash, content type and `x-amz-*` headers — with the
+//! session token signed in when given.
 
 use indoc::formatdoc;
 
@@ -37,6 +38,9 @@ fn workflow(dir: &std::path::Path, echo: &echo::EchoServer) -> String {
                 query:
                   b: "two words"
                   a: "1"
+                headers:
+                  x-amz-meta-note: "{{name}} here"
+                  x-trace: not-signed
                 body:
                   name: "{{name}}"
                 auth_provider: aws
@@ -77,10 +81,17 @@ fn every_request_carries_a_signature_an_independent_implementation_accepts() {
     let signed = received["headers"]["authorization"]
         .as_str()
         .expect("authorization");
+    // The content type and the request's own x-amz-* header are signed
+    // too; other headers are not.
     assert!(
-        signed.contains("SignedHeaders=host;x-amz-content-sha256;x-amz-date"),
+        signed.contains(
+            "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-meta-note,"
+        ),
         "{signed}"
     );
+    let mut tampered = received.clone();
+    tampered["headers"]["x-amz-meta-note"] = serde_json::json!("other");
+    assert!(sigv4::verify(&tampered, SECRET).is_err());
     // Tampering is caught by the same check.
     let mut tampered = received.clone();
     tampered["body"] = serde_json::json!("{\"name\":\"other\"}");
@@ -114,6 +125,10 @@ fn every_request_carries_a_signature_an_independent_implementation_accepts() {
             "PUT",
             "-d",
             "{\"qty\":3}",
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "X-Amz-Meta-Batch: 7",
             "--config",
             &config,
         ],
@@ -121,6 +136,12 @@ fn every_request_carries_a_signature_an_independent_implementation_accepts() {
     assert_eq!(out.code, 0, "{}", out.all());
     let received: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     sigv4::verify(&received, SECRET).unwrap_or_else(|e| panic!("{e}\n{received}"));
+    assert!(
+        received["headers"]["authorization"]
+            .as_str()
+            .is_some_and(|a| a.contains("x-amz-meta-batch")),
+        "{received}"
+    );
 }
 
 #[test]

@@ -45,6 +45,7 @@ async fn every_example_validates_creates_and_authenticates() {
             user_id: "alice".into(),
             tokens: None,
             request: Some(OutgoingRequest {
+                headers: Vec::new(),
                 method: "GET".into(),
                 url: "https://api.example.com/v1/items".into(),
                 body_sha256: None,

@@ -52,6 +52,25 @@ pub enum ApplyError {
     ToolHeader(String),
 }
 
+/// The headers of an outgoing request a signing provider sees: none unless
+/// it declares [`Capabilities::SIGNS_HEADERS`](authhost_plugin_api::Capabilities::SIGNS_HEADERS),
+/// and never the transport's own (they may change on the way).
+pub fn headers_to_sign(
+    capabilities: authhost_plugin_api::Capabilities,
+    headers: &http::HeaderMap,
+) -> Vec<(String, String)> {
+    if !capabilities.contains(authhost_plugin_api::Capabilities::SIGNS_HEADERS) {
+        return Vec::new();
+    }
+    headers
+        .iter()
+        .filter(|(name, _)| !is_reserved_header(name))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}
+
 /// Whether a header belongs to the transport or to proxies (RFC 9110
 /// §7.6.1 hop-by-hop fields, message framing, routing and client-address
 /// fields): no credential may set one.

@@ -184,6 +184,10 @@ impl Invoker {
                     .body
                     .as_ref()
                     .map(|b| hex::encode(Sha256::digest(b))),
+                headers: crate::credentials::headers_to_sign(
+                    provider.capabilities(),
+                    &request.headers,
+                ),
             });
         match self
             .broker

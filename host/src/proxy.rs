@@ -207,6 +207,7 @@ impl Invoker {
                     method: method.to_string(),
                     url: url.to_string(),
                     body_sha256: (!bytes.is_empty()).then(|| hex::encode(Sha256::digest(bytes))),
+                    headers: crate::credentials::headers_to_sign(handle.capabilities(), &headers),
                 }),
                 None => Err(ProxyError::TooLargeToSign {
                     provider: provider.to_owned(),

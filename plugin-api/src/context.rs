@@ -17,7 +17,15 @@ pub struct OutgoingRequest {
     pub url: String,
     /// Hex SHA-256 of the body, if any.
     pub body_sha256: Option<String>,
+    /// The request's headers (lowercase names), for providers that declare
+    /// [`Capabilities::SIGNS_HEADERS`](crate::Capabilities::SIGNS_HEADERS);
+    /// empty otherwise.
+    pub headers: Vec<(String, String)>,
 }
+
+/// The `token_type` of the token set that carries a request's headers
+/// through the 0.y ABI (see [`Capabilities::SIGNS_HEADERS`](crate::Capabilities::SIGNS_HEADERS)).
+const REQUEST_HEADERS: &str = "request_headers";
 
 /// Input to [`AuthProvider::authenticate`](crate::AuthProvider::authenticate).
 #[derive(Debug, Clone, Default)]
@@ -42,9 +50,28 @@ impl AuthContext {
 
 impl From<&AuthContext> for abi::AuthContext {
     fn from(c: &AuthContext) -> Self {
+        // Request headers ride in the (otherwise empty) token set.
+        let carried = match (&c.tokens, &c.request) {
+            (None, Some(request)) if !request.headers.is_empty() => Some(TokenSet {
+                access_token: Secret::new(""),
+                token_type: REQUEST_HEADERS.to_owned(),
+                refresh_token: None,
+                id_token: None,
+                expires_at: None,
+                scopes: Vec::new(),
+                extra: request
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                    .collect(),
+            }),
+            _ => None,
+        };
         abi::AuthContext {
             user_id: RString::from(c.user_id.as_str()),
-            tokens: ropt(c.tokens.as_ref(), |t| RBox::new(abi::TokenSet::from(t))),
+            tokens: ropt(carried.as_ref().or(c.tokens.as_ref()), |t| {
+                RBox::new(abi::TokenSet::from(t))
+            }),
             request: ropt(c.request.as_ref(), |r| abi::OutgoingRequest {
                 method: RString::from(r.method.as_str()),
                 url: RString::from(r.url.as_str()),
@@ -56,13 +83,23 @@ impl From<&AuthContext> for abi::AuthContext {
 
 impl From<abi::AuthContext> for AuthContext {
     fn from(c: abi::AuthContext) -> Self {
+        let mut tokens = opt(c.tokens, |t| TokenSet::from(RBox::into_inner(t)));
+        let headers = match tokens.take_if(|t| t.token_type == REQUEST_HEADERS) {
+            Some(carrier) => carrier
+                .extra
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+                .collect(),
+            None => Vec::new(),
+        };
         AuthContext {
             user_id: string(c.user_id),
-            tokens: opt(c.tokens, |t| TokenSet::from(RBox::into_inner(t))),
+            tokens,
             request: opt(c.request, |r| OutgoingRequest {
                 method: string(r.method),
                 url: string(r.url),
                 body_sha256: opt(r.body_sha256, string),
+                headers,
             }),
         }
     }
@@ -131,5 +168,48 @@ impl From<abi::CodeExchange> for CodeExchange {
             pkce_verifier: opt(e.pkce_verifier, |s| secret(&s)),
             issuer: opt(e.issuer, string),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Request headers cross the 0.y ABI inside a marked token set and come
+    /// out as `request.headers`, the token set gone; real tokens pass as
+    /// they are.
+    #[test]
+    fn request_headers_round_trip_through_the_abi() {
+        let ctx = AuthContext {
+            user_id: "alice".into(),
+            tokens: None,
+            request: Some(OutgoingRequest {
+                method: "PUT".into(),
+                url: "https://api.example.com/x".into(),
+                body_sha256: None,
+                headers: vec![("content-type".into(), "application/json".into())],
+            }),
+        };
+        let back = AuthContext::from(abi::AuthContext::from(&ctx));
+        assert!(back.tokens.is_none());
+        assert_eq!(
+            back.request.expect("request").headers,
+            ctx.request.expect("request").headers
+        );
+
+        let with_tokens = AuthContext {
+            tokens: Some(TokenSet {
+                access_token: Secret::new("t"),
+                token_type: "Bearer".into(),
+                refresh_token: None,
+                id_token: None,
+                expires_at: None,
+                scopes: vec![],
+                extra: serde_json::Map::new(),
+            }),
+            ..AuthContext::for_user("bob")
+        };
+        let back = AuthContext::from(abi::AuthContext::from(&with_tokens));
+        assert_eq!(back.tokens.expect("tokens").access_token.expose(), "t");
     }
 }

@@ -130,6 +130,7 @@ mod tests {
             user_id: "alice".into(),
             tokens: None,
             request: Some(OutgoingRequest {
+                headers: Vec::new(),
                 method: "POST".into(),
                 url: "https://api.example.com/v1/orders".into(),
                 body_sha256: Some("abc".into()),

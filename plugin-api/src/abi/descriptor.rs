@@ -43,8 +43,16 @@ impl Capabilities {
     /// OAuth codes. The host polls, honouring `interval` and `slow_down`.
     pub const DEVICE_CODE: Self = Self(1 << 7);
 
+    /// Signs request headers too (with `PER_REQUEST`): the host passes the
+    /// outgoing request's headers in
+    /// [`OutgoingRequest::headers`](crate::OutgoingRequest::headers).
+    /// Within `0.y` they travel in the ABI as a token set marked
+    /// `request_headers` (the ABI's request type is frozen); the SDK hides
+    /// that. An older host passes none.
+    pub const SIGNS_HEADERS: Self = Self(1 << 8);
+
     /// Every capability with its name, in display order.
-    pub const NAMED: [(Self, &'static str); 8] = [
+    pub const NAMED: [(Self, &'static str); 9] = [
         (Self::INTERACTIVE, "interactive"),
         (Self::REFRESHABLE, "refreshable"),
         (Self::REVOCABLE, "revocable"),
@@ -53,6 +61,7 @@ impl Capabilities {
         (Self::USER_SUPPLIED, "user_supplied"),
         (Self::CALLER_TOKEN, "caller_token"),
         (Self::DEVICE_CODE, "device_code"),
+        (Self::SIGNS_HEADERS, "signs_headers"),
     ];
 
     /// Whether all bits of `other` are set.

@@ -5,8 +5,8 @@
 //!   (the `aws-sigv4` crate): `Authorization`, `X-Amz-Date`,
 //!   `X-Amz-Content-Sha256` and, with temporary credentials,
 //!   `X-Amz-Security-Token`. The signature covers the method, the URL
-//!   (path and query), the host, the date and the payload hash; headers
-//!   the tool sets itself are not signed (AWS does not require it).
+//!   (path and query), the host, the date, the payload hash, and the
+//!   request's `Content-Type`, `Content-MD5` and `x-amz-*` headers.
 
 use std::borrow::Cow;
 
@@ -82,7 +82,7 @@ impl AuthProvider for SigV4 {
     const NAME: &'static str = "aws_sigv4";
     const DESCRIPTION: &'static str =
         "AWS Signature Version 4: each request signed with an access key (and session token) for a region and service";
-    const CAPABILITIES: Capabilities = Capabilities::PER_REQUEST;
+    const CAPABILITIES: Capabilities = Capabilities::PER_REQUEST.union(Capabilities::SIGNS_HEADERS);
     type Config = SigV4Config;
 
     fn example_config() -> serde_json::Value {
@@ -160,10 +160,16 @@ impl AuthProvider for SigV4 {
             (Some(hash), false) => SignableBody::Precomputed(hash.clone()),
             (None, false) => SignableBody::Bytes(&[]),
         };
+        // What AWS asks to sign beyond host and date: the content type and
+        // every x-amz-* header the request carries.
+        let signed = request.headers.iter().filter(|(name, _)| {
+            let name = name.to_ascii_lowercase();
+            name == "content-type" || name == "content-md5" || name.starts_with("x-amz-")
+        });
         let signable = SignableRequest::new(
             &request.method,
             Cow::Borrowed(request.url.as_str()),
-            std::iter::empty(),
+            signed.map(|(name, value)| (name.as_str(), value.as_str())),
             body,
         )
         .map_err(|e| {
