@@ -31,6 +31,7 @@ impl Capabilities {
     /// on-behalf-of): the host passes the bearer token the caller presented
     /// as [`AuthContext::tokens`](crate::AuthContext::tokens)'
     /// `access_token`, and caches the outcome per (instance, caller token).
+    /// Since 0.1.3.
     pub const CALLER_TOKEN: Self = Self(1 << 6);
 
     /// Authorizes with the device flow (RFC 8628) instead of a redirect:
@@ -41,6 +42,7 @@ impl Capabilities {
     /// endpoint once: `authorization_pending`, `slow_down`,
     /// `access_denied` and `expired_token` come back as errors with those
     /// OAuth codes. The host polls, honouring `interval` and `slow_down`.
+    /// Since 0.1.3.
     pub const DEVICE_CODE: Self = Self(1 << 7);
 
     /// Signs request headers too (with `PER_REQUEST`): the host passes the
@@ -49,6 +51,7 @@ impl Capabilities {
     /// Within `0.y` they travel in the ABI as a token set marked
     /// `request_headers` (the ABI's request type is frozen); the SDK hides
     /// that. An older host passes none.
+    /// Since 0.1.3.
     pub const SIGNS_HEADERS: Self = Self(1 << 8);
 
     /// Every capability with its name, in display order.
