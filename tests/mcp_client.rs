@@ -837,3 +837,64 @@ async fn mcp_oauth2_registers_itself_once_and_keeps_the_registration() {
         );
     }
 }
+
+/// A remote MCP server's tools called with a token exchanged from the
+/// caller's own (RFC 8693): the remote server sees the user, its resource
+/// as the audience.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_servers_tools_carry_a_token_exchanged_from_the_callers() {
+    let (api, auth) = (echo::start(), oauth_server::start());
+    let (_remote, resource) = serve_for(&auth, &api).await;
+    let gateway = start(
+        &formatdoc!(
+            r#"
+                general:
+                  server:
+                    bind: 127.0.0.1:0
+                  inbound_auth:
+                    type: jwt
+                    algorithms: [RS256]
+                    jwks_url: {auth}/.well-known/jwks.json
+                    issuer: {auth}
+                    audience: authhost
+                authentication:
+                  items:
+                    _type: oauth2_token_exchange
+                    token_url: {auth}/token
+                    client_id: authhost-test
+                    client_secret: test-secret
+                    subject_token_type: jwt
+                    resource: {resource}
+                    scopes: [tools]
+                tools:
+                  items:
+                    _type: mcp
+                    url: {resource}
+                    auth_provider: items
+            "#,
+            auth = auth.base,
+        ),
+        None,
+    )
+    .await;
+    let answer = crate::server::client()
+        .post(format!("{}/v1/tools/items_search/invoke", gateway.base))
+        .bearer_auth(crate::token_exchange::caller_token(&auth.base, "alice"))
+        .header("content-type", "application/json")
+        .body(r#"{"q": "scarves"}"#)
+        .send()
+        .await
+        .expect("invoke");
+    let status = answer.status();
+    let body: serde_json::Value =
+        serde_json::from_str(&answer.text().await.expect("body")).expect("json");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["body"]["structuredContent"]["query"], "q=scarves",
+        "{body}"
+    );
+    let exchanges = auth.get(|inner| inner.exchanges.clone());
+    assert_eq!(exchanges.len(), 1, "{exchanges:?}");
+    assert_eq!(exchanges[0]["subject"], "alice");
+    assert_eq!(exchanges[0]["resource"], resource);
+}

@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// A caller token the authorization server issued (RS256, kid `test-rsa-1`).
-fn caller_token(issuer: &str, user: &str) -> String {
+pub(crate) fn caller_token(issuer: &str, user: &str) -> String {
     let key = std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys/rsa-private.pem"),
     )

@@ -228,7 +228,7 @@ impl Invoker {
         let user = caller.user.as_str();
         if !self.workflow.tools.contains_key(tool) {
             if let Some((server, remote)) = self.remote_tool(tool) {
-                return self.call_remote(server, remote, user, args).await;
+                return self.call_remote(server, remote, caller, args).await;
             }
         }
         let request = self.prepare(tool, caller, args).await?;
@@ -282,13 +282,13 @@ impl Invoker {
             .filter_map(|entry| entry.tool.remote())
     }
 
-    /// The tools of every remote MCP server that `user` can list now
+    /// The tools of every remote MCP server that `caller` can list now
     /// (a server that needs their authorization first, or fails, is left
     /// out and logged).
-    pub async fn remote_tools(&self, user: &str) -> Vec<serde_json::Value> {
+    pub async fn remote_tools(&self, caller: &Caller) -> Vec<serde_json::Value> {
         let mut tools = Vec::new();
         for server in self.remote_servers() {
-            match self.list_remote(server, user).await {
+            match self.list_remote(server, caller).await {
                 Ok(listed) => tools.extend(listed.iter().cloned()),
                 Err(e) => {
                     tracing::info!(server = %server.entry, error = %e, "remote MCP tools not listed")
@@ -298,7 +298,7 @@ impl Invoker {
         tools
     }
 
-    /// The tools of `server` for `user`.
+    /// The tools of `server` for `caller`.
     ///
     /// # Errors
     ///
@@ -307,21 +307,22 @@ impl Invoker {
     pub async fn list_remote(
         &self,
         server: &RemoteServer,
-        user: &str,
+        caller: &Caller,
     ) -> Result<Arc<Vec<serde_json::Value>>, InvokeError> {
-        let credentials = self.remote_credentials(server, user).await?;
+        let credentials = self.remote_credentials(server, caller).await?;
         self.remote
-            .list(&self.workflow.outbound, server, user, credentials)
+            .list(&self.workflow.outbound, server, &caller.user, credentials)
             .await
             .map_err(|e| remote_error(server, e))
     }
 
-    /// The credentials `user`'s requests to `server` carry.
+    /// The credentials `caller`'s requests to `server` carry.
     async fn remote_credentials(
         &self,
         server: &RemoteServer,
-        user: &str,
+        caller: &Caller,
     ) -> Result<Option<Arc<[authhost_plugin_api::Credential]>>, InvokeError> {
+        let user = caller.user.as_str();
         let Some(name) = &server.auth_provider else {
             return Ok(None);
         };
@@ -334,7 +335,11 @@ impl Invoker {
                 ),
             });
         }
-        match self.broker.credentials(&provider, user, None, None).await? {
+        match self
+            .broker
+            .credentials(&provider, user, caller.token.as_ref(), None)
+            .await?
+        {
             Credentials::Ready(credentials) => Ok(Some(credentials)),
             Credentials::AuthorizationRequired { reason } => {
                 Err(InvokeError::AuthorizationRequired {
@@ -353,14 +358,15 @@ impl Invoker {
         &self,
         server: &RemoteServer,
         remote: &str,
-        user: &str,
+        caller: &Caller,
         args: &Args,
     ) -> Result<CallResponse, InvokeError> {
+        let user = caller.user.as_str();
         let started = std::time::Instant::now();
         let outbound = &self.workflow.outbound;
         let arguments: serde_json::Map<String, serde_json::Value> =
             args.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let credentials = self.remote_credentials(server, user).await?;
+        let credentials = self.remote_credentials(server, caller).await?;
         let mut result = self
             .remote
             .call(
@@ -378,7 +384,7 @@ impl Invoker {
             let provider = self.provider(name)?;
             if self.broker.refresh_rejected(&provider, user).await? {
                 self.remote.forget(&server.entry, user);
-                let credentials = self.remote_credentials(server, user).await?;
+                let credentials = self.remote_credentials(server, caller).await?;
                 result = self
                     .remote
                     .call(outbound, server, user, credentials, remote, arguments)

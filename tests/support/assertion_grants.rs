@@ -14,7 +14,7 @@ use axum::{
     Json,
 };
 
-use super::oauth_server::{issue, oauth_error, Inner};
+use super::oauth_server::{as_jwt, issue, oauth_error, Inner};
 
 /// `grant_type` of RFC 7523 §2.1.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -156,10 +156,22 @@ pub fn exchange(
     inner.exchanges.push(recorded);
     let scope = form.get("scope").cloned().unwrap_or_default();
     let subject = format!("{user} via {client}");
-    answer(
-        inner,
-        &subject,
-        &scope,
-        (!on_behalf_of).then_some(ACCESS_TOKEN_TYPE),
-    )
+    if !inner.jwt_access_tokens {
+        return answer(
+            inner,
+            &subject,
+            &scope,
+            (!on_behalf_of).then_some(ACCESS_TOKEN_TYPE),
+        );
+    }
+    // As a JWT for the requested resource, as a resource server expects.
+    let mut body = issue(inner, &subject, None, &scope);
+    as_jwt(inner, base, form, &subject, &mut body);
+    if let Some(o) = body.as_object_mut() {
+        o.remove("refresh_token");
+        if !on_behalf_of {
+            o.insert("issued_token_type".into(), ACCESS_TOKEN_TYPE.into());
+        }
+    }
+    Json(body).into_response()
 }

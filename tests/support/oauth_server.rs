@@ -636,7 +636,7 @@ async fn token_answer(State(state): State<AppState>, headers: HeaderMap, body: B
 /// With `jwt_access_tokens`, replaces the opaque access token of `body`
 /// by a JWT for `user` (same grant family, same expiry); records the
 /// request's `resource`.
-fn as_jwt(
+pub(super) fn as_jwt(
     inner: &mut Inner,
     base: &str,
     form: &HashMap<String, String>,

@@ -77,7 +77,7 @@ pub(crate) fn run(args: CallArgs, globals: &Globals) -> anyhow::Result<ExitCode>
         None => {
             let schema = match invoker.remote_tool(&args.tool) {
                 Some((server, _)) => runtime
-                    .block_on(invoker.list_remote(server, &args.caller.user))
+                    .block_on(invoker.list_remote(server, &args.caller.caller()?))
                     .ok()
                     .and_then(|tools| {
                         tools

@@ -77,7 +77,7 @@ impl ServerHandler for McpTools {
             .collect();
         // Remote MCP servers' tools, as the caller may use them now.
         if let Some(caller) = request_parts(&context).and_then(|p| p.extensions.get::<Caller>()) {
-            for remote in self.state.invoker.remote_tools(&caller.user).await {
+            for remote in self.state.invoker.remote_tools(caller).await {
                 match serde_json::from_value::<Tool>(remote) {
                     Ok(tool) => tools.push(tool),
                     Err(e) => tracing::info!(error = %e, "a remote MCP tool could not be listed"),
